@@ -1,0 +1,43 @@
+"""cnncalc: every size and count of a CNN, layer by layer, from a short YAML spec.
+
+>>> import cnncalc
+>>> report = cnncalc.analyze(cnncalc.load_spec("lenet5"))
+>>> report.totals.parameters
+61706
+
+The public names are loaded on first use, so ``import cnncalc`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnncalc.analysis import LayerRow, Report, analyze
+    from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
+    from cnncalc.loader import load_spec
+    from cnncalc.spec import Spec
+
+__version__ = "0.1.0"
+
+_WHERE = {
+    "analyze": "cnncalc.analysis",
+    "Report": "cnncalc.analysis",
+    "LayerRow": "cnncalc.analysis",
+    "load_spec": "cnncalc.loader",
+    "Spec": "cnncalc.spec",
+    "CnncalcError": "cnncalc.errors",
+    "Issue": "cnncalc.errors",
+    "SpecError": "cnncalc.errors",
+    "ShapeError": "cnncalc.errors",
+    "TorchMissingError": "cnncalc.errors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")

@@ -1,0 +1,534 @@
+"""The walk: a spec in, a :class:`Report` out, one row per layer.
+
+Each layer type has one handler, registered with ``functools.singledispatch``
+on its spec model. A handler takes the layer and the shape that reaches it
+and returns a :class:`Step`: the output shape, the lecture's counts, and how
+the layer changes the receptive field. It raises :class:`ShapeError` when the
+layer cannot apply, and notes anything surprising as a warning. The walk
+itself only chains the steps and adds up the totals, so its cost is a
+constant per layer, whatever the image size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import singledispatch
+from typing import TYPE_CHECKING, Any
+
+from cnncalc import core
+from cnncalc.core import ReceptiveField
+from cnncalc.errors import Issue, ShapeError
+from cnncalc.spec import (
+    ELU,
+    GELU,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Dropout2d,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    LocalResponseNorm,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Spec,
+    Tanh,
+    ZeroPad2d,
+)
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = ["BYTES_PER_VALUE", "LayerRow", "Report", "Shape", "Step", "Totals", "Warning", "analyze"]
+
+Shape = tuple[int, ...]
+Field2 = tuple[ReceptiveField, ReceptiveField]  # receptive field along height, width
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one layer does to the shape that reaches it."""
+
+    output_shape: Shape
+    weights_per_neuron: int = 0
+    neurons: int = 0
+    connections: int = 0
+    parameters: int = 0
+    macs: int = 0
+    receptive_field: Field2 | None = None
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the report's noun; builtins.Warning is never needed here
+    """Something the report wants a reader to notice about one layer."""
+
+    layer: str
+    index: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer of the report: the lecture's quantities and the engineer's."""
+
+    index: int
+    name: str
+    type: str
+    activation: str | None
+    input_shape: Shape
+    output_shape: Shape
+    weights_per_neuron: int
+    neurons: int
+    connections: int
+    parameters: int
+    macs: int
+    output_bytes: int
+    receptive_field: Field2 | None
+
+    @property
+    def parameter_bytes(self) -> int:
+        return self.parameters * BYTES_PER_VALUE
+
+
+@dataclass(frozen=True)
+class Totals:
+    parameters: int
+    neurons: int
+    connections: int
+    macs: int
+    output_bytes: int
+    parameter_bytes: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """The analysis of one spec. Its printed form is the table.
+
+    ``render(fmt)`` gives the same report as ``table``, ``json``, ``csv`` or
+    ``markdown`` text; ``to_dict()`` gives the JSON document as Python data.
+    """
+
+    name: str
+    description: str | None
+    input_shape: Shape
+    rows: list[LayerRow]
+    totals: Totals
+    warnings: list[Warning]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    def to_dict(self) -> dict[str, Any]:
+        from cnncalc import render
+
+        return render.report_dict(self)
+
+    def render(self, fmt: str = "table", width: int | None = None) -> str:
+        from cnncalc import render
+
+        return render.render(self, fmt, width=width)
+
+    def __str__(self) -> str:
+        return self.render("table")
+
+    def __rich__(self) -> RenderableType:
+        from cnncalc import render
+
+        return render.rich_group(self)
+
+
+def analyze(spec: Spec) -> Report:
+    """Walk the spec's layers in order and return the report.
+
+    Raises :class:`ShapeError` at the first layer that cannot apply to its input.
+    """
+    shape: Shape = spec.input.shape
+    rf: Field2 | None = (ReceptiveField(), ReceptiveField())
+    rows: list[LayerRow] = []
+    warnings: list[Warning] = []
+    for index, layer in enumerate(spec.layers, 1):
+        try:
+            step = _step(layer, shape, rf)
+        except _Unfit as unfit:
+            issue = Issue(str(unfit), line=layer.line, layer=layer.name, index=index)
+            raise ShapeError([issue], spec.source) from None
+        name = layer.name or f"#{index}"
+        rows.append(LayerRow(
+            index=index, name=name, type=layer.type,  # type: ignore[attr-defined]
+            activation=getattr(layer, "activation", None),
+            input_shape=shape, output_shape=step.output_shape,
+            weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
+            connections=step.connections, parameters=step.parameters, macs=step.macs,
+            output_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE,
+            receptive_field=step.receptive_field,
+        ))
+        warnings.extend(Warning(name, index, kind, message) for kind, message in step.warnings)
+        shape, rf = step.output_shape, step.receptive_field
+    warnings.extend(_collapse_warnings(rows))
+    totals = Totals(
+        parameters=sum(r.parameters for r in rows),
+        neurons=sum(r.neurons for r in rows),
+        connections=sum(r.connections for r in rows),
+        macs=sum(r.macs for r in rows),
+        output_bytes=sum(r.output_bytes for r in rows),
+        parameter_bytes=sum(r.parameter_bytes for r in rows),
+    )
+    return Report(name=spec.name or "network", description=spec.description,
+                  input_shape=spec.input.shape, rows=rows, totals=totals,
+                  warnings=sorted(warnings, key=lambda w: w.index))
+
+
+class _Unfit(Exception):
+    """Raised by a handler: this layer cannot apply to its input (the message says why)."""
+
+
+# --- the handlers ---------------------------------------------------------------
+
+@singledispatch
+def _step(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
+    raise NotImplementedError(f"no analysis for layer type {type(layer).__name__}")
+
+
+@_step.register
+def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
+    channels, height, width = _feature_map(layer.type, shape)
+    if channels % layer.groups or layer.out_channels % layer.groups:
+        raise _Unfit(f"groups {layer.groups} must divide both the input's {channels} channels "
+                     f"and out_channels {layer.out_channels}")
+    pads = _conv_padding(layer, (height, width))
+    out = []
+    for size, kernel, stride, (before, after), dilation, axis in zip(
+            (height, width), layer.kernel_size, layer.stride, pads, layer.dilation, _AXES):
+        if layer.padding_mode in ("reflect", "circular") and max(before, after) >= size + (
+                layer.padding_mode == "circular"):
+            raise _Unfit(f"padding_mode {layer.padding_mode!r} needs padding smaller than the "
+                         f"input's {size} {axis.plural}; got {max(before, after)}")
+        out.append(_fit(size, kernel, stride, before, after, dilation, layer.type))
+    fan_in = channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+    weights_per_neuron = fan_in + layer.bias
+    neurons = layer.out_channels * out[0] * out[1]
+    warnings = _window_warnings((height, width), layer.kernel_size, layer.stride, pads,
+                                layer.dilation, out, "convolution")
+    if layer.padding == "same" and any(before != after for before, after in pads):
+        (top, bottom), (left, right) = pads
+        warnings.append(("asymmetric_padding",
+                         f"padding 'same' pads unevenly: {top} top / {bottom} bottom, "
+                         f"{left} left / {right} right (the extra row or column goes "
+                         "bottom/right, as in PyTorch and TensorFlow)"))
+    return Step(
+        output_shape=(layer.out_channels, out[0], out[1]),
+        weights_per_neuron=weights_per_neuron,
+        neurons=neurons,
+        connections=neurons * weights_per_neuron,
+        parameters=layer.out_channels * weights_per_neuron,
+        macs=neurons * weights_per_neuron,
+        receptive_field=_through(rf, layer.kernel_size, layer.stride, pads, layer.dilation),
+        warnings=warnings,
+    )
+
+
+@_step.register(MaxPool2d)
+@_step.register(AvgPool2d)
+def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> Step:
+    channels, height, width = _feature_map(layer.type, shape)
+    stride = layer.stride or layer.kernel_size
+    dilation = getattr(layer, "dilation", (1, 1))
+    out = []
+    for size, kernel, step, pad, dil in zip((height, width), layer.kernel_size, stride,
+                                            layer.padding, dilation):
+        if pad > kernel // 2:
+            raise _Unfit(f"padding {pad} is more than half the kernel ({kernel}); PyTorch allows "
+                         f"at most {kernel // 2}")
+        size_out = core.pool_output_size(size, kernel, step, pad, dil, layer.ceil_mode)
+        if size_out < 1:
+            raise _no_fit(size, kernel, pad, pad, dil, layer.type)
+        out.append(size_out)
+    warnings: list[tuple[str, str]] = []
+    if layer.ceil_mode:
+        for (size, kernel, step, pad, dil, size_out), axis in _per_axis(
+                (height, width), layer.kernel_size, stride, layer.padding, dilation, tuple(out)):
+            warnings.extend(_ceil_warnings(size, kernel, step, pad, dil, size_out, axis))
+    pads = tuple((p, p) for p in layer.padding)
+    if not layer.ceil_mode:
+        warnings = _window_warnings((height, width), layer.kernel_size, stride, pads, dilation,
+                                    out, "pooling") + warnings
+    neurons = channels * out[0] * out[1]
+    return Step(
+        output_shape=(channels, out[0], out[1]),
+        neurons=neurons,
+        connections=neurons * layer.kernel_size[0] * layer.kernel_size[1],
+        receptive_field=_through(rf, layer.kernel_size, stride, pads, dilation),
+        warnings=warnings,
+    )
+
+
+@_step.register(AdaptiveAvgPool2d)
+@_step.register(AdaptiveMaxPool2d)
+def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Field2 | None) -> Step:
+    channels, height, width = _feature_map(layer.type, shape)
+    out_h, out_w = (o if o is not None else s for o, s in zip(layer.output_size, (height, width)))
+    # Window i spans floor(i·J/O) … ceil((i+1)·J/O) − 1; windows are products of a row span
+    # and a column span, so the connections multiply.
+    connections = (channels * core.adaptive_connections(height, out_h)
+                   * core.adaptive_connections(width, out_w))
+    kernels = (core.adaptive_max_window(height, out_h), core.adaptive_max_window(width, out_w))
+    strides = (max(height // out_h, 1), max(width // out_w, 1))
+    return Step(
+        output_shape=(channels, out_h, out_w),
+        neurons=channels * out_h * out_w,
+        connections=connections,
+        receptive_field=_through(rf, kernels, strides, ((0, 0), (0, 0)), (1, 1)),
+    )
+
+
+@_step.register
+def _linear(layer: Linear, shape: Shape, rf: Field2 | None) -> Step:
+    if len(shape) != 1:
+        raise _Unfit(f"linear needs a flat input [features]; got {_show(shape)}. "
+                     "Add {type: flatten} before it")
+    weights_per_neuron = shape[0] + layer.bias
+    neurons = layer.out_features
+    return Step(
+        output_shape=(layer.out_features,),
+        weights_per_neuron=weights_per_neuron,
+        neurons=neurons,
+        connections=neurons * weights_per_neuron,
+        parameters=neurons * weights_per_neuron,
+        macs=neurons * weights_per_neuron,
+    )
+
+
+@_step.register
+def _flatten(layer: Flatten, shape: Shape, rf: Field2 | None) -> Step:
+    rank = len(shape) + 1  # torch's dims count the batch
+    start, end = (d + rank if d < 0 else d for d in (layer.start_dim, layer.end_dim))
+    if not (0 <= start < rank and 0 <= end < rank):
+        raise _Unfit(f"start_dim {layer.start_dim} / end_dim {layer.end_dim} are out of range "
+                     f"for an input of {rank} dims (batch + {_show(shape)})")
+    if start == 0:
+        raise _Unfit("start_dim 0 would merge the batch into the features; use start_dim: 1")
+    if start > end:
+        raise _Unfit(f"start_dim {layer.start_dim} comes after end_dim {layer.end_dim}")
+    merged = math.prod(shape[start - 1:end])
+    out = shape[:start - 1] + (merged,) + shape[end:]
+    return Step(output_shape=out, receptive_field=rf if len(out) == 3 else None)
+
+
+@_step.register
+def _batchnorm2d(layer: BatchNorm2d, shape: Shape, rf: Field2 | None) -> Step:
+    channels, _, _ = _feature_map(layer.type, shape)
+    return Step(output_shape=shape, parameters=2 * channels if layer.affine else 0,
+                receptive_field=rf)
+
+
+@_step.register
+def _batchnorm1d(layer: BatchNorm1d, shape: Shape, rf: Field2 | None) -> Step:
+    if len(shape) != 1:
+        raise _Unfit(f"batchnorm1d needs a flat input [features]; got {_show(shape)}. "
+                     "Use batchnorm2d on feature maps")
+    return Step(output_shape=shape, parameters=2 * shape[0] if layer.affine else 0,
+                receptive_field=rf)
+
+
+@_step.register
+def _lrn(layer: LocalResponseNorm, shape: Shape, rf: Field2 | None) -> Step:
+    if len(shape) < 2:
+        raise _Unfit(f"localresponsenorm needs channels to normalise across; got {_show(shape)}")
+    return Step(output_shape=shape, receptive_field=rf)
+
+
+@_step.register
+def _dropout2d(layer: Dropout2d, shape: Shape, rf: Field2 | None) -> Step:
+    _feature_map(layer.type, shape)
+    return Step(output_shape=shape, receptive_field=rf)
+
+
+@_step.register
+def _zeropad2d(layer: ZeroPad2d, shape: Shape, rf: Field2 | None) -> Step:
+    channels, height, width = _feature_map(layer.type, shape)
+    left, right, top, bottom = layer.padding
+    return Step(output_shape=(channels, height + top + bottom, width + left + right),
+                receptive_field=_through(rf, (1, 1), (1, 1), ((top, bottom), (left, right)), (1, 1)))
+
+
+@_step.register(Softmax)
+@_step.register(LogSoftmax)
+def _softmax(layer: Softmax | LogSoftmax, shape: Shape, rf: Field2 | None) -> Step:
+    rank = len(shape) + 1
+    if layer.dim is not None:
+        dim = layer.dim + rank if layer.dim < 0 else layer.dim
+        if not 0 <= dim < rank:
+            raise _Unfit(f"dim {layer.dim} is out of range for an input of {rank} dims "
+                         f"(batch + {_show(shape)})")
+        if dim == 0:
+            raise _Unfit("dim 0 is the batch; use dim: 1 (the classes)")
+    return Step(output_shape=shape, receptive_field=rf)
+
+
+def _elementwise(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
+    """Activations and dropout: same shape out, no units, no parameters."""
+    return Step(output_shape=shape, receptive_field=rf)
+
+
+for _model in (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Dropout):
+    _step.register(_model)(_elementwise)
+
+
+# --- helpers for the handlers ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Axis:
+    singular: str
+    plural: str
+
+
+_AXES = (_Axis("row", "rows"), _Axis("column", "columns"))
+_BOTH = _Axis("row and column", "rows and columns")
+
+
+def _per_axis(*per_dim: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], _Axis]]:
+    """Pair each dimension's parameters with its axis, or both with one axis when they agree."""
+    height, width = tuple(p[0] for p in per_dim), tuple(p[1] for p in per_dim)
+    if height == width:
+        return [(height, _BOTH)]
+    return [(height, _AXES[0]), (width, _AXES[1])]
+
+
+def _show(shape: Shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def _feature_map(kind: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        after = " (it comes after flatten; move flatten below the last conv/pool)" \
+            if len(shape) == 1 else ""
+        raise _Unfit(f"{kind} needs a feature map [channels, height, width]; got {_show(shape)}{after}")
+    return shape[0], shape[1], shape[2]
+
+
+def _conv_padding(layer: Conv2d, sizes: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    if layer.padding == "valid":
+        return (0, 0), (0, 0)
+    if layer.padding == "same":
+        h, w = (core.same_padding(size, kernel, stride, dilation) for size, kernel, stride, dilation
+                in zip(sizes, layer.kernel_size, layer.stride, layer.dilation))
+        return h, w
+    ph, pw = layer.padding
+    return (ph, ph), (pw, pw)
+
+
+def _fit(size: int, kernel: int, stride: int, before: int, after: int, dilation: int, kind: str) -> int:
+    out = core.conv_output_size(size, kernel, stride, before, after, dilation)
+    if out < 1:
+        raise _no_fit(size, kernel, before, after, dilation, kind)
+    return out
+
+
+def _no_fit(size: int, kernel: int, before: int, after: int, dilation: int, kind: str) -> _Unfit:
+    extent = core.effective_kernel(kernel, dilation)
+    dilated = f" (dilated to {extent})" if dilation > 1 else ""
+    padded = f" padded by {before}+{after}" if before or after else ""
+    return _Unfit(f"{kind} kernel {kernel}{dilated} does not fit an input of {size}{padded}: "
+                  f"it needs at least {extent} positions; shrink the kernel, pad the input, "
+                  "or remove a downsampling layer before it")
+
+
+def _through(rf: Field2 | None, kernels: tuple[int, int], strides: tuple[int, int],
+             pads: tuple[tuple[int, int], ...], dilations: tuple[int, int]) -> Field2 | None:
+    if rf is None:
+        return None
+    return (rf[0].through(kernels[0], strides[0], pads[0][0], dilations[0]),
+            rf[1].through(kernels[1], strides[1], pads[1][0], dilations[1]))
+
+
+def _formula(size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> str:
+    """The lecture's (J + 2P − M)/s with this layer's numbers."""
+    pad = ""
+    if before == after and before:
+        pad = f" + 2×{before}"
+    elif before != after:
+        pad = f" + {before} + {after}"
+    extent = core.effective_kernel(kernel, dilation)
+    fraction = Fraction(size + before + after - extent, stride)
+    value = f"{float(fraction):.2f}".rstrip("0").rstrip(".")
+    sign = "=" if Fraction(value) == fraction else "≈"
+    return f"({size}{pad} − {extent})/{stride} {sign} {value}"
+
+
+def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: tuple[int, int],
+                     pads: tuple[tuple[int, int], ...], dilations: tuple[int, int],
+                     outs: list[int], what: str) -> list[tuple[str, str]]:
+    """Warn where (J + 2P − M)/s is not whole, and where windows skip positions."""
+    found = []
+    for (size, kernel, stride, (before, after), dilation, out), axis in _per_axis(
+            sizes, kernels, strides, pads, dilations, tuple(outs)):
+        w = core.window(size, kernel, stride, before, after, dilation, out)
+        if not w.whole:
+            if w.unread_input:
+                first = size - w.unread_input + 1
+                span = f"{axis.singular} {size}" if w.unread_input == 1 \
+                    else f"{axis.plural} {first}–{size}"
+                lost = (f"the last {_count(w.unread_input, axis)} of the input ({span} of {size}) "
+                        "never reached by any window")
+            else:
+                lost = (f"only padding is left over ({w.unread_padding} padded "
+                        f"{axis.plural if w.unread_padding > 1 else axis.singular}); no input is lost")
+            found.append(("fraction", f"{_formula(size, kernel, stride, before, after, dilation)} "
+                                      f"is not whole: {out} {axis.plural} out, {lost}"))
+        if w.skipped:
+            found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
+                                        f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "
+                                        f"every {stride} {axis.plural} fall between windows and are never read"))
+    return found
+
+
+def _count(n: int, axis: _Axis) -> str:
+    return f"{n} {axis.singular if n == 1 else axis.plural}"
+
+
+def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int,
+                   axis: _Axis) -> Iterator[tuple[str, str]]:
+    """Say what ``ceil_mode`` changed: a partial window added, or PyTorch's rule removing one."""
+    floor_out = core.pool_output_size(size, kernel, stride, pad, dilation, ceil_mode=False)
+    extent = core.effective_kernel(kernel, dilation)
+    rounded_up = -(-(size + 2 * pad - extent) // stride) + 1
+    if out > floor_out:
+        w = core.window(size, kernel, stride, pad, pad, dilation, out)
+        yield ("ceil_mode", f"ceil_mode adds a partial last window: {floor_out} → {out} {axis.plural}, "
+                            f"the last window reaching {_count(w.overhang, axis)} past the padded input")
+    if out < rounded_up:
+        yield ("ceil_mode", f"ceil_mode would give {rounded_up} {axis.plural}, but the last window would "
+                            "start in the right padding, so PyTorch drops it "
+                            f"({out} {axis.plural})")
+
+
+_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d")
+
+
+def _collapse_warnings(rows: list[LayerRow]) -> Iterator[Warning]:
+    """Warn where the map shrinks to 1×1 while conv/pool layers with larger kernels still follow."""
+    for position, row in enumerate(rows):
+        if (len(row.output_shape) == 3 and row.output_shape[1:] == (1, 1)
+                and len(row.input_shape) == 3 and row.input_shape[1:] != (1, 1)):
+            later = [r.name for r in rows[position + 1:] if r.type in _SPATIAL]
+            if later:
+                yield Warning(row.name, row.index, "collapse",
+                              f"the feature map collapses to 1×1 here, but {len(later)} conv/pool "
+                              f"layer{'s' if len(later) > 1 else ''} still follow "
+                              f"({', '.join(later[:3])}{', …' if len(later) > 3 else ''}); "
+                              "they see a single position")
+            return

@@ -1,0 +1,115 @@
+"""The command line: thin click commands over the library.
+
+This is the only module that prints or exits. Every user mistake arrives here
+as a :class:`~cnncalc.errors.CnncalcError` and leaves as its messages on
+standard error with exit status 2 (see :class:`_Cli`); anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from cnncalc import __version__, bundled
+from cnncalc.errors import CnncalcError, Issue, SpecError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.FORMATS, without importing it
+
+
+class _Cli(click.Group):
+    """The one place where user errors become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CnncalcError as err:
+            for message in err.messages():
+                click.echo(message, err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnncalc")
+def cli() -> None:
+    """Every size and count of a convolutional network, from a YAML spec.
+
+    SPEC is a YAML file or the name of a bundled architecture (see
+    `cnncalc list`). Exit status: 0 fine, 1 a check failed, 2 bad input.
+    """
+
+
+def _load(spec: str) -> Any:
+    from cnncalc.loader import load_spec, parse_yaml, spec_from_data
+
+    if spec == "-":
+        data, root = parse_yaml(sys.stdin.read(), "<stdin>")
+        return spec_from_data(data, root, source="<stdin>")
+    return load_spec(spec)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Output format: a rich table, or JSON/CSV/Markdown for scripts and notes.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit status 2).")
+@click.option("--width", type=click.IntRange(40, 1000), default=None,
+              help="Table width in characters [default: the terminal's, or 160 when piped].")
+def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
+    """Report every layer of SPEC: shapes, weights per neuron, neurons,
+    connections, parameters, MACs, memory and receptive field.
+
+    SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input.
+    """
+    from cnncalc.analysis import analyze as run_analysis
+
+    loaded = _load(spec)
+    report = run_analysis(loaded)
+    if strict and report.warnings:
+        lines = {layer.name: layer.line for layer in loaded.layers}
+        raise SpecError([Issue(f"warning (--strict): {w.message}", line=lines.get(w.layer),
+                               layer=w.layer, index=w.index) for w in report.warnings],
+                        loaded.source)
+    if fmt != "table":
+        click.echo(report.render(fmt), nl=False)
+        return
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    Console(width=width or (160 if piped else None), highlight=False).print(report)
+
+
+@cli.command("list")
+def list_architectures() -> None:
+    """List the bundled architectures with their input and parameter count."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnncalc.analysis import analyze as run_analysis
+    from cnncalc.loader import load_spec
+
+    table = Table("name", "input", "parameters", "description", header_style="bold")
+    for name in bundled.names():
+        loaded = load_spec(bundled.directory() / f"{name}.yaml")
+        report = run_analysis(loaded)
+        table.add_row(name, "×".join(map(str, report.input_shape)),
+                      f"{report.totals.parameters:,}", report.description or "")
+    Console(highlight=False).print(table)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editor completion and validation)."""
+    import json
+
+    from cnncalc.spec import Spec
+
+    click.echo(json.dumps(Spec.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    cli(prog_name="cnncalc")

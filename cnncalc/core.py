@@ -1,0 +1,177 @@
+"""The arithmetic of convolutional networks: plain integers in, integers out.
+
+Nothing here knows about YAML, pydantic or torch. Each function works on one
+spatial dimension (the lecture's J with kernel M, or K with kernel N); callers
+apply it to height and width separately.
+
+Symbols follow the lecture (COMP9444, 3b): J is the input size, M the kernel
+size, P the padding, s the stride. Output sizes follow PyTorch exactly
+(``torch.nn.Conv2d`` and ``torch.nn.MaxPool2d`` documentation, and
+``pooling_output_shape`` in ATen's ``Pool.h``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = [
+    "ReceptiveField",
+    "Window",
+    "adaptive_connections",
+    "adaptive_max_window",
+    "conv_output_size",
+    "effective_kernel",
+    "pool_output_size",
+    "same_padding",
+    "window",
+]
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    """Extent of a dilated kernel: d·(M − 1) + 1 (PyTorch's Conv2d docs)."""
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, pad_before: int = 0,
+                     pad_after: int | None = None, dilation: int = 1) -> int:
+    """Output size of a convolution along one dimension.
+
+    The lecture's 1 + (J + 2P − M)/s, rounded down as PyTorch does, with the
+    dilated extent d·(M − 1) + 1 in place of M. Asymmetric padding (from
+    ``same`` with an even kernel) is ``pad_before`` + ``pad_after``.
+    Returns a value below 1 when the kernel does not fit; the caller decides
+    how to report that.
+    """
+    if pad_after is None:
+        pad_after = pad_before
+    span = size + pad_before + pad_after - effective_kernel(kernel, dilation)
+    return span // stride + 1
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Output size of max or average pooling along one dimension.
+
+    The lecture's 1 + (J − F)/s with PyTorch's rules: floor by default; with
+    ``ceil_mode`` the division rounds up, but a last window that would start
+    past the input and its left padding is dropped (ATen ``Pool.h``:
+    ``if ((out - 1) * stride >= size + pad) --out``).
+    """
+    span = size + 2 * padding - effective_kernel(kernel, dilation)
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Padding (before, after) that gives an output of ceil(J / s).
+
+    With stride 1 this is PyTorch's ``padding='same'``; with stride > 1 it is
+    TensorFlow/Keras ``padding='SAME'``. The total is
+    max((ceil(J/s) − 1)·s + d·(M − 1) + 1 − J, 0); when it is odd, the extra
+    pixel goes after (bottom/right), as both frameworks do.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which positions a sliding window reads along one dimension.
+
+    ``fraction`` is the lecture's (J + P_before + P_after − M_eff)/s, which
+    PyTorch rounds down (or up under ``ceil_mode``). ``unread_input`` counts
+    input positions at the far edge that no window reaches; ``unread_padding``
+    the padded positions past the last window; ``overhang`` the positions a
+    ``ceil_mode`` window reaches past the padded input; ``skipped`` the
+    positions between consecutive windows when the stride exceeds the kernel.
+    """
+
+    out: int
+    fraction: Fraction
+    unread_input: int
+    unread_padding: int
+    overhang: int
+    skipped: int
+
+    @property
+    def whole(self) -> bool:
+        return self.fraction.denominator == 1
+
+
+def window(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
+           dilation: int, out: int) -> Window:
+    """Describe the positions read by ``out`` windows of a layer.
+
+    Window i covers padded positions i·s … i·s + d·(M − 1); everything from
+    the end of the last window to the end of the padded input is never read.
+    """
+    extent = effective_kernel(kernel, dilation)
+    padded = size + pad_before + pad_after
+    last_end = (out - 1) * stride + extent  # one past the last position read
+    tail = max(padded - last_end, 0)
+    unread_input = max(tail - pad_after, 0)
+    return Window(
+        out=out,
+        fraction=Fraction(padded - extent, stride),
+        unread_input=unread_input,
+        unread_padding=tail - unread_input,
+        overhang=max(last_end - padded, 0),
+        skipped=max(stride - extent, 0),
+    )
+
+
+def adaptive_connections(size: int, out: int) -> int:
+    """Sum of the window sizes of adaptive pooling along one dimension.
+
+    PyTorch's window i spans floor(i·J/O) … ceil((i+1)·J/O) − 1. Summed over
+    i this telescopes to J + O − gcd(J, O), so the count costs O(1) whatever
+    the sizes.
+    """
+    return size + out - math.gcd(size, out)
+
+
+def adaptive_max_window(size: int, out: int) -> int:
+    """Largest window of adaptive pooling along one dimension.
+
+    With J = q·O + r: every window is q wide when r = 0; otherwise windows are
+    q + 1 or q + 2 wide, and q + 2 occurs unless r divides O.
+    """
+    q, r = divmod(size, out)
+    if r == 0:
+        return q
+    return q + 1 if out % r == 0 else q + 2
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of one output position along one dimension.
+
+    ``size`` is how many input pixels it sees, ``jump`` the distance in input
+    pixels between neighbouring outputs (the product of the strides so far),
+    and ``start`` the input coordinate of the centre of the first output's
+    field (pixel centres at 0, 1, 2, …; negative when it sits in padding).
+    """
+
+    size: int = 1
+    jump: int = 1
+    start: Fraction = Fraction(0)
+
+    def through(self, kernel: int, stride: int = 1, pad_before: int = 0,
+                dilation: int = 1) -> ReceptiveField:
+        """The field after a sliding-window layer (Araujo et al., Distill 2019):
+
+        r' = r + (M_eff − 1)·j,  j' = j·s,  start' = start + ((M_eff − 1)/2 − P)·j.
+        """
+        extent = effective_kernel(kernel, dilation)
+        return ReceptiveField(
+            size=self.size + (extent - 1) * self.jump,
+            jump=self.jump * stride,
+            start=self.start + (Fraction(extent - 1, 2) - pad_before) * self.jump,
+        )

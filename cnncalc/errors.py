@@ -1,0 +1,62 @@
+"""The user-facing errors of cnncalc.
+
+Every user mistake becomes one of these before it reaches the CLI, which maps
+them to a message on standard error and exit status 2. Bugs are not caught
+and keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CnncalcError", "Issue", "ShapeError", "SpecError", "TorchMissingError"]
+
+
+class CnncalcError(Exception):
+    """Base class of the errors a user can cause; the CLI exits 2 on them."""
+
+    def messages(self) -> list[str]:
+        return [str(self)]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a spec, located as precisely as the loader could."""
+
+    message: str
+    line: int | None = None  # 1-based line in the YAML file
+    layer: str | None = None  # the layer's name
+    index: int | None = None  # the layer's 1-based position in ``layers``
+
+    def format(self, source: str | None) -> str:
+        """``FILE:LINE: layer NAME (#i): message``, leaving out what is unknown."""
+        where = source or "<spec>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.index is not None:
+            who = f"layer {self.layer} (#{self.index})" if self.layer else f"layer #{self.index}"
+            return f"{where}: {who}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class SpecError(CnncalcError):
+    """A spec (or a file) that cannot be loaded: one or more issues."""
+
+    def __init__(self, issues: list[Issue], source: str | None = None) -> None:
+        self.issues = issues
+        self.source = source
+        super().__init__("\n".join(self.messages()))
+
+    def messages(self) -> list[str]:
+        return [issue.format(self.source) for issue in self.issues]
+
+
+class ShapeError(SpecError):
+    """A layer that cannot apply to the shape that reaches it."""
+
+
+class TorchMissingError(CnncalcError):
+    """A command needs torch and it is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__('this command needs PyTorch: pip install "cnncalc[torch]"')

@@ -1,0 +1,226 @@
+"""Renderers: a :class:`~cnncalc.analysis.Report` as a table, JSON, CSV or Markdown.
+
+Each returns text and prints nothing; the CLI decides where it goes. rich is
+imported only by the table renderer, so ``--format json`` never pays for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from cnncalc.analysis import LayerRow, Report
+from cnncalc.core import ReceptiveField
+
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
+
+__all__ = ["FORMATS", "render", "report_dict", "rich_group"]
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+# (key, heading) of the per-layer columns shared by CSV and Markdown.
+_COLUMNS = (
+    ("index", "#"), ("name", "layer"), ("type", "type"), ("input_shape", "input"),
+    ("output_shape", "output"), ("weights_per_neuron", "weights/neuron"), ("neurons", "neurons"),
+    ("connections", "connections"), ("parameters", "parameters"), ("macs", "MACs"),
+    ("output_bytes", "output memory"), ("receptive_field", "receptive field"),
+)
+
+
+def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
+    """The report as text in one of :data:`FORMATS`."""
+    if fmt == "json":
+        return json.dumps(report_dict(report), indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(report)
+    if fmt == "markdown":
+        return _markdown(report)
+    if fmt == "table":
+        return _plain_text(report, width or 160)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The contract's JSON document as Python data (keys in the contract's order first)."""
+    return {
+        "name": report.name,
+        "description": report.description,
+        "input_shape": list(report.input_shape),
+        "output_shape": list(report.output_shape),
+        "layers": [_row_dict(row) for row in report.rows],
+        "totals": {
+            "parameters": report.totals.parameters,
+            "neurons": report.totals.neurons,
+            "connections": report.totals.connections,
+            "macs": report.totals.macs,
+            "output_bytes": report.totals.output_bytes,
+            "parameter_bytes": report.totals.parameter_bytes,
+        },
+        "warnings": [{"layer": w.layer, "index": w.index, "kind": w.kind, "message": w.message}
+                     for w in report.warnings],
+    }
+
+
+def _row_dict(row: LayerRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "type": row.type,
+        "activation": row.activation,
+        "input_shape": list(row.input_shape),
+        "output_shape": list(row.output_shape),
+        "weights_per_neuron": row.weights_per_neuron,
+        "neurons": row.neurons,
+        "connections": row.connections,
+        "parameters": row.parameters,
+        "macs": row.macs,
+        "output_bytes": row.output_bytes,
+        "parameter_bytes": row.parameter_bytes,
+        "receptive_field": _rf_dict(row.receptive_field),
+    }
+
+
+def _rf_dict(rf: tuple[ReceptiveField, ReceptiveField] | None) -> dict[str, list[Any]] | None:
+    if rf is None:
+        return None
+    return {"size": [rf[0].size, rf[1].size], "jump": [rf[0].jump, rf[1].jump],
+            "start": [_number(rf[0].start), _number(rf[1].start)]}
+
+
+def _number(value: Any) -> int | float:
+    return int(value) if value == int(value) else float(value)
+
+
+# --- cells shared by the text formats ----------------------------------------------------
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _rf(rf: tuple[ReceptiveField, ReceptiveField] | None) -> str:
+    """Size and jump, ``11×11 /4``; ``—`` once the map is flattened."""
+    if rf is None:
+        return "—"
+    size = f"{rf[0].size}" if rf[0].size == rf[1].size else f"{rf[0].size}×{rf[1].size}"
+    jump = f"{rf[0].jump}" if rf[0].jump == rf[1].jump else f"{rf[0].jump}×{rf[1].jump}"
+    return f"{size} /{jump}"
+
+
+def _type(row: LayerRow) -> str:
+    return f"{row.type}+{row.activation}" if row.activation else row.type
+
+
+def _cells(row: LayerRow) -> list[str]:
+    return [str(row.index), row.name, _type(row), _shape(row.input_shape), _shape(row.output_shape),
+            f"{row.weights_per_neuron:,}", f"{row.neurons:,}", f"{row.connections:,}",
+            f"{row.parameters:,}", f"{row.macs:,}", _bytes(row.output_bytes), _rf(row.receptive_field)]
+
+
+def _total_cells(report: Report) -> list[str]:
+    t = report.totals
+    return ["", "total", "", "", _shape(report.output_shape), "", f"{t.neurons:,}",
+            f"{t.connections:,}", f"{t.parameters:,}", f"{t.macs:,}", _bytes(t.output_bytes), ""]
+
+
+def _summary(report: Report) -> str:
+    t = report.totals
+    return (f"input {_shape(report.input_shape)} → output {_shape(report.output_shape)}; "
+            f"{t.parameters:,} parameters ({_bytes(t.parameter_bytes)} as float32), "
+            f"{t.macs:,} MACs, {_bytes(t.output_bytes)} of outputs per image")
+
+
+# --- table (rich) ------------------------------------------------------------------------
+
+_NUMERIC = {0, 5, 6, 7, 8, 9, 10}
+
+
+def rich_table(report: Report) -> Table:
+    from rich.table import Table
+
+    title = report.name + (f" — {report.description}" if report.description else "")
+    table = Table(title=title, caption=_summary(report), show_footer=True, header_style="bold",
+                  footer_style="bold", caption_justify="left")
+    totals = _total_cells(report)
+    for position, (_, heading) in enumerate(_COLUMNS):
+        table.add_column(heading, footer=totals[position],
+                         justify="right" if position in _NUMERIC else "left",
+                         no_wrap=position != 1)
+    for row in report.rows:
+        table.add_row(*_cells(row))
+    return table
+
+
+def rich_group(report: Report) -> Group:
+    """The table with the warnings under it, for a rich console."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[Any] = [rich_table(report)]
+    for w in report.warnings:
+        parts.append(Text.assemble(("warning: ", "bold yellow"), f"{w.layer} (#{w.index}): {w.message}"))
+    return Group(*parts)
+
+
+def _plain_text(report: Report, width: int) -> str:
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                      legacy_windows=False, highlight=False)
+    console.print(rich_group(report))
+    return buffer.getvalue()
+
+
+# --- CSV and Markdown --------------------------------------------------------------------
+
+def _csv(report: Report) -> str:
+    """One row per layer with raw numbers (no separators) for spreadsheets; a total row last."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([key for key, _ in _COLUMNS[:-1]] + ["activation", "parameter_bytes",
+                                                         "rf_size", "rf_jump"])
+    for row in report.rows:
+        rf = row.receptive_field
+        writer.writerow([
+            row.index, row.name, row.type, _shape(row.input_shape), _shape(row.output_shape),
+            row.weights_per_neuron, row.neurons, row.connections, row.parameters, row.macs,
+            row.output_bytes, row.activation or "", row.parameter_bytes,
+            "" if rf is None else _shape((rf[0].size, rf[1].size)),
+            "" if rf is None else _shape((rf[0].jump, rf[1].jump)),
+        ])
+    t = report.totals
+    writer.writerow(["", "total", "", "", _shape(report.output_shape), "", t.neurons,
+                     t.connections, t.parameters, t.macs, t.output_bytes, "", t.parameter_bytes,
+                     "", ""])
+    return buffer.getvalue()
+
+
+def _markdown(report: Report) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [f"## {report.name}", ""]
+    if report.description:
+        out += [report.description, ""]
+    out += [_summary(report) + ".", "", line([h for _, h in _COLUMNS]),
+            "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_COLUMNS))) + "|"]
+    out += [line(_cells(row)) for row in report.rows]
+    out.append(line([f"**{c}**" if c else "" for c in _total_cells(report)]))
+    if report.warnings:
+        out += ["", "**Warnings**", ""]
+        out += [f"- `{w.layer}` (#{w.index}): {w.message}" for w in report.warnings]
+    return "\n".join(out) + "\n"

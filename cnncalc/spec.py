@@ -1,0 +1,439 @@
+"""The architecture spec: pydantic models, one per layer type.
+
+Field names and defaults are those of the matching ``torch.nn`` module; the
+input sizes torch asks for (``in_channels``, ``in_features``,
+``num_features``) are inferred by the analysis and never written. The
+lecture's (and Keras') words are accepted as aliases. Layers are a union
+discriminated on ``type``, so a composite block (a residual path, parallel
+branches, a repeat) is one more model in that union holding its own
+``layers``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    Strict,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "ACTIVATIONS",
+    "FIELD_ALIASES",
+    "LAYER_TYPES",
+    "TYPE_ALIASES",
+    "InputShape",
+    "Layer",
+    "Spec",
+    "canonical_type",
+]
+
+MAX_SIZE = 2**31 - 1  # torch indexes with int64, but no real network comes near this
+
+PosInt = Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _whole(value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("not_whole", "must be a whole number; got {got}", {"got": repr(value)})
+    if not minimum <= value <= MAX_SIZE:
+        raise PydanticCustomError("out_of_range", "must be between {lo} and {hi}; got {got}",
+                                  {"lo": minimum, "hi": MAX_SIZE, "got": value})
+    return value
+
+
+def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) -> Any:
+    """A validator taking an int or a two-item list, giving one clear error either way."""
+
+    def check(value: Any) -> tuple[int, int] | str | None:
+        if (isinstance(value, str) and value in words) or (value is None and optional):
+            return value
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise PydanticCustomError(
+                    "pair_length", "must be one number or a pair [height, width]; got {n} values",
+                    {"n": len(value)})
+            return (_whole(value[0], minimum), _whole(value[1], minimum))
+        if isinstance(value, int) and not isinstance(value, bool):
+            size = _whole(value, minimum)
+            return (size, size)
+        choices = ["a whole number", "a pair [height, width]", *(repr(w) for w in words)]
+        raise PydanticCustomError(
+            "pair_type", "must be {choices}; got {got}",
+            {"got": repr(value), "choices": ", ".join(choices[:-1]) + " or " + choices[-1]})
+
+    return check
+
+
+Pair = tuple[int, int]
+PosPair = Annotated[Pair, PlainValidator(_pair_of(1), json_schema_input_type=Union[int, list[int]])]
+NonNegPair = Annotated[Pair, PlainValidator(_pair_of(0), json_schema_input_type=Union[int, list[int]])]
+OptionalStride = Annotated[
+    Union[Pair, None],
+    PlainValidator(_pair_of(1, optional=True), json_schema_input_type=Union[int, list[int], None]),
+]
+ConvPadding = Annotated[
+    Union[Pair, Literal["same", "valid"]],
+    PlainValidator(_pair_of(0, ("same", "valid")),
+                   json_schema_input_type=Union[int, list[int], Literal["same", "valid"]]),
+]
+
+ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
+
+# The lecture's and Keras' names for layer types, after normalisation
+# (lower case, no '_', '-' or spaces). Canonical names always work.
+TYPE_ALIASES = {
+    "conv": "conv2d",
+    "convolution": "conv2d",
+    "dense": "linear",
+    "fc": "linear",
+    "fullyconnected": "linear",
+    "maxpool": "maxpool2d",
+    "maxpooling": "maxpool2d",
+    "maxpooling2d": "maxpool2d",
+    "avgpool": "avgpool2d",
+    "averagepooling2d": "avgpool2d",
+    "adaptiveavgpool": "adaptiveavgpool2d",
+    "adaptivemaxpool": "adaptivemaxpool2d",
+    "lrn": "localresponsenorm",
+    "zeropadding2d": "zeropad2d",
+    "batchnormalization": "batchnorm2d",
+    "spatialdropout2d": "dropout2d",
+}
+
+
+def canonical_type(value: str) -> str:
+    """Normalise a layer type as written (``MaxPool2d``, ``max_pool``) to its canonical name."""
+    key = re.sub(r"[\s_\-]", "", value).lower()
+    return TYPE_ALIASES.get(key, key)
+
+
+class _Layer(BaseModel):
+    """Fields every layer has."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    _line: int | None = PrivateAttr(default=None)
+
+    @property
+    def line(self) -> int | None:
+        """The 1-based line of this layer in its YAML file, when loaded from one."""
+        return self._line
+
+
+class _Activated(_Layer):
+    """A layer that may carry the lecture's g() as ``activation:``."""
+
+    activation: str | None = None
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = canonical_type(value)
+        if name not in ACTIVATIONS:
+            raise PydanticCustomError(
+                "unknown_activation",
+                "unknown activation {given}; use one of: {choices}",
+                {"given": repr(value), "choices": ", ".join(ACTIVATIONS)},
+            )
+        return name
+
+
+class Conv2d(_Activated):
+    type: Literal["conv2d"]
+    out_channels: PosInt = Field(validation_alias=AliasChoices("out_channels", "filters"))
+    kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"))
+    stride: PosPair = Field((1, 1), validation_alias=AliasChoices("stride", "strides"))
+    padding: ConvPadding = (0, 0)
+    dilation: PosPair = Field((1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+    groups: PosInt = 1
+    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+
+class Linear(_Activated):
+    type: Literal["linear"]
+    out_features: PosInt = Field(validation_alias=AliasChoices("out_features", "units"))
+    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+
+
+class MaxPool2d(_Layer):
+    type: Literal["maxpool2d"]
+    kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel", "pool_size"))
+    stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
+    padding: NonNegPair = (0, 0)
+    dilation: PosPair = (1, 1)
+    ceil_mode: bool = False
+
+
+class AvgPool2d(_Layer):
+    type: Literal["avgpool2d"]
+    kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel", "pool_size"))
+    stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
+    padding: NonNegPair = (0, 0)
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: PosInt | None = None
+
+
+
+
+def _output_size(value: Any) -> tuple[int | None, int | None]:
+    """``output_size`` of adaptive pooling: an int, or [h, w] where null keeps the input's size."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise PydanticCustomError(
+                "pair_length", "must be one number or a pair [height, width]; got {n} values",
+                {"n": len(value)})
+        return (None if value[0] is None else _whole(value[0], 1),
+                None if value[1] is None else _whole(value[1], 1))
+    size = _whole(value, 1)
+    return (size, size)
+
+
+def _zero_padding(value: Any) -> tuple[int, int, int, int]:
+    """``padding`` of ZeroPad2d: an int or torch's (left, right, top, bottom)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 4:
+            raise PydanticCustomError(
+                "quad_length", "must be one number or [left, right, top, bottom]; got {n} values",
+                {"n": len(value)})
+        left, right, top, bottom = (_whole(v, 0) for v in value)
+        return (left, right, top, bottom)
+    size = _whole(value, 0)
+    return (size, size, size, size)
+
+
+OutputSize = Annotated[
+    tuple[Union[int, None], Union[int, None]],
+    PlainValidator(_output_size, json_schema_input_type=Union[int, list[Union[int, None]]]),
+]
+PadQuad = Annotated[
+    tuple[int, int, int, int],
+    PlainValidator(_zero_padding, json_schema_input_type=Union[int, list[int]]),
+]
+
+
+class AdaptiveAvgPool2d(_Layer):
+    type: Literal["adaptiveavgpool2d"]
+    output_size: OutputSize
+
+
+class AdaptiveMaxPool2d(_Layer):
+    type: Literal["adaptivemaxpool2d"]
+    output_size: OutputSize
+
+
+class Flatten(_Layer):
+    type: Literal["flatten"]
+    start_dim: Annotated[int, Strict()] = 1
+    end_dim: Annotated[int, Strict()] = -1
+
+
+class BatchNorm2d(_Layer):
+    type: Literal["batchnorm2d"]
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    momentum: Probability | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+class BatchNorm1d(_Layer):
+    type: Literal["batchnorm1d"]
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    momentum: Probability | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+class LocalResponseNorm(_Layer):
+    type: Literal["localresponsenorm"]
+    size: PosInt
+    alpha: Number = 1e-4
+    beta: Number = 0.75
+    k: Number = 1.0
+
+
+class Dropout(_Layer):
+    type: Literal["dropout"]
+    p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
+    inplace: bool = False
+
+
+class Dropout2d(_Layer):
+    type: Literal["dropout2d"]
+    p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
+    inplace: bool = False
+
+
+class ZeroPad2d(_Layer):
+    type: Literal["zeropad2d"]
+    # torch's order for four values: (left, right, top, bottom)
+    padding: PadQuad
+
+
+class ReLU(_Layer):
+    type: Literal["relu"]
+    inplace: bool = False
+
+
+class LeakyReLU(_Layer):
+    type: Literal["leakyrelu"]
+    negative_slope: Number = 0.01
+    inplace: bool = False
+
+
+class Tanh(_Layer):
+    type: Literal["tanh"]
+
+
+class Sigmoid(_Layer):
+    type: Literal["sigmoid"]
+
+
+class GELU(_Layer):
+    type: Literal["gelu"]
+    approximate: Literal["none", "tanh"] = "none"
+
+
+class ELU(_Layer):
+    type: Literal["elu"]
+    alpha: Number = 1.0
+    inplace: bool = False
+
+
+class Softmax(_Layer):
+    type: Literal["softmax"]
+    dim: Annotated[int, Strict()] | None = None
+
+
+class LogSoftmax(_Layer):
+    type: Literal["logsoftmax"]
+    dim: Annotated[int, Strict()] | None = None
+
+
+Layer = Annotated[
+    Union[
+        Conv2d, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Flatten,
+        BatchNorm2d, BatchNorm1d, LocalResponseNorm, Dropout, Dropout2d, ZeroPad2d,
+        ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Softmax, LogSoftmax,
+    ],
+    Field(discriminator="type"),
+]
+
+LAYER_MODELS: dict[str, type[_Layer]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in Layer.__origin__.__args__  # type: ignore[attr-defined]
+}
+LAYER_TYPES = tuple(LAYER_MODELS)
+
+
+def accepted_fields(layer_type: str) -> list[str]:
+    """Every key a layer of this type accepts, canonical names and aliases."""
+    names = []
+    for field_name, info in LAYER_MODELS[layer_type].model_fields.items():
+        names.append(field_name)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.extend(str(c) for c in info.validation_alias.choices if c != field_name)
+    return names
+
+
+FIELD_ALIASES = {t: [f for f in accepted_fields(t) if f not in LAYER_MODELS[t].model_fields]
+                 for t in LAYER_TYPES}
+
+
+class InputShape(BaseModel):
+    """The input image: channels × height × width (the lecture's L, J, K)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: PosInt
+    height: PosInt
+    width: PosInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 3:
+                raise PydanticCustomError(
+                    "input_list", "input as a list must be [channels, height, width]; got {n} values",
+                    {"n": len(value)})
+            return dict(zip(("channels", "height", "width"), value))
+        return value
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+
+class Spec(BaseModel):
+    """A whole network: its input and its layers, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str | None = None
+    input: InputShape
+    layers: list[Layer] = Field(min_length=1)
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        """The file this spec was loaded from, when it was."""
+        return self._source
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _canonical_types(cls, value: Any) -> Any:
+        """Map type aliases (``conv``, ``Dense``, ``MaxPool2d``) to canonical names."""
+        if not isinstance(value, list):
+            return value
+        fixed = []
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("type"), str):
+                item = {**item, "type": canonical_type(item["type"])}
+            fixed.append(item)
+        return fixed
+
+    @field_validator("layers", mode="after")
+    @classmethod
+    def _names(cls, layers: list[_Layer]) -> list[_Layer]:
+        """Give unnamed layers ``<type>_<n>`` names and reject duplicate names."""
+        seen: dict[str, int] = {}
+        for index, layer in enumerate(layers, 1):
+            if layer.name is None:
+                continue
+            if layer.name in seen:
+                raise PydanticCustomError(
+                    "duplicate_name",
+                    "name {name} is already used by layer #{first}; names must be unique",
+                    {"name": repr(layer.name), "first": seen[layer.name], "index": index},
+                )
+            seen[layer.name] = index
+        counts: dict[str, int] = {}
+        for layer in layers:
+            if layer.name is None:
+                kind = layer.type  # type: ignore[attr-defined]
+                counts[kind] = counts.get(kind, 0) + 1
+                while f"{kind}_{counts[kind]}" in seen:
+                    counts[kind] += 1
+                layer.name = f"{kind}_{counts[kind]}"
+                seen[layer.name] = 0
+        return layers
