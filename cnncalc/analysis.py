@@ -49,7 +49,7 @@ from cnncalc.spec import (
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-__all__ = ["BYTES_PER_VALUE", "LayerRow", "Report", "Shape", "Step", "Totals", "Warning", "analyze"]
+__all__ = ["BYTES_PER_VALUE", "LayerRow", "conv_padding", "Report", "Shape", "Step", "Totals", "Warning", "analyze"]
 
 Shape = tuple[int, ...]
 Field2 = tuple[ReceptiveField, ReceptiveField]  # receptive field along height, width
@@ -209,7 +209,7 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
     if channels % layer.groups or layer.out_channels % layer.groups:
         raise _Unfit(f"groups {layer.groups} must divide both the input's {channels} channels "
                      f"and out_channels {layer.out_channels}")
-    pads = _conv_padding(layer, (height, width))
+    pads = conv_padding(layer, (height, width))
     out = []
     for size, kernel, stride, (before, after), dilation, axis in zip(
             (height, width), layer.kernel_size, layer.stride, pads, layer.dilation, _AXES):
@@ -420,7 +420,8 @@ def _feature_map(kind: str, shape: Shape) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
-def _conv_padding(layer: Conv2d, sizes: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The conv's padding as ((top, bottom), (left, right)), resolving 'same' and 'valid'."""
     if layer.padding == "valid":
         return (0, 0), (0, 0)
     if layer.padding == "same":
@@ -482,13 +483,14 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
                 first = size - w.unread_input + 1
                 span = f"{axis.singular} {size}" if w.unread_input == 1 \
                     else f"{axis.plural} {first}–{size}"
-                lost = (f"the last {_count(w.unread_input, axis)} of the input ({span} of {size}) "
-                        "never reached by any window")
+                lost = (f"no window reaches the last {_count(w.unread_input, axis)} of the input "
+                        f"({span} of {size})")
             else:
-                lost = (f"only padding is left over ({w.unread_padding} padded "
-                        f"{axis.plural if w.unread_padding > 1 else axis.singular}); no input is lost")
+                lost = (f"what no window reaches is {_count(w.unread_padding, axis)} of padding "
+                        "at the bottom/right, so no input is lost")
             found.append(("fraction", f"{_formula(size, kernel, stride, before, after, dilation)} "
-                                      f"is not whole: {out} {axis.plural} out, {lost}"))
+                                      f"is not whole; PyTorch rounds it down: 1 + {out - 1} = {out} "
+                                      f"{axis.plural}, and {lost}"))
         if w.skipped:
             found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
                                         f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "

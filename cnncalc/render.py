@@ -25,10 +25,12 @@ FORMATS = ("table", "json", "csv", "markdown")
 # (key, heading) of the per-layer columns shared by CSV and Markdown.
 _COLUMNS = (
     ("index", "#"), ("name", "layer"), ("type", "type"), ("input_shape", "input"),
-    ("output_shape", "output"), ("weights_per_neuron", "weights/neuron"), ("neurons", "neurons"),
-    ("connections", "connections"), ("parameters", "parameters"), ("macs", "MACs"),
-    ("output_bytes", "output memory"), ("receptive_field", "receptive field"),
+    ("output_shape", "output"), ("weights_per_neuron", "w/neuron"), ("neurons", "neurons"),
+    ("connections", "connections"), ("parameters", "params"), ("macs", "MACs"),
+    ("output_bytes", "memory"), ("receptive_field", "RF"),
 )
+_LEGEND = ("w/neuron: weights per neuron, bias included; memory: the layer's output per image "
+           "(float32); RF: receptive field size /jump, in input pixels")
 
 
 def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
@@ -138,7 +140,7 @@ def _total_cells(report: Report) -> list[str]:
 
 def _summary(report: Report) -> str:
     t = report.totals
-    return (f"input {_shape(report.input_shape)} → output {_shape(report.output_shape)}; "
+    return (f"input {_shape(report.input_shape)} → output {_shape(report.output_shape)}: "
             f"{t.parameters:,} parameters ({_bytes(t.parameter_bytes)} as float32), "
             f"{t.macs:,} MACs, {_bytes(t.output_bytes)} of outputs per image")
 
@@ -152,13 +154,14 @@ def rich_table(report: Report) -> Table:
     from rich.table import Table
 
     title = report.name + (f" — {report.description}" if report.description else "")
-    table = Table(title=title, caption=_summary(report), show_footer=True, header_style="bold",
-                  footer_style="bold", caption_justify="left")
+    table = Table(title=title, caption=f"{_summary(report)}\n{_LEGEND}", show_footer=True,
+                  header_style="bold", footer_style="bold", caption_justify="left",
+                  title_justify="left")
     totals = _total_cells(report)
     for position, (_, heading) in enumerate(_COLUMNS):
         table.add_column(heading, footer=totals[position],
                          justify="right" if position in _NUMERIC else "left",
-                         no_wrap=position != 1)
+                         no_wrap=True)
     for row in report.rows:
         table.add_row(*_cells(row))
     return table
@@ -216,7 +219,7 @@ def _markdown(report: Report) -> str:
     out = [f"## {report.name}", ""]
     if report.description:
         out += [report.description, ""]
-    out += [_summary(report) + ".", "", line([h for _, h in _COLUMNS]),
+    out += [_summary(report) + ".", "", _LEGEND + ".", "", line([h for _, h in _COLUMNS]),
             "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_COLUMNS))) + "|"]
     out += [line(_cells(row)) for row in report.rows]
     out.append(line([f"**{c}**" if c else "" for c in _total_cells(report)]))

@@ -1,0 +1,118 @@
+"""The torch bridge: a spec built as a real ``torch.nn.Module``.
+
+The only module of cnncalc that imports torch, and only inside its functions,
+so that ``analyze`` and ``check`` never load it. Each spec layer becomes a
+child module named after the layer; a layer with ``activation:`` becomes a
+small ``Sequential`` of the layer and its g(), so a forward hook on the child
+sees what the analysis reports for that row.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from cnncalc.analysis import analyze, conv_padding
+from cnncalc.errors import TorchMissingError
+from cnncalc.spec import Spec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["build", "module_name"]
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise TorchMissingError() from None
+    return torch
+
+
+def module_name(name: str) -> str:
+    """A spec layer name as a legal child-module name (torch forbids '.')."""
+    return name.replace(".", "_") or "_"
+
+
+def build(spec: Spec) -> nn.Sequential:
+    """Build the spec as an ``nn.Sequential`` with one child per layer, in order.
+
+    The input sizes torch asks for (``in_channels``, ``in_features``) come from
+    the analysis, which also rejects a spec that cannot be built.
+    """
+    torch = _torch()
+    nn = torch.nn
+    children: OrderedDict[str, Any] = OrderedDict()
+    for layer, row in zip(spec.layers, analyze(spec).rows):
+        module = _module(nn, layer, row.input_shape)
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            module = nn.Sequential(OrderedDict([(layer.type, module),  # type: ignore[attr-defined]
+                                                ("activation", _activation(nn, activation))]))
+        children[module_name(layer.name or "")] = module
+    return nn.Sequential(children)
+
+
+def _activation(nn: Any, name: str) -> Any:
+    return {
+        "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+        "gelu": nn.GELU, "elu": nn.ELU,
+        "softmax": lambda: nn.Softmax(dim=1), "logsoftmax": lambda: nn.LogSoftmax(dim=1),
+    }[name]()
+
+
+_PADS = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
+         "circular": "CircularPad2d"}
+
+
+def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
+    kind = layer.type
+    if kind == "conv2d":
+        (top, bottom), (left, right) = conv_padding(layer, shape[1:3])
+        conv = dict(in_channels=shape[0], out_channels=layer.out_channels,
+                    kernel_size=layer.kernel_size, stride=layer.stride, dilation=layer.dilation,
+                    groups=layer.groups, bias=layer.bias, padding_mode=layer.padding_mode)
+        if top == bottom and left == right:
+            return nn.Conv2d(padding=(top, left), **conv)
+        # Uneven 'same' (an even kernel, or TensorFlow's rule at stride > 1): pad first.
+        pad = getattr(nn, _PADS[layer.padding_mode])((left, right, top, bottom))
+        return nn.Sequential(OrderedDict([("pad", pad), ("conv", nn.Conv2d(padding=0, **conv))]))
+    if kind == "linear":
+        return nn.Linear(shape[0], layer.out_features, bias=layer.bias)
+    if kind == "maxpool2d":
+        return nn.MaxPool2d(layer.kernel_size, stride=layer.stride or layer.kernel_size,
+                            padding=layer.padding, dilation=layer.dilation, ceil_mode=layer.ceil_mode)
+    if kind == "avgpool2d":
+        return nn.AvgPool2d(layer.kernel_size, stride=layer.stride or layer.kernel_size,
+                            padding=layer.padding, ceil_mode=layer.ceil_mode,
+                            count_include_pad=layer.count_include_pad,
+                            divisor_override=layer.divisor_override)
+    if kind == "adaptiveavgpool2d":
+        return nn.AdaptiveAvgPool2d(layer.output_size)
+    if kind == "adaptivemaxpool2d":
+        return nn.AdaptiveMaxPool2d(layer.output_size)
+    if kind == "flatten":
+        return nn.Flatten(layer.start_dim, layer.end_dim)
+    if kind in ("batchnorm2d", "batchnorm1d"):
+        cls = nn.BatchNorm2d if kind == "batchnorm2d" else nn.BatchNorm1d
+        return cls(shape[0], eps=layer.eps, momentum=layer.momentum, affine=layer.affine,
+                   track_running_stats=layer.track_running_stats)
+    if kind == "localresponsenorm":
+        return nn.LocalResponseNorm(layer.size, alpha=layer.alpha, beta=layer.beta, k=layer.k)
+    if kind in ("dropout", "dropout2d"):
+        return (nn.Dropout if kind == "dropout" else nn.Dropout2d)(layer.p, inplace=layer.inplace)
+    if kind == "zeropad2d":
+        return nn.ZeroPad2d(layer.padding)
+    if kind in ("relu", "elu", "leakyrelu"):
+        extra = {"elu": {"alpha": layer.alpha}, "leakyrelu": {"negative_slope": layer.negative_slope}}
+        cls = {"relu": nn.ReLU, "elu": nn.ELU, "leakyrelu": nn.LeakyReLU}[kind]
+        return cls(inplace=layer.inplace, **extra.get(kind, {}))
+    if kind == "gelu":
+        return nn.GELU(approximate=layer.approximate)
+    if kind in ("tanh", "sigmoid"):
+        return nn.Tanh() if kind == "tanh" else nn.Sigmoid()
+    if kind in ("softmax", "logsoftmax"):
+        cls = nn.Softmax if kind == "softmax" else nn.LogSoftmax
+        return cls(dim=1 if layer.dim is None else layer.dim)
+    raise NotImplementedError(f"no torch module for layer type {kind!r}")

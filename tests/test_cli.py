@@ -1,0 +1,146 @@
+"""The command line through click's CliRunner: golden outputs, help, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cnncalc import analyze, load_spec
+from cnncalc.cli import cli
+
+GOLDEN = Path(__file__).parent / "golden"
+FORMATS = ("table", "json", "csv", "markdown")
+SUFFIX = {"table": "txt", "json": "json", "csv": "csv", "markdown": "md"}
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("COLUMNS", "FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16"])
+def test_golden(runner: CliRunner, regen_golden: bool, name: str, fmt: str) -> None:
+    result = runner.invoke(cli, ["analyze", f"architectures/{name}.yaml", "--format", fmt,
+                                 "--width", "160"])
+    assert result.exit_code == 0, result.output
+    path = GOLDEN / f"{name}.{SUFFIX[fmt]}"
+    if regen_golden:
+        path.write_text(result.stdout)
+    assert result.stdout == path.read_text()
+
+
+def test_json_has_the_contract_keys(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["analyze", "lenet5", "--format", "json"])
+    doc = json.loads(result.stdout)
+    assert {"name", "input_shape", "output_shape", "layers", "totals", "warnings"} <= set(doc)
+    assert doc["name"] == "LeNet-5"
+    assert doc["input_shape"] == [1, 32, 32]
+    assert doc["output_shape"] == [10]
+    first = doc["layers"][0]
+    for key, value in {"name": "C1", "type": "conv2d", "input_shape": [1, 32, 32],
+                       "output_shape": [6, 28, 28], "weights_per_neuron": 26, "neurons": 4704,
+                       "connections": 122304, "parameters": 156}.items():
+        assert first[key] == value
+    assert (doc["totals"]["parameters"], doc["totals"]["neurons"], doc["totals"]["connections"]) \
+        == (61706, 8094, 429342)
+    assert doc["warnings"] == []
+
+
+def test_warnings_are_objects_with_layer_and_message(runner: CliRunner) -> None:
+    doc = json.loads(runner.invoke(cli, ["analyze", "alexnet", "-f", "json"]).stdout)
+    assert doc["warnings"] and all({"layer", "message"} <= set(w) for w in doc["warnings"])
+
+
+def test_strict_turns_warnings_into_errors(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["analyze", "architectures/alexnet.yaml", "--strict"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("architectures/alexnet.yaml:13: layer conv1 (#1): warning (--strict): "
+                                    "(224 + 2×2 − 11)/4 = 54.25 is not whole")
+    assert runner.invoke(cli, ["analyze", "lenet5", "--strict"]).exit_code == 0
+
+
+def test_spec_from_standard_input(runner: CliRunner) -> None:
+    text = "input: [3, 32, 32]\nlayers:\n  - {type: conv, filters: 6, kernel: 5}\n"
+    result = runner.invoke(cli, ["analyze", "-", "-f", "json"], input=text)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["layers"][0]["connections"] == 357_504
+    bad = runner.invoke(cli, ["analyze", "-"], input="input: [3, 32, 32]\nlayers:\n  - {type: conv}\n")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("<stdin>:3: layer #1: ")
+
+
+def test_unknown_format_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["analyze", "lenet5", "--format", "xml"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_list_shows_every_bundled_architecture(runner: CliRunner) -> None:
+    from cnncalc import bundled
+
+    result = runner.invoke(cli, ["list"])
+    assert result.exit_code == 0
+    for name in bundled.names():
+        assert name in result.stdout
+    assert "138,357,544" in result.stdout
+
+
+def test_schema_is_json_schema(runner: CliRunner) -> None:
+    doc = json.loads(runner.invoke(cli, ["schema"]).stdout)
+    assert "layers" in doc["properties"]
+
+
+def _commands(group: click.Group) -> list[str]:
+    return sorted(group.commands)
+
+
+@pytest.mark.parametrize("command", _commands(cli))
+def test_every_command_has_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert cli.commands[command].help, f"{command} has no docstring"
+    assert f"Usage: cli {command}" in result.stdout or f"Usage: cnncalc {command}" in result.stdout
+
+
+def test_readme_documents_every_command() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for command in _commands(cli):
+        assert f"cnncalc {command}" in readme, f"README does not show `cnncalc {command}`"
+
+
+def test_python_dash_m_and_no_torch_on_analyze() -> None:
+    # analyze must never import torch: run it in a fresh interpreter and look.
+    code = ("import sys\nfrom cnncalc.cli import cli\n"
+            "try:\n    cli(['analyze', 'vgg16', '-f', 'json'], standalone_mode=False)\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "False"
+    version = subprocess.run([sys.executable, "-m", "cnncalc", "--version"], capture_output=True,
+                             text=True, check=True)
+    assert version.stdout.startswith("cnncalc, version ")
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "alexnet-torchvision", "vgg16", "mnist-cnn",
+                                  "cifar10-cnn"])
+def test_report_invariants(name: str) -> None:
+    report = analyze(load_spec(name))
+    previous = report.input_shape
+    for row in report.rows:
+        assert row.input_shape == previous
+        previous = row.output_shape
+    t = report.totals
+    assert t.parameters == sum(r.parameters for r in report.rows)
+    assert t.neurons == sum(r.neurons for r in report.rows)
+    assert t.connections == sum(r.connections for r in report.rows)
+    assert t.macs == sum(r.macs for r in report.rows)
+    assert t.output_bytes == sum(r.output_bytes for r in report.rows)
