@@ -203,7 +203,7 @@ def _step(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
     raise NotImplementedError(f"no analysis for layer type {type(layer).__name__}")
 
 
-@_step.register
+@_step.register(Conv2d)
 def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, height, width = _feature_map(layer.type, shape)
     if channels % layer.groups or layer.out_channels % layer.groups:
@@ -295,7 +295,7 @@ def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Fi
     )
 
 
-@_step.register
+@_step.register(Linear)
 def _linear(layer: Linear, shape: Shape, rf: Field2 | None) -> Step:
     if len(shape) != 1:
         raise _Unfit(f"linear needs a flat input [features]; got {_show(shape)}. "
@@ -312,7 +312,7 @@ def _linear(layer: Linear, shape: Shape, rf: Field2 | None) -> Step:
     )
 
 
-@_step.register
+@_step.register(Flatten)
 def _flatten(layer: Flatten, shape: Shape, rf: Field2 | None) -> Step:
     rank = len(shape) + 1  # torch's dims count the batch
     start, end = (d + rank if d < 0 else d for d in (layer.start_dim, layer.end_dim))
@@ -328,14 +328,14 @@ def _flatten(layer: Flatten, shape: Shape, rf: Field2 | None) -> Step:
     return Step(output_shape=out, receptive_field=rf if len(out) == 3 else None)
 
 
-@_step.register
+@_step.register(BatchNorm2d)
 def _batchnorm2d(layer: BatchNorm2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, _, _ = _feature_map(layer.type, shape)
     return Step(output_shape=shape, parameters=2 * channels if layer.affine else 0,
                 receptive_field=rf)
 
 
-@_step.register
+@_step.register(BatchNorm1d)
 def _batchnorm1d(layer: BatchNorm1d, shape: Shape, rf: Field2 | None) -> Step:
     if len(shape) != 1:
         raise _Unfit(f"batchnorm1d needs a flat input [features]; got {_show(shape)}. "
@@ -344,20 +344,20 @@ def _batchnorm1d(layer: BatchNorm1d, shape: Shape, rf: Field2 | None) -> Step:
                 receptive_field=rf)
 
 
-@_step.register
+@_step.register(LocalResponseNorm)
 def _lrn(layer: LocalResponseNorm, shape: Shape, rf: Field2 | None) -> Step:
     if len(shape) < 2:
         raise _Unfit(f"localresponsenorm needs channels to normalise across; got {_show(shape)}")
     return Step(output_shape=shape, receptive_field=rf)
 
 
-@_step.register
+@_step.register(Dropout2d)
 def _dropout2d(layer: Dropout2d, shape: Shape, rf: Field2 | None) -> Step:
     _feature_map(layer.type, shape)
     return Step(output_shape=shape, receptive_field=rf)
 
 
-@_step.register
+@_step.register(ZeroPad2d)
 def _zeropad2d(layer: ZeroPad2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, height, width = _feature_map(layer.type, shape)
     left, right, top, bottom = layer.padding

@@ -124,7 +124,7 @@ def canonical_type(value: str) -> str:
 class _Layer(BaseModel):
     """Fields every layer has."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     _line: int | None = PrivateAttr(default=None)
