@@ -47,7 +47,7 @@ from cnncalc.spec import (
 )
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = ["BYTES_PER_VALUE", "LayerRow", "conv_padding", "Report", "Shape", "Step", "Totals", "Warning", "analyze"]
 
@@ -145,10 +145,10 @@ class Report:
     def __str__(self) -> str:
         return self.render("table")
 
-    def __rich__(self) -> RenderableType:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from cnncalc import render
 
-        return render.rich_group(self)
+        yield render.rich_group(self, options.max_width)
 
 
 def analyze(spec: Spec) -> Report:

@@ -150,29 +150,47 @@ def _summary(report: Report) -> str:
 _NUMERIC = {0, 5, 6, 7, 8, 9, 10}
 
 
-def rich_table(report: Report) -> Table:
+_OPTIONAL = (11, 10, 9, 3)  # dropped in this order when the table is wider than the console
+
+
+def rich_table(report: Report, width: int | None = None) -> Table:
+    """The per-layer table; columns the console cannot fit are left out, and the caption says so."""
     from rich.table import Table
 
-    title = report.name + (f" — {report.description}" if report.description else "")
-    table = Table(title=title, caption=f"{_summary(report)}\n{_LEGEND}", show_footer=True,
-                  header_style="bold", footer_style="bold", caption_justify="left",
-                  title_justify="left")
     totals = _total_cells(report)
-    for position, (_, heading) in enumerate(_COLUMNS):
-        table.add_column(heading, footer=totals[position],
-                         justify="right" if position in _NUMERIC else "left",
-                         no_wrap=True)
-    for row in report.rows:
-        table.add_row(*_cells(row))
+    rows = [_cells(row) for row in report.rows]
+    widths = [max([len(heading), len(totals[i])] + [len(r[i]) for r in rows])
+              for i, (_, heading) in enumerate(_COLUMNS)]
+    widths[1], widths[2] = min(widths[1], 10), min(widths[2], 10)  # names and types fold
+    keep = list(range(len(_COLUMNS)))
+    for position in _OPTIONAL:
+        if width is None or sum(widths[i] + 3 for i in keep) + 1 <= width:
+            break
+        keep.remove(position)
+    hidden = [_COLUMNS[i][1] for i in range(len(_COLUMNS)) if i not in keep]
+    caption = f"{_summary(report)}\n{_LEGEND}"
+    if hidden:
+        caption += f"\nhidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width or --format)"
+    title = report.name + (f" — {report.description}" if report.description else "")
+    table = Table(title=title, caption=caption, show_footer=True, header_style="bold",
+                  footer_style="bold", caption_justify="left", title_justify="left")
+    for i in keep:
+        # Numbers and shapes are never cut; names and types fold when they must.
+        folds = i in (1, 2)
+        table.add_column(_COLUMNS[i][1], footer=totals[i], justify="right" if i in _NUMERIC else "left",
+                         min_width=widths[i],
+                         no_wrap=not folds, overflow="fold")
+    for cells in rows:
+        table.add_row(*(cells[i] for i in keep))
     return table
 
 
-def rich_group(report: Report) -> Group:
-    """The table with the warnings under it, for a rich console."""
+def rich_group(report: Report, width: int | None = None) -> Group:
+    """The table with the warnings under it, for a rich console of the given width."""
     from rich.console import Group
     from rich.text import Text
 
-    parts: list[Any] = [rich_table(report)]
+    parts: list[Any] = [rich_table(report, width)]
     for w in report.warnings:
         parts.append(Text.assemble(("warning: ", "bold yellow"), f"{w.layer} (#{w.index}): {w.message}"))
     return Group(*parts)
@@ -184,7 +202,7 @@ def _plain_text(report: Report, width: int) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
                       legacy_windows=False, highlight=False)
-    console.print(rich_group(report))
+    console.print(rich_group(report, width))
     return buffer.getvalue()
 
 
