@@ -217,7 +217,8 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
                 layer.padding_mode == "circular"):
             raise _Unfit(f"padding_mode {layer.padding_mode!r} needs padding smaller than the "
                          f"input's {size} {axis.plural}; got {max(before, after)}")
-        out.append(_fit(size, kernel, stride, before, after, dilation, layer.type))
+        out.append(core.conv_output_size(size, kernel, stride, before, after, dilation))
+    _check_fit(layer.type, (height, width), layer.kernel_size, pads, layer.dilation, out)
     fan_in = channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
     weights_per_neuron = fan_in + layer.bias
     neurons = layer.out_channels * out[0] * out[1]
@@ -253,10 +254,9 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
         if pad > kernel // 2:
             raise _Unfit(f"padding {pad} is more than half the kernel ({kernel}); PyTorch allows "
                          f"at most {kernel // 2}")
-        size_out = core.pool_output_size(size, kernel, step, pad, dil, layer.ceil_mode)
-        if size_out < 1:
-            raise _no_fit(size, kernel, pad, pad, dil, layer.type)
-        out.append(size_out)
+        out.append(core.pool_output_size(size, kernel, step, pad, dil, layer.ceil_mode))
+    _check_fit(layer.type, (height, width), layer.kernel_size, tuple((p, p) for p in layer.padding),
+               dilation, out)
     warnings: list[tuple[str, str]] = []
     if layer.ceil_mode:
         for (size, kernel, step, pad, dil, size_out), axis in _per_axis(
@@ -432,20 +432,22 @@ def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int]
     return (ph, ph), (pw, pw)
 
 
-def _fit(size: int, kernel: int, stride: int, before: int, after: int, dilation: int, kind: str) -> int:
-    out = core.conv_output_size(size, kernel, stride, before, after, dilation)
-    if out < 1:
-        raise _no_fit(size, kernel, before, after, dilation, kind)
-    return out
+def _check_fit(kind: str, sizes: tuple[int, int], kernels: tuple[int, int],
+               pads: tuple[tuple[int, int], ...], dilations: tuple[int, int], outs: list[int]) -> None:
+    """Raise when the window does not fit the padded input along either dimension."""
+    if min(outs) >= 1:
+        return
+    extents = [core.effective_kernel(k, d) for k, d in zip(kernels, dilations)]
+    dilated = f" (dilated to {_pair(extents)})" if any(d > 1 for d in dilations) else ""
+    padded = [size + before + after for size, (before, after) in zip(sizes, pads)]
+    with_pad = f" ({_pair(padded)} with padding)" if padded != list(sizes) else ""
+    raise _Unfit(f"{kind} kernel {_pair(kernels)}{dilated} does not fit its {_pair(sizes)} input"
+                 f"{with_pad}: it needs at least {_pair(extents)}; use a smaller kernel, pad the "
+                 "input, or downsample less before this layer")
 
 
-def _no_fit(size: int, kernel: int, before: int, after: int, dilation: int, kind: str) -> _Unfit:
-    extent = core.effective_kernel(kernel, dilation)
-    dilated = f" (dilated to {extent})" if dilation > 1 else ""
-    padded = f" padded by {before}+{after}" if before or after else ""
-    return _Unfit(f"{kind} kernel {kernel}{dilated} does not fit an input of {size}{padded}: "
-                  f"it needs at least {extent} positions; shrink the kernel, pad the input, "
-                  "or remove a downsampling layer before it")
+def _pair(values: Any) -> str:
+    return "×".join(str(v) for v in values)
 
 
 def _through(rf: Field2 | None, kernels: tuple[int, int], strides: tuple[int, int],

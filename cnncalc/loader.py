@@ -20,7 +20,15 @@ from pydantic import ValidationError
 
 from cnncalc import bundled
 from cnncalc.errors import Issue, SpecError
-from cnncalc.spec import FIELD_ALIASES, LAYER_MODELS, LAYER_TYPES, TYPE_ALIASES, Spec, accepted_fields
+from cnncalc.spec import (
+    FIELD_ALIASES,
+    LAYER_MODELS,
+    LAYER_TYPES,
+    TYPE_ALIASES,
+    Spec,
+    accepted_fields,
+    canonical_type,
+)
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "load_spec", "read_yaml", "spec_from_data"]
 
@@ -199,10 +207,8 @@ def _issues(err: ValidationError, data: Mapping[str, Any], root: yaml.Node | Non
         if error["type"] == "missing" and index is not None and (index, loc[-1]) in suggested:
             continue  # the misspelt key's did-you-mean already says it
         layer_data = data["layers"][index] if index is not None else None
-        if index is not None and isinstance(layer_data, Mapping):
-            layer_type = layer_data.get("type")
-            if loc[2:3] and loc[2] == layer_type:
-                del loc[2]  # the discriminator tag pydantic adds
+        if index is not None and loc[2:3] and loc[2] == _layer_type(layer_data):
+            del loc[2]  # the discriminator tag pydantic adds
         if error["type"] == "duplicate_name":
             index = error["ctx"]["index"] - 1
             loc = ["layers", index, "name"]
@@ -228,8 +234,7 @@ def _message(error: Any, field: list[str], layer: Any) -> str:
     if kind in ("model_type", "model_attributes_type", "dict_type") and not field:
         return f"must be a mapping such as {{type: relu}}; got {_show(error['input'])}"
     if kind == "extra_forbidden":
-        layer_type = layer.get("type") if isinstance(layer, Mapping) else None
-        return _unknown_field(field[-1], layer_type if layer_type in LAYER_MODELS else None)
+        return _unknown_field(field[-1], _layer_type(layer))
     if kind == "missing":
         return f"{where} {_missing(field[-1], layer)}"
     if kind == "too_short" and field == ["layers"]:
@@ -244,7 +249,9 @@ def _message(error: Any, field: list[str], layer: Any) -> str:
     if kind in _PLAIN:
         return f"{where} {_PLAIN[kind]}; got {_show(error['input'])}"
     text = error["msg"]
-    return f"{where}: {text}" if where else text
+    if not where:
+        return text
+    return f"{where} {text}" if text.startswith("must") else f"{where}: {text}"
 
 
 def _show(value: Any) -> str:
@@ -271,10 +278,18 @@ def _unknown_field(key: str, layer_type: str | None) -> str:
     return f"unknown field {key!r} for {layer_type}; it takes: {', '.join(listed)}"
 
 
+def _layer_type(layer: Any) -> str | None:
+    """The canonical type of a layer as written, if it names a known type."""
+    written = layer.get("type") if isinstance(layer, Mapping) else None
+    kind = canonical_type(written) if isinstance(written, str) else None
+    return kind if kind in LAYER_MODELS else None
+
+
 def _missing(field: str, layer: Any) -> str:
-    layer_type = layer.get("type") if isinstance(layer, Mapping) else None
-    aliases = [a for a in FIELD_ALIASES.get(str(layer_type), [])
-               if _alias_target(str(layer_type), a) == field]
+    layer_type = _layer_type(layer)
+    if layer_type is None:
+        return "is required"
+    aliases = [a for a in FIELD_ALIASES[layer_type] if _alias_target(layer_type, a) == field]
     also = f" (or {', '.join(aliases)})" if aliases else ""
     return f"is required{also}"
 

@@ -49,9 +49,12 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 def _whole(value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PydanticCustomError("not_whole", "must be a whole number; got {got}", {"got": repr(value)})
-    if not minimum <= value <= MAX_SIZE:
-        raise PydanticCustomError("out_of_range", "must be between {lo} and {hi}; got {got}",
-                                  {"lo": minimum, "hi": MAX_SIZE, "got": value})
+    if value < minimum:
+        raise PydanticCustomError("too_small", "must be at least {lo}; got {got}",
+                                  {"lo": minimum, "got": value})
+    if value > MAX_SIZE:
+        raise PydanticCustomError("too_large", "must be at most {hi}; got {got}",
+                                  {"hi": MAX_SIZE, "got": value})
     return value
 
 
