@@ -36,7 +36,7 @@ _LEGEND = ("w/neuron: weights per neuron, bias included; memory: the layer's out
 def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
     """The report as text in one of :data:`FORMATS`."""
     if fmt == "json":
-        return json.dumps(report_dict(report), indent=2) + "\n"
+        return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _csv(report)
     if fmt == "markdown":

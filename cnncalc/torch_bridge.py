@@ -104,10 +104,12 @@ def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
         return (nn.Dropout if kind == "dropout" else nn.Dropout2d)(layer.p, inplace=layer.inplace)
     if kind == "zeropad2d":
         return nn.ZeroPad2d(layer.padding)
-    if kind in ("relu", "elu", "leakyrelu"):
-        extra = {"elu": {"alpha": layer.alpha}, "leakyrelu": {"negative_slope": layer.negative_slope}}
-        cls = {"relu": nn.ReLU, "elu": nn.ELU, "leakyrelu": nn.LeakyReLU}[kind]
-        return cls(inplace=layer.inplace, **extra.get(kind, {}))
+    if kind == "relu":
+        return nn.ReLU(inplace=layer.inplace)
+    if kind == "elu":
+        return nn.ELU(alpha=layer.alpha, inplace=layer.inplace)
+    if kind == "leakyrelu":
+        return nn.LeakyReLU(negative_slope=layer.negative_slope, inplace=layer.inplace)
     if kind == "gelu":
         return nn.GELU(approximate=layer.approximate)
     if kind in ("tanh", "sigmoid"):
