@@ -47,8 +47,15 @@ class SpecError(CnncalcError):
         self.source = source
         super().__init__("\n".join(self.messages()))
 
+    #: at most this many problems are shown; a file with thousands says how many more
+    SHOWN = 50
+
     def messages(self) -> list[str]:
-        return [issue.format(self.source) for issue in self.issues]
+        shown = [issue.format(self.source) for issue in self.issues[:self.SHOWN]]
+        if len(self.issues) > self.SHOWN:
+            more = len(self.issues) - self.SHOWN
+            shown.append(f"{self.source or '<spec>'}: … and {more:,} more problems not shown")
+        return shown
 
 
 class ShapeError(SpecError):

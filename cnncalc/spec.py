@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 MAX_SIZE = 2**31 - 1  # torch indexes with int64, but no real network comes near this
+MAX_LAYERS = 20_000  # ResNet-1001 has about 3,000; this bounds the work a hostile file can ask for
 
 PosInt = Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE)]
@@ -408,6 +409,10 @@ class Spec(BaseModel):
         """Map type aliases (``conv``, ``Dense``, ``MaxPool2d``) to canonical names."""
         if not isinstance(value, list):
             return value
+        if len(value) > MAX_LAYERS:
+            raise PydanticCustomError(
+                "too_many_layers", "must hold at most {most} layers; got {got}",
+                {"most": f"{MAX_LAYERS:,}", "got": f"{len(value):,}"})
         fixed = []
         for item in value:
             if isinstance(item, dict) and isinstance(item.get("type"), str):
