@@ -34,7 +34,10 @@ _WHERE = {
     "TorchMissingError": "cnncalc.errors",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [  # provided lazily by __getattr__ below
+    "CnncalcError", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
+    "TorchMissingError", "analyze", "load_spec",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ constant per layer, whatever the image size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import singledispatch
@@ -49,7 +49,8 @@ from cnncalc.spec import (
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
-__all__ = ["BYTES_PER_VALUE", "LayerRow", "conv_padding", "Report", "Shape", "Step", "Totals", "Warning", "analyze"]
+__all__ = ["BYTES_PER_VALUE", "LayerRow", "Report", "Shape", "Step", "Totals", "Warning", "analyze",
+           "conv_padding"]
 
 Shape = tuple[int, ...]
 Field2 = tuple[ReceptiveField, ReceptiveField]  # receptive field along height, width
@@ -71,7 +72,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Warning:  # noqa: A001 - the report's noun; builtins.Warning is never needed here
+class Warning:
     """Something the report wants a reader to notice about one layer."""
 
     layer: str
@@ -168,7 +169,7 @@ def analyze(spec: Spec) -> Report:
             raise ShapeError([issue], spec.source) from None
         name = layer.name or f"#{index}"
         rows.append(LayerRow(
-            index=index, name=name, type=layer.type,  # type: ignore[attr-defined]
+            index=index, name=name, type=layer.type,
             activation=getattr(layer, "activation", None),
             input_shape=shape, output_shape=step.output_shape,
             weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
@@ -212,7 +213,7 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
     pads = conv_padding(layer, (height, width))
     out = []
     for size, kernel, stride, (before, after), dilation, axis in zip(
-            (height, width), layer.kernel_size, layer.stride, pads, layer.dilation, _AXES):
+            (height, width), layer.kernel_size, layer.stride, pads, layer.dilation, _AXES, strict=True):
         if layer.padding_mode in ("reflect", "circular") and max(before, after) >= size + (
                 layer.padding_mode == "circular"):
             raise _Unfit(f"padding_mode {layer.padding_mode!r} needs padding smaller than the "
@@ -250,7 +251,7 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
     dilation = getattr(layer, "dilation", (1, 1))
     out = []
     for size, kernel, step, pad, dil in zip((height, width), layer.kernel_size, stride,
-                                            layer.padding, dilation):
+                                            layer.padding, dilation, strict=True):
         if pad > kernel // 2:
             raise _Unfit(f"padding {pad} is more than half the kernel ({kernel}); PyTorch allows "
                          f"at most {kernel // 2}")
@@ -280,7 +281,8 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
 @_step.register(AdaptiveMaxPool2d)
 def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, height, width = _feature_map(layer.type, shape)
-    out_h, out_w = (o if o is not None else s for o, s in zip(layer.output_size, (height, width)))
+    out_h, out_w = (o if o is not None else s
+                    for o, s in zip(layer.output_size, (height, width), strict=True))
     # Window i spans floor(i·J/O) … ceil((i+1)·J/O) − 1; windows are products of a row span
     # and a column span, so the connections multiply.
     connections = (channels * core.adaptive_connections(height, out_h)
@@ -324,7 +326,7 @@ def _flatten(layer: Flatten, shape: Shape, rf: Field2 | None) -> Step:
     if start > end:
         raise _Unfit(f"start_dim {layer.start_dim} comes after end_dim {layer.end_dim}")
     merged = math.prod(shape[start - 1:end])
-    out = shape[:start - 1] + (merged,) + shape[end:]
+    out = (*shape[:start - 1], merged, *shape[end:])
     return Step(output_shape=out, receptive_field=rf if len(out) == 3 else None)
 
 
@@ -400,7 +402,7 @@ _AXES = (_Axis("row", "rows"), _Axis("column", "columns"))
 _BOTH = _Axis("row and column", "rows and columns")
 
 
-def _per_axis(*per_dim: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], _Axis]]:
+def _per_axis(*per_dim: Sequence[Any]) -> list[tuple[tuple[Any, ...], _Axis]]:
     """Pair each dimension's parameters with its axis, or both with one axis when they agree."""
     height, width = tuple(p[0] for p in per_dim), tuple(p[1] for p in per_dim)
     if height == width:
@@ -426,7 +428,7 @@ def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int]
         return (0, 0), (0, 0)
     if layer.padding == "same":
         h, w = (core.same_padding(size, kernel, stride, dilation) for size, kernel, stride, dilation
-                in zip(sizes, layer.kernel_size, layer.stride, layer.dilation))
+                in zip(sizes, layer.kernel_size, layer.stride, layer.dilation, strict=True))
         return h, w
     ph, pw = layer.padding
     return (ph, ph), (pw, pw)
@@ -437,9 +439,9 @@ def _check_fit(kind: str, sizes: tuple[int, int], kernels: tuple[int, int],
     """Raise when the window does not fit the padded input along either dimension."""
     if min(outs) >= 1:
         return
-    extents = [core.effective_kernel(k, d) for k, d in zip(kernels, dilations)]
+    extents = [core.effective_kernel(k, d) for k, d in zip(kernels, dilations, strict=True)]
     dilated = f" (dilated to {_pair(extents)})" if any(d > 1 for d in dilations) else ""
-    padded = [size + before + after for size, (before, after) in zip(sizes, pads)]
+    padded = [size + before + after for size, (before, after) in zip(sizes, pads, strict=True)]
     with_pad = f" ({_pair(padded)} with padding)" if padded != list(sizes) else ""
     raise _Unfit(f"{kind} kernel {_pair(kernels)}{dilated} does not fit its {_pair(sizes)} input"
                  f"{with_pad}: it needs at least {_pair(extents)}; use a smaller kernel, pad the "
@@ -496,7 +498,8 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
         if w.skipped:
             found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
                                         f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "
-                                        f"every {stride} {axis.plural} fall between windows and are never read"))
+                                        f"every {stride} {axis.plural} fall between windows and are "
+                                        "never read"))
     return found
 
 

@@ -112,7 +112,7 @@ def _check_events(text: str, where: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 raise SpecError([Issue(f"nested more than {MAX_DEPTH} levels deep; a spec needs a few",
-                                       line=event.start_mark.line + 1)], where)
+                                       line=_event_line(event))], where)
             stack.append([event.anchor, 1])
             continue
         if isinstance(event, yaml.CollectionEndEvent):
@@ -125,13 +125,17 @@ def _check_events(text: str, where: str) -> None:
             if event.anchor:
                 anchors[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
-            size = anchors.get(event.anchor, 1)
+            size = anchors.get(event.anchor or "", 1)
         else:
             continue
         stack[-1][1] += size
         if stack[-1][1] > MAX_VALUES:
             raise SpecError([Issue(f"expands to more than {MAX_VALUES:,} values (through aliases?); "
-                                   "a spec is far smaller", line=event.start_mark.line + 1)], where)
+                                   "a spec is far smaller", line=_event_line(event))], where)
+
+
+def _event_line(event: yaml.Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark is not None else None
 
 
 def _check_duplicate_keys(root: yaml.Node, where: str) -> None:
@@ -248,7 +252,7 @@ def _message(error: Any, field: list[str], layer: Any) -> str:
         return f"{where} must be {bound} {value}; got {_show(error['input'])}"
     if kind in _PLAIN:
         return f"{where} {_PLAIN[kind]}; got {_show(error['input'])}"
-    text = error["msg"]
+    text = str(error["msg"])
     if not where:
         return text
     return f"{where} {text}" if text.startswith("must") else f"{where}: {text}"
@@ -328,9 +332,11 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value_node
+                found: yaml.Node = value_node
+                return found
     elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-        return node.value[key]
+        item: yaml.Node = node.value[key]
+        return item
     return None
 
 

@@ -12,7 +12,7 @@ branches, a repeat) is one more model in that union holding its own
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -83,16 +83,16 @@ def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) 
 
 
 Pair = tuple[int, int]
-PosPair = Annotated[Pair, PlainValidator(_pair_of(1), json_schema_input_type=Union[int, list[int]])]
-NonNegPair = Annotated[Pair, PlainValidator(_pair_of(0), json_schema_input_type=Union[int, list[int]])]
+PosPair = Annotated[Pair, PlainValidator(_pair_of(1), json_schema_input_type=int | list[int])]
+NonNegPair = Annotated[Pair, PlainValidator(_pair_of(0), json_schema_input_type=int | list[int])]
 OptionalStride = Annotated[
-    Union[Pair, None],
-    PlainValidator(_pair_of(1, optional=True), json_schema_input_type=Union[int, list[int], None]),
+    Pair | None,
+    PlainValidator(_pair_of(1, optional=True), json_schema_input_type=int | list[int] | None),
 ]
 ConvPadding = Annotated[
-    Union[Pair, Literal["same", "valid"]],
+    Pair | Literal["same", "valid"],
     PlainValidator(_pair_of(0, ("same", "valid")),
-                   json_schema_input_type=Union[int, list[int], Literal["same", "valid"]]),
+                   json_schema_input_type=int | list[int] | Literal["same", "valid"]),
 ]
 
 ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
@@ -225,12 +225,12 @@ def _zero_padding(value: Any) -> tuple[int, int, int, int]:
 
 
 OutputSize = Annotated[
-    tuple[Union[int, None], Union[int, None]],
-    PlainValidator(_output_size, json_schema_input_type=Union[int, list[Union[int, None]]]),
+    tuple[int | None, int | None],
+    PlainValidator(_output_size, json_schema_input_type=int | list[int | None]),
 ]
 PadQuad = Annotated[
     tuple[int, int, int, int],
-    PlainValidator(_zero_padding, json_schema_input_type=Union[int, list[int]]),
+    PlainValidator(_zero_padding, json_schema_input_type=int | list[int]),
 ]
 
 
@@ -333,16 +333,16 @@ class LogSoftmax(_Layer):
 
 
 Layer = Annotated[
-    Union[
-        Conv2d, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Flatten,
-        BatchNorm2d, BatchNorm1d, LocalResponseNorm, Dropout, Dropout2d, ZeroPad2d,
-        ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Softmax, LogSoftmax,
-    ],
+    (
+        Conv2d | Linear | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | AdaptiveMaxPool2d | Flatten
+        | BatchNorm2d | BatchNorm1d | LocalResponseNorm | Dropout | Dropout2d | ZeroPad2d
+        | ReLU | LeakyReLU | Tanh | Sigmoid | GELU | ELU | Softmax | LogSoftmax
+    ),
     Field(discriminator="type"),
 ]
 
 LAYER_MODELS: dict[str, type[_Layer]] = {
-    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    model.model_fields["type"].annotation.__args__[0]: model
     for model in Layer.__origin__.__args__  # type: ignore[attr-defined]
 }
 LAYER_TYPES = tuple(LAYER_MODELS)
@@ -379,7 +379,7 @@ class InputShape(BaseModel):
                 raise PydanticCustomError(
                     "input_list", "input as a list must be [channels, height, width]; got {n} values",
                     {"n": len(value)})
-            return dict(zip(("channels", "height", "width"), value))
+            return dict(zip(("channels", "height", "width"), value, strict=True))
         return value
 
     @property

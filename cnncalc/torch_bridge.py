@@ -42,16 +42,17 @@ def build(spec: Spec) -> nn.Sequential:
     the analysis, which also rejects a spec that cannot be built.
     """
     torch = _torch()
-    nn = torch.nn
+    torch_nn = torch.nn
     children: OrderedDict[str, Any] = OrderedDict()
-    for layer, row in zip(spec.layers, analyze(spec).rows):
-        module = _module(nn, layer, row.input_shape)
+    for layer, row in zip(spec.layers, analyze(spec).rows, strict=True):
+        module = _module(torch_nn, layer, row.input_shape)
         activation = getattr(layer, "activation", None)
         if activation is not None:
-            module = nn.Sequential(OrderedDict([(layer.type, module),  # type: ignore[attr-defined]
-                                                ("activation", _activation(nn, activation))]))
+            module = torch_nn.Sequential(OrderedDict([(layer.type, module),
+                                                ("activation", _activation(torch_nn, activation))]))
         children[module_name(layer.name or "")] = module
-    return nn.Sequential(children)
+    model: nn.Sequential = torch_nn.Sequential(children)
+    return model
 
 
 def _activation(nn: Any, name: str) -> Any:
