@@ -375,7 +375,7 @@ def _softmax(layer: Softmax | LogSoftmax, shape: Shape, rf: Field2 | None) -> St
         dim = layer.dim + rank if layer.dim < 0 else layer.dim
         if not 0 <= dim < rank:
             raise _Unfit(f"dim {layer.dim} is out of range for an input of {rank} dims "
-                         f"(batch + {_show(shape)})")
+                         f"(batch + {_show(shape)}); use dim: 1 or -1 for the classes")
         if dim == 0:
             raise _Unfit("dim 0 is the batch; use dim: 1 (the classes)")
     return Step(output_shape=shape, receptive_field=rf)
@@ -444,8 +444,7 @@ def _check_fit(kind: str, sizes: tuple[int, int], kernels: tuple[int, int],
     padded = [size + before + after for size, (before, after) in zip(sizes, pads, strict=True)]
     with_pad = f" ({_pair(padded)} with padding)" if padded != list(sizes) else ""
     raise _Unfit(f"{kind} kernel {_pair(kernels)}{dilated} does not fit its {_pair(sizes)} input"
-                 f"{with_pad}: it needs at least {_pair(extents)}; use a smaller kernel, pad the "
-                 "input, or downsample less before this layer")
+                 f"{with_pad}: it needs at least {_pair(extents)}; use a smaller kernel or pad the input")
 
 
 def _pair(values: Any) -> str:

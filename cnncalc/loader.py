@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cnncalc import bundled
 from cnncalc.errors import Issue, SpecError
-from cnncalc.spec import (
-    FIELD_ALIASES,
-    LAYER_MODELS,
-    LAYER_TYPES,
-    TYPE_ALIASES,
-    Spec,
-    accepted_fields,
-    canonical_type,
-)
+from cnncalc.spec import LAYER_MODELS, LAYER_TYPES, TYPE_ALIASES, InputShape, Spec, canonical_type, show
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "load_spec", "read_yaml", "spec_from_data"]
 
@@ -74,8 +67,10 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise SpecError([Issue(f"is not UTF-8 text (byte {err.start}); save the spec as UTF-8")],
-                        where) from None
+        line = raw[:err.start].count(b"\n") + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise SpecError([Issue(f"is not UTF-8 text (byte 0x{raw[err.start]:02X} at column {column}); "
+                               "save the spec as UTF-8", line=line)], where) from None
     return parse_yaml(text, where)
 
 
@@ -92,8 +87,7 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = err.problem or err.context or "invalid YAML"
-        raise SpecError([Issue(f"invalid YAML: {problem}", line=line)], where) from None
+        raise SpecError([Issue(_yaml_problem(err, text), line=line)], where) from None
     except yaml.YAMLError as err:
         raise SpecError([Issue(f"invalid YAML: {err}")], where) from None
     if node is not None:
@@ -101,11 +95,31 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
     return data, node
 
 
+def _yaml_problem(err: yaml.MarkedYAMLError, text: str) -> str:
+    """PyYAML's problem in words a spec author can act on."""
+    problem = err.problem or err.context or "invalid YAML"
+    mark = err.problem_mark
+    at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
+    if "cannot start any token" in problem and at == "\t":
+        return "invalid YAML: a tab in the indentation; YAML indents with spaces"
+    if "expected a single document" in str(err.context) or "another document" in problem:
+        return "invalid YAML: a second document starts here ('---'); a spec is one document"
+    if "could not determine a constructor for the tag" in problem:
+        tag = problem.split("'")[1] if problem.count("'") >= 2 else "?"
+        tag = tag.replace("tag:yaml.org,2002:", "!!")
+        return f"tag {tag} is not allowed; a spec holds plain values (numbers, words, lists)"
+    if "mapping values are not allowed" in problem:
+        return ("invalid YAML: a ':' where none may be (is this key indented too far, or is a "
+                "'-' or ':' missing above?)")
+    return f"invalid YAML: {problem}"
+
+
 def _check_events(text: str, where: str) -> None:
     """Walk the parser's events (iterative, in C) to bound depth and alias expansion."""
     depth = 0
     stack: list[list[Any]] = [[None, 0]]  # per open collection: anchor, expanded size
     anchors: dict[str, int] = {}
+    aliased = False
     for event in yaml.parse(text, Loader=_Loader):
         size = 0
         if isinstance(event, yaml.CollectionStartEvent):
@@ -126,11 +140,13 @@ def _check_events(text: str, where: str) -> None:
                 anchors[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             size = anchors.get(event.anchor or "", 1)
+            aliased = True
         else:
             continue
         stack[-1][1] += size
         if stack[-1][1] > MAX_VALUES:
-            raise SpecError([Issue(f"expands to more than {MAX_VALUES:,} values (through aliases?); "
+            how = " through its aliases" if aliased else ""
+            raise SpecError([Issue(f"expands to more than {MAX_VALUES:,} values{how}; "
                                    "a spec is far smaller", line=_event_line(event))], where)
 
 
@@ -139,29 +155,42 @@ def _event_line(event: yaml.Event) -> int | None:
 
 
 def _check_duplicate_keys(root: yaml.Node, where: str) -> None:
-    """PyYAML keeps the last of two equal keys silently; in a spec that hides a typo."""
+    """Reject repeated keys (PyYAML silently keeps the last) and keys that are not words."""
     seen_nodes: set[int] = set()
-    todo = [root]
+    layers = _child(root, "layers")
+    layer_of = {id(item): position for position, item in enumerate(getattr(layers, "value", []), 1)
+                if isinstance(layers, yaml.SequenceNode)}
+    todo: list[tuple[yaml.Node, int | None]] = [(root, None)]
     issues = []
     while todo:
-        node = todo.pop()
+        node, index = todo.pop()
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))
+        index = layer_of.get(id(node), index)
         if isinstance(node, yaml.MappingNode):
+            name = _scalar(_child(node, "name")) if index is not None else None
             keys: dict[str, int] = {}
             for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    line = key.start_mark.line + 1
-                    if key.value in keys:
-                        issues.append(Issue(f"key {key.value!r} appears twice (first on line "
-                                            f"{keys[key.value]}); keep one", line=line))
+                line = key.start_mark.line + 1
+                if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+                    shown = key.value if isinstance(key, yaml.ScalarNode) else "a list or mapping"
+                    issues.append(Issue(f"key {shown} is not a field name; keys are words such as "
+                                        "kernel_size", line=line, layer=name, index=index))
+                elif key.value in keys:
+                    issues.append(Issue(f"{key.value} appears twice (first on line {keys[key.value]}); "
+                                        "keep one", line=line, layer=name, index=index))
+                else:
                     keys[key.value] = line
-                todo.append(value)
+                todo.append((value, index))
         elif isinstance(node, yaml.SequenceNode):
-            todo.extend(node.value)
+            todo.extend((item, index) for item in node.value)
     if issues:
         raise SpecError(sorted(issues, key=lambda i: i.line or 0), where)
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
 
 
 def spec_from_data(data: Any, root: yaml.Node | None = None, source: str | None = None,
@@ -192,6 +221,7 @@ _PLAIN = {
     "bool_parsing": "must be true or false",
     "int_type": "must be a whole number",
     "float_type": "must be a number",
+    "float_parsing": "must be a number",
     "finite_number": "must be a finite number",
     "string_type": "must be text",
     "list_type": "must be a list",
@@ -199,6 +229,32 @@ _PLAIN = {
     "model_type": "must be a mapping",
     "model_attributes_type": "must be a mapping",
 }
+_BOUNDS = {"greater_than_equal": "at least", "greater_than": "greater than",
+           "less_than_equal": "at most", "less_than": "less than"}
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where an error sits: the model owning the mapping, its path, and the field path inside."""
+
+    owner: type[BaseModel] | None
+    prefix: tuple[Any, ...]
+    field: tuple[Any, ...]
+    index: int | None  # 0-based layer position, for layer errors
+    label: str  # how the owner is named in a message
+
+
+def _where(loc: tuple[Any, ...], data: Mapping[str, Any]) -> _Where:
+    if loc[:1] == ("layers",) and len(loc) > 1 and isinstance(loc[1], int):
+        layer = data["layers"][loc[1]]
+        kind = _layer_type(layer)
+        rest = loc[2:]
+        if rest and rest[0] == kind:
+            rest = rest[1:]  # the discriminator tag pydantic adds
+        return _Where(LAYER_MODELS.get(kind or ""), loc[:2], rest, loc[1], f"for {kind}")
+    if loc[:1] == ("input",) and len(loc) > 1:
+        return _Where(InputShape, ("input",), loc[1:], None, "in input")
+    return _Where(Spec, (), loc, None, "at the top level")
 
 
 def _issues(err: ValidationError, data: Mapping[str, Any], root: yaml.Node | None) -> list[Issue]:
@@ -206,80 +262,140 @@ def _issues(err: ValidationError, data: Mapping[str, Any], root: yaml.Node | Non
     suggested = _suggested_fields(errors, data)
     issues = []
     for error in errors:
-        loc = list(error["loc"])
-        index = loc[1] if len(loc) > 1 and loc[0] == "layers" and isinstance(loc[1], int) else None
-        if error["type"] == "missing" and index is not None and (index, loc[-1]) in suggested:
+        where = _where(tuple(error["loc"]), data)
+        field = [str(part) for part in where.field]
+        if error["type"] == "missing" and (where.prefix, field[-1]) in suggested:
             continue  # the misspelt key's did-you-mean already says it
-        layer_data = data["layers"][index] if index is not None else None
-        if index is not None and loc[2:3] and loc[2] == _layer_type(layer_data):
-            del loc[2]  # the discriminator tag pydantic adds
+        index = where.index
         if error["type"] == "duplicate_name":
             index = error["ctx"]["index"] - 1
-            loc = ["layers", index, "name"]
-            layer_data = data["layers"][index]
-        field = [str(part) for part in loc[2 if index is not None else 0:] if isinstance(part, (str, int))]
-        name = layer_data.get("name") if isinstance(layer_data, Mapping) else None
+        layer = data["layers"][index] if index is not None else None
+        name = layer.get("name") if isinstance(layer, Mapping) else None
+        path = [*where.prefix, *where.field] if index == where.index else ["layers", index, "name"]
         issues.append(Issue(
-            message=_message(error, field, layer_data),
-            line=_line(_locate(root, loc, key=error["type"] == "extra_forbidden")),
+            message=_message(error, where, layer, data, root),
+            line=_line(_locate(root, path, key=error["type"] == "extra_forbidden")),
             layer=name if isinstance(name, str) else None,
             index=index + 1 if index is not None else None,
         ))
     return sorted(issues, key=lambda i: (i.line or 0))
 
 
-def _message(error: Any, field: list[str], layer: Any) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    where = ".".join(field)
+def _message(error: Any, where: _Where, layer: Any, data: Mapping[str, Any],
+             root: yaml.Node | None) -> str:
+    kind, ctx, given = error["type"], error.get("ctx", {}), error["input"]
+    field = ".".join(str(part) for part in where.field) or ("input" if where.prefix == ("input",)
+                                                             else "")
     if kind == "union_tag_invalid":
-        return _unknown_type(ctx["tag"])
+        return _unknown_type(layer.get("type") if isinstance(layer, Mapping) else ctx["tag"])
     if kind == "union_tag_not_found":
         return "has no type; write one, e.g. type: conv2d"
-    if kind in ("model_type", "model_attributes_type", "dict_type") and not field:
-        return f"must be a mapping such as {{type: relu}}; got {_show(error['input'])}"
+    if kind in ("model_type", "model_attributes_type", "dict_type") and where.index is not None \
+            and not where.field:
+        return f"must be a mapping such as {{type: relu}}; got {show(given)}"
     if kind == "extra_forbidden":
-        return _unknown_field(field[-1], _layer_type(layer))
+        return _unknown_field(str(where.field[-1]), where, given)
     if kind == "missing":
-        return f"{where} {_missing(field[-1], layer)}"
-    if kind == "too_short" and field == ["layers"]:
+        return f"{field} {_missing(str(where.field[-1]), where)}"
+    if kind == "duplicate_name":
+        first = ctx["first"]
+        line = _line(_locate(root, ["layers", first - 1]))
+        at = f" (line {line})" if line else ""
+        return f"name {ctx['name']} is already used by layer #{first}{at}; rename one"
+    if kind in ("unknown_activation", "alias_conflict"):
+        return str(error["msg"])
+    if kind == "too_short" and where.field == ("layers",):
         return "layers is empty; list at least one layer"
+    if kind == "string_too_short":
+        return f"{field} is empty; give one or leave the key out"
+    if given is None and kind in _PLAIN:
+        return f"{field} has no value; give one or leave the key out"
     if kind == "literal_error":
-        return f"{where} must be one of {ctx['expected']}; got {_show(error['input'])}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = {"greater_than_equal": "at least", "greater_than": "greater than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
-        value = next(iter(ctx.values()))
-        return f"{where} must be {bound} {value}; got {_show(error['input'])}"
+        return f"{field} must be one of {ctx['expected']}; got {show(given)}"
+    if kind in _BOUNDS:
+        return f"{field} must be {_BOUNDS[kind]} {next(iter(ctx.values()))}; got {show(given)}"
     if kind in _PLAIN:
-        return f"{where} {_PLAIN[kind]}; got {_show(error['input'])}"
+        quoted = kind in ("int_type", "float_type") and isinstance(given, str) and _is_number(given)
+        return f"{field} {_PLAIN[kind]}; got {show(given)}" + (" (remove the quotes)" if quoted else "")
     text = str(error["msg"])
-    if not where:
+    if not field:
         return text
-    return f"{where} {text}" if text.startswith("must") else f"{where}: {text}"
+    return f"{field} {text}" if text.startswith(("must", "has ")) else f"{field}: {text}"
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
-def _unknown_type(tag: str) -> str:
+def _unknown_type(written: Any) -> str:
+    if not isinstance(written, str):
+        return f"type must be text such as conv2d; got {show(written)}"
+    key = canonical_type(written) if written else written
     candidates = list(LAYER_TYPES) + list(TYPE_ALIASES)
-    close = difflib.get_close_matches(tag, candidates, n=1, cutoff=0.6)
-    hint = (f"did you mean {TYPE_ALIASES.get(close[0], close[0])!r}?" if close
-            else f"known types: {', '.join(LAYER_TYPES)}")
-    return f"unknown layer type {tag!r}; {hint}"
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if not close:
+        return f"unknown layer type {written!r}; known types: {', '.join(LAYER_TYPES)}"
+    match = close[0]
+    named = f"{match!r} ({TYPE_ALIASES[match]})" if match in TYPE_ALIASES else repr(match)
+    return f"unknown layer type {written!r}; did you mean {named}?"
 
 
-def _unknown_field(key: str, layer_type: str | None) -> str:
-    if layer_type is None:
+def _accepted(model: type[BaseModel]) -> list[str]:
+    """Every key a model accepts: field names and their aliases."""
+    names = []
+    for field_name, info in model.model_fields.items():
+        names.append(field_name)
+        choices = getattr(info.validation_alias, "choices", ())
+        names.extend(str(c) for c in choices if c != field_name)
+    return names
+
+
+def _target(model: type[BaseModel], key: str) -> str | None:
+    """The field a key (a field name or one of its aliases) fills."""
+    if key in model.model_fields:
+        return key
+    for field_name, info in model.model_fields.items():
+        if key in getattr(info.validation_alias, "choices", ()):
+            return field_name
+    return None
+
+
+def _suggestion(key: str, model: type[BaseModel]) -> str | None:
+    close = difflib.get_close_matches(key, [k for k in _accepted(model) if k != "type"], n=1,
+                                      cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unknown_field(key: str, where: _Where, given: Any) -> str:
+    model = where.owner
+    if model is None:
         return f"unknown field {key!r}"
-    accepted = accepted_fields(layer_type)
-    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+    if key == "activation" and where.index is not None:
+        kind = where.label.removeprefix("for ")
+        after = f"{{type: {given}}}" if isinstance(given, str) else "an activation layer"
+        return (f"{kind} takes no activation (only conv2d and linear do); "
+                f"add {after} after it")
+    close = _suggestion(key, model)
+    noun = "key" if model is Spec else "field"
     if close:
-        return f"unknown field {key!r} for {layer_type}; did you mean {close[0]!r}?"
-    listed = [f for f in accepted if f != "type"]
-    return f"unknown field {key!r} for {layer_type}; it takes: {', '.join(listed)}"
+        return f"unknown {noun} {key!r} {where.label}; did you mean {close!r}?"
+    listed = [k for k in _accepted(model) if k != "type"]
+    return f"unknown {noun} {key!r} {where.label}; it takes: {', '.join(listed)}"
+
+
+def _missing(field: str, where: _Where) -> str:
+    model = where.owner
+    if model is Spec and field == "input":
+        return "is required, e.g. input: {channels: 3, height: 32, width: 32}"
+    if model is None:
+        return "is required"
+    aliases = [a for a in _accepted(model) if a != field and _target(model, a) == field]
+    also = f" (or {', '.join(aliases)})" if aliases else ""
+    return f"is required{also}"
 
 
 def _layer_type(layer: Any) -> str | None:
@@ -289,39 +405,19 @@ def _layer_type(layer: Any) -> str | None:
     return kind if kind in LAYER_MODELS else None
 
 
-def _missing(field: str, layer: Any) -> str:
-    layer_type = _layer_type(layer)
-    if layer_type is None:
-        return "is required"
-    aliases = [a for a in FIELD_ALIASES[layer_type] if _alias_target(layer_type, a) == field]
-    also = f" (or {', '.join(aliases)})" if aliases else ""
-    return f"is required{also}"
-
-
-def _alias_target(layer_type: str, alias: str) -> str | None:
-    for name, info in LAYER_MODELS[layer_type].model_fields.items():
-        choices = getattr(info.validation_alias, "choices", ())
-        if alias in choices:
-            return name
-    return None
-
-
-def _suggested_fields(errors: list[Any], data: Mapping[str, Any]) -> set[tuple[int, str]]:
-    """(layer index, field) pairs that a misspelt key's did-you-mean will name."""
+def _suggested_fields(errors: list[Any], data: Mapping[str, Any]) -> set[tuple[tuple[Any, ...], str]]:
+    """(owner path, field) pairs that a misspelt key's did-you-mean will name."""
     found = set()
     for error in errors:
-        loc = error["loc"]
-        if error["type"] != "extra_forbidden" or len(loc) < 4 or loc[0] != "layers":
+        if error["type"] != "extra_forbidden":
             continue
-        layer_type = str(loc[2])
-        if layer_type not in LAYER_MODELS:
+        where = _where(tuple(error["loc"]), data)
+        if where.owner is None or len(where.field) != 1:
             continue
-        close = difflib.get_close_matches(str(loc[-1]), accepted_fields(layer_type), n=1, cutoff=0.6)
-        if close:
-            target = close[0] if close[0] in LAYER_MODELS[layer_type].model_fields \
-                else _alias_target(layer_type, close[0])
-            if target:
-                found.add((loc[1], target))
+        close = _suggestion(str(where.field[0]), where.owner)
+        target = _target(where.owner, close) if close else None
+        if target:
+            found.add((where.prefix, target))
     return found
 
 

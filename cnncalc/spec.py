@@ -11,6 +11,7 @@ branches, a repeat) is one more model in that union holding its own
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
@@ -29,13 +30,13 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ACTIVATIONS",
-    "FIELD_ALIASES",
     "LAYER_TYPES",
     "TYPE_ALIASES",
     "InputShape",
     "Layer",
     "Spec",
     "canonical_type",
+    "show",
 ]
 
 MAX_SIZE = 2**31 - 1  # torch indexes with int64, but no real network comes near this
@@ -47,9 +48,24 @@ Number = Annotated[float, Field(allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+def show(value: Any) -> str:
+    """A value as the YAML author wrote it: true, null, 'text', [1, 2] (shortened when long)."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(show(v) for v in value) + "]"
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _whole(value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise PydanticCustomError("not_whole", "must be a whole number; got {got}", {"got": repr(value)})
+        quoted = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+        raise PydanticCustomError("not_whole", "must be a whole number; got {got}{hint}",
+                                  {"got": show(value), "hint": " (remove the quotes)" if quoted else ""})
     if value < minimum:
         raise PydanticCustomError("too_small", "must be at least {lo}; got {got}",
                                   {"lo": minimum, "got": value})
@@ -65,6 +81,8 @@ def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) 
     def check(value: Any) -> tuple[int, int] | str | None:
         if (isinstance(value, str) and value in words) or (value is None and optional):
             return value
+        if value is None:
+            raise PydanticCustomError("no_value", "has no value; write a number or [height, width]")
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
                 raise PydanticCustomError(
@@ -77,7 +95,7 @@ def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) 
         choices = ["a whole number", "a pair [height, width]", *(repr(w) for w in words)]
         raise PydanticCustomError(
             "pair_type", "must be {choices}; got {got}",
-            {"got": repr(value), "choices": ", ".join(choices[:-1]) + " or " + choices[-1]})
+            {"got": show(value), "choices": ", ".join(choices[:-1]) + " or " + choices[-1]})
 
     return check
 
@@ -133,6 +151,19 @@ class _Layer(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     _line: int | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, value: Any) -> Any:
+        """``filters: 6`` and ``out_channels: 6`` together would silently keep one of them."""
+        if isinstance(value, dict):
+            for info in cls.model_fields.values():
+                written = [c for c in getattr(info.validation_alias, "choices", ()) if c in value]
+                if len(written) > 1:
+                    raise PydanticCustomError(
+                        "alias_conflict", "{names} name the same field; keep one",
+                        {"names": " and ".join(str(w) for w in written)})
+        return value
+
     @property
     def line(self) -> int | None:
         """The 1-based line of this layer in its YAML file, when loaded from one."""
@@ -151,11 +182,10 @@ class _Activated(_Layer):
             return None
         name = canonical_type(value)
         if name not in ACTIVATIONS:
-            raise PydanticCustomError(
-                "unknown_activation",
-                "unknown activation {given}; use one of: {choices}",
-                {"given": repr(value), "choices": ", ".join(ACTIVATIONS)},
-            )
+            close = difflib.get_close_matches(name, ACTIVATIONS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "use one of: " + ", ".join(ACTIVATIONS)
+            raise PydanticCustomError("unknown_activation", "unknown activation {given}; {hint}",
+                                      {"given": show(value), "hint": hint})
         return name
 
 
@@ -348,20 +378,6 @@ LAYER_MODELS: dict[str, type[_Layer]] = {
 LAYER_TYPES = tuple(LAYER_MODELS)
 
 
-def accepted_fields(layer_type: str) -> list[str]:
-    """Every key a layer of this type accepts, canonical names and aliases."""
-    names = []
-    for field_name, info in LAYER_MODELS[layer_type].model_fields.items():
-        names.append(field_name)
-        if isinstance(info.validation_alias, AliasChoices):
-            names.extend(str(c) for c in info.validation_alias.choices if c != field_name)
-    return names
-
-
-FIELD_ALIASES = {t: [f for f in accepted_fields(t) if f not in LAYER_MODELS[t].model_fields]
-                 for t in LAYER_TYPES}
-
-
 class InputShape(BaseModel):
     """The input image: channels × height × width (the lecture's L, J, K)."""
 
@@ -377,8 +393,8 @@ class InputShape(BaseModel):
         if isinstance(value, (list, tuple)):
             if len(value) != 3:
                 raise PydanticCustomError(
-                    "input_list", "input as a list must be [channels, height, width]; got {n} values",
-                    {"n": len(value)})
+                    "input_list", "must be [channels, height, width] when written as a list; got {got}",
+                    {"got": show(value)})
             return dict(zip(("channels", "height", "width"), value, strict=True))
         return value
 

@@ -19,7 +19,7 @@ from cnncalc.spec import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "module_name"]
+__all__ = ["build", "module_names"]
 
 
 def _torch() -> Any:
@@ -30,9 +30,27 @@ def _torch() -> Any:
     return torch
 
 
-def module_name(name: str) -> str:
-    """A spec layer name as a legal child-module name (torch forbids '.')."""
-    return name.replace(".", "_") or "_"
+def module_names(spec: Spec) -> list[str]:
+    """The child-module name of each spec layer, in order: unique and legal in torch.
+
+    torch forbids '.' and names that shadow ``nn.Module`` attributes (``forward``,
+    ``train``); such names get '_' in place of '.' or a trailing '_', and a number when
+    that would collide with another layer's name.
+    """
+    torch = _torch()
+    taken: set[str] = set()
+    names = []
+    for layer in spec.layers:
+        base = (layer.name or "").replace(".", "_") or "_"
+        if hasattr(torch.nn.Module, base):
+            base += "_"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def build(spec: Spec) -> nn.Sequential:
@@ -44,13 +62,13 @@ def build(spec: Spec) -> nn.Sequential:
     torch = _torch()
     torch_nn = torch.nn
     children: OrderedDict[str, Any] = OrderedDict()
-    for layer, row in zip(spec.layers, analyze(spec).rows, strict=True):
+    for layer, row, name in zip(spec.layers, analyze(spec).rows, module_names(spec), strict=True):
         module = _module(torch_nn, layer, row.input_shape)
         activation = getattr(layer, "activation", None)
         if activation is not None:
             module = torch_nn.Sequential(OrderedDict([(layer.type, module),
                                                 ("activation", _activation(torch_nn, activation))]))
-        children[module_name(layer.name or "")] = module
+        children[name] = module
     model: nn.Sequential = torch_nn.Sequential(children)
     return model
 

@@ -1,11 +1,14 @@
 """Shared test fixtures and options.
 
 ``pytest --regen-golden`` rewrites the golden files under tests/golden/ from the
-current output; review the diff before committing it.
+current output, and ``pytest --regen-bad-specs`` (or CNNCALC_REGEN_BAD_SPECS=1)
+the ``.expected`` messages under tests/bad_specs/; review the diff before
+committing it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true",
                      help="rewrite tests/golden/* from the current output")
+    parser.addoption("--regen-bad-specs", action="store_true",
+                     help="rewrite tests/bad_specs/*.expected from the current messages")
 
 
 @pytest.fixture
 def regen_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--regen-golden"))
+
+
+@pytest.fixture
+def regen_bad_specs(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-bad-specs")
+                or os.environ.get("CNNCALC_REGEN_BAD_SPECS", "") not in ("", "0"))
