@@ -264,14 +264,16 @@ PadQuad = Annotated[
 ]
 
 
-class AdaptiveAvgPool2d(_Layer):
+class _Adaptive(_Layer):
+    output_size: OutputSize
+
+
+class AdaptiveAvgPool2d(_Adaptive):
     type: Literal["adaptiveavgpool2d"]
-    output_size: OutputSize
 
 
-class AdaptiveMaxPool2d(_Layer):
+class AdaptiveMaxPool2d(_Adaptive):
     type: Literal["adaptivemaxpool2d"]
-    output_size: OutputSize
 
 
 class Flatten(_Layer):
@@ -280,20 +282,19 @@ class Flatten(_Layer):
     end_dim: Annotated[int, Strict()] = -1
 
 
-class BatchNorm2d(_Layer):
+class _BatchNorm(_Layer):
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    momentum: Probability | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+class BatchNorm2d(_BatchNorm):
     type: Literal["batchnorm2d"]
-    eps: Annotated[float, Field(gt=0)] = 1e-5
-    momentum: Probability | None = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
 
 
-class BatchNorm1d(_Layer):
+class BatchNorm1d(_BatchNorm):
     type: Literal["batchnorm1d"]
-    eps: Annotated[float, Field(gt=0)] = 1e-5
-    momentum: Probability | None = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
 
 
 class LocalResponseNorm(_Layer):
@@ -304,16 +305,17 @@ class LocalResponseNorm(_Layer):
     k: Number = 1.0
 
 
-class Dropout(_Layer):
+class _Dropout(_Layer):
+    p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
+    inplace: bool = False
+
+
+class Dropout(_Dropout):
     type: Literal["dropout"]
-    p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
-    inplace: bool = False
 
 
-class Dropout2d(_Layer):
+class Dropout2d(_Dropout):
     type: Literal["dropout2d"]
-    p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
-    inplace: bool = False
 
 
 class ZeroPad2d(_Layer):
@@ -352,14 +354,16 @@ class ELU(_Layer):
     inplace: bool = False
 
 
-class Softmax(_Layer):
+class _Softmax(_Layer):
+    dim: Annotated[int, Strict()] | None = None
+
+
+class Softmax(_Softmax):
     type: Literal["softmax"]
-    dim: Annotated[int, Strict()] | None = None
 
 
-class LogSoftmax(_Layer):
+class LogSoftmax(_Softmax):
     type: Literal["logsoftmax"]
-    dim: Annotated[int, Strict()] | None = None
 
 
 Layer = Annotated[
