@@ -1,0 +1,391 @@
+"""Hypothesis strategies that draw random cnncalc specs as plain dicts.
+
+The specs are built layer by layer while tracking the shape that reaches each
+layer, so that (almost) every drawn spec is valid: each layer's parameters are
+drawn from ranges that fit the current shape. The shape arithmetic here is
+written from PyTorch's documented formulas and exists only to steer the
+drawing; the tests never trust it, they compare cnncalc with a real forward
+pass in torch.
+
+Images stay small (sides ≤ 64, a few channels) so that a forward pass takes
+milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+MAX_INPUT_SIDE = 40  # the drawn input image
+MAX_SIDE = 64  # no layer may grow a feature map beyond this (padding, adaptive pools)
+MAX_CHANNELS = 12
+
+ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
+
+# Layer types drawn on a feature map [C, H, W] and on a flat vector [F].
+SPATIAL_TYPES = (
+    "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
+    "localresponsenorm", "dropout", "dropout2d", "zeropad2d", *ACTIVATIONS,
+)
+FLAT_TYPES = ("linear", "batchnorm1d", "dropout", "flatten", *ACTIVATIONS)
+ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES)
+
+Shape = tuple[int, ...]
+
+
+# --- PyTorch's size arithmetic, one dimension at a time (for steering only) -----------
+
+def extent(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+def conv_out(size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> int:
+    return (size + before + after - extent(kernel, dilation)) // stride + 1
+
+
+def tf_same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's SAME: output ceil(J/s), the odd pixel of padding after (bottom/right)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + extent(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def pool_out(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """ATen's pooling_output_shape, including the rule that drops a window starting in the padding."""
+    span = size + 2 * pad - extent(kernel, dilation)
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+# --- small drawing helpers ------------------------------------------------------------
+
+def _written(draw: st.DrawFn, h: int, w: int) -> int | list[int]:
+    """A per-axis pair as a spec writes it: an int when both agree (half the time), else [h, w]."""
+    if h == w and draw(st.booleans()):
+        return h
+    return [h, w]
+
+
+def _maybe_name(draw: st.DrawFn, layers: list[dict[str, Any]]) -> dict[str, str]:
+    """Mostly unnamed (cnncalc generates names); sometimes a name from a small pool, where
+    names such as ``b.1`` and ``b_1`` are distinct in the spec but both are spelt ``b_1``
+    as torch child modules (torch forbids '.')."""
+    if draw(st.integers(0, 2)):
+        return {}
+    name = draw(st.sampled_from(["conv", "b.1", "b_1", "b.2", "fc"]))
+    if any(layer.get("name") == name for layer in layers):
+        return {}  # the spec itself forbids duplicate names
+    return {"name": name}
+
+
+def _activation(draw: st.DrawFn) -> dict[str, str]:
+    act = draw(st.one_of(st.none(), st.sampled_from(ACTIVATIONS)))
+    return {} if act is None else {"activation": act}
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+# --- one layer at a time -----------------------------------------------------------------
+
+@dataclass
+class Net:
+    """A spec being drawn: its dict form and the shape after its last layer."""
+
+    input: list[int]
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    shape: Shape = ()
+
+    def as_dict(self, draw: st.DrawFn | None = None) -> dict[str, Any]:
+        channels, height, width = self.input
+        written: Any = {"channels": channels, "height": height, "width": width}
+        if draw is not None and draw(st.booleans()):
+            written = [channels, height, width]  # the contract accepts [C, H, W] too
+        return {"input": written, "layers": [dict(layer) for layer in self.layers]}
+
+
+def _conv_axis(draw: st.DrawFn, size: int, kind: str) -> tuple[int, int, int, int]:
+    """(kernel, stride, dilation, padding) along one axis of a conv that fits ``size``."""
+    stride = draw(st.integers(1, 3))
+    dilation = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    pad = draw(st.integers(0, min(3, (MAX_SIDE - size) // 2))) if kind == "int" else 0
+    if kind == "same":
+        kernel = draw(st.integers(1, 6))  # 'same' fits any kernel; even ones pad unevenly
+    else:
+        kernel = draw(st.integers(1, min(7, (size + 2 * pad - 1) // dilation + 1)))
+    return kernel, stride, dilation, pad
+
+
+def conv2d(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    channels, height, width = shape
+    kind = draw(st.sampled_from(["int", "int", "same", "valid"]))
+    if draw(st.booleans()):  # the same numbers on both axes, often written as one int
+        axes = [_conv_axis(draw, min(height, width), kind)] * 2
+    else:
+        axes = [_conv_axis(draw, height, kind), _conv_axis(draw, width, kind)]
+    (kh, sh, dh, ph), (kw, sw, dw, pw) = axes
+    layer: dict[str, Any] = {
+        "type": "conv2d",
+        "kernel_size": _written(draw, kh, kw),
+    }
+    if kind == "int":
+        layer["padding"] = _written(draw, ph, pw)
+        pads = [(ph, ph), (pw, pw)]
+    elif kind == "valid":
+        layer["padding"] = "valid"
+        pads = [(0, 0), (0, 0)]
+    else:
+        layer["padding"] = "same"
+        pads = [tf_same_pads(height, kh, sh, dh), tf_same_pads(width, kw, sw, dw)]
+    if (sh, sw) != (1, 1) or draw(st.booleans()):
+        layer["stride"] = _written(draw, sh, sw)
+    if (dh, dw) != (1, 1) or draw(st.booleans()):
+        layer["dilation"] = _written(draw, dh, dw)
+
+    # groups divides the input channels; out_channels is a multiple of groups.
+    groups = draw(st.sampled_from(_divisors(channels))) if draw(st.booleans()) else 1
+    out_channels = groups * draw(st.integers(1, max(1, MAX_CHANNELS // groups)))
+    layer["out_channels"] = out_channels
+    if groups > 1 or draw(st.booleans()):
+        layer["groups"] = groups
+    if draw(st.integers(0, 3)) == 0:
+        layer["bias"] = False
+
+    # torch pads with reflect only when padding < size, with circular only when padding ≤ size.
+    modes = ["zeros", "zeros", "replicate"]
+    largest = [max(pads[0]), max(pads[1])]
+    if largest[0] < height and largest[1] < width:
+        modes.append("reflect")
+    if largest[0] <= height and largest[1] <= width:
+        modes.append("circular")
+    mode = draw(st.sampled_from(modes))
+    if mode != "zeros" or draw(st.booleans()):
+        layer["padding_mode"] = mode
+    layer.update(_activation(draw))
+    out = (out_channels, conv_out(height, kh, sh, *pads[0], dh), conv_out(width, kw, sw, *pads[1], dw))
+    return layer, out
+
+
+def _pool_axis(draw: st.DrawFn, size: int, dilated: bool) -> tuple[int, int, int]:
+    """(kernel, padding, dilation) along one axis of a pool whose output is at least 1."""
+    kernel = draw(st.integers(1, 5))
+    dilation = draw(st.sampled_from([1, 2, 3])) if dilated else 1
+    pad = draw(st.integers(0, kernel // 2))  # torch allows at most half the kernel
+    if extent(kernel, dilation) > size + 2 * pad:
+        # Too big for this map: fall back to an undilated kernel that fits.
+        dilation, kernel = 1, min(kernel, size)
+        pad = min(pad, kernel // 2)
+    return kernel, pad, dilation
+
+
+def pool2d(draw: st.DrawFn, shape: Shape, kind: str) -> tuple[dict[str, Any], Shape]:
+    channels, height, width = shape
+    is_max = kind == "maxpool2d"
+    if draw(st.booleans()):
+        axes = [_pool_axis(draw, min(height, width), is_max)] * 2
+    else:
+        axes = [_pool_axis(draw, height, is_max), _pool_axis(draw, width, is_max)]
+    (kh, ph, dh), (kw, pw, dw) = axes
+    layer: dict[str, Any] = {"type": kind, "kernel_size": _written(draw, kh, kw)}
+    if draw(st.booleans()):
+        strides = (kh, kw)  # torch's default: stride = kernel_size
+        if draw(st.booleans()):
+            layer["stride"] = None
+    else:
+        strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        layer["stride"] = _written(draw, *strides)
+    if (ph, pw) != (0, 0) or draw(st.booleans()):
+        layer["padding"] = _written(draw, ph, pw)
+    if is_max and ((dh, dw) != (1, 1) or draw(st.booleans())):
+        layer["dilation"] = _written(draw, dh, dw)
+    ceil_mode = draw(st.booleans())
+    if ceil_mode or draw(st.booleans()):
+        layer["ceil_mode"] = ceil_mode
+    if not is_max:
+        if draw(st.booleans()):
+            layer["count_include_pad"] = draw(st.booleans())
+        if draw(st.integers(0, 4)) == 0:
+            layer["divisor_override"] = draw(st.integers(1, 9))
+    out = (channels,
+           pool_out(height, kh, strides[0], ph, dh, ceil_mode),
+           pool_out(width, kw, strides[1], pw, dw, ceil_mode))
+    return layer, out
+
+
+def adaptive(draw: st.DrawFn, shape: Shape, kind: str) -> tuple[dict[str, Any], Shape]:
+    """Adaptive pooling, outputs smaller, equal or larger than the input, divisible or not."""
+    channels, height, width = shape
+    sizes = []
+    for size in (height, width):
+        sizes.append(draw(st.one_of(st.none(), st.integers(1, min(MAX_SIDE, 2 * size + 2)))))
+    # One int when both agree (half the time), else [h, w] where null keeps the input's size.
+    written: Any = sizes[0] if None not in sizes and sizes[0] == sizes[1] and draw(st.booleans()) \
+        else sizes
+    out_h, out_w = (s if o is None else o for o, s in zip(sizes, (height, width), strict=True))
+    return {"type": kind, "output_size": written}, (channels, out_h, out_w)
+
+
+def zeropad2d(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    channels, height, width = shape
+    room = min(3, (MAX_SIDE - max(height, width)) // 2)
+    if draw(st.booleans()):
+        pad = draw(st.integers(0, room))
+        return {"type": "zeropad2d", "padding": pad}, (channels, height + 2 * pad, width + 2 * pad)
+    left, right, top, bottom = (draw(st.integers(0, room)) for _ in range(4))
+    return ({"type": "zeropad2d", "padding": [left, right, top, bottom]},
+            (channels, height + top + bottom, width + left + right))
+
+
+def elementwise(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
+    """Layers that keep the shape: activations, dropout, norms, softmax."""
+    layer: dict[str, Any] = {"type": kind}
+    if kind in ("relu", "leakyrelu", "elu", "dropout", "dropout2d") and draw(st.booleans()):
+        layer["inplace"] = draw(st.booleans())
+    if kind == "leakyrelu" and draw(st.booleans()):
+        layer["negative_slope"] = draw(st.sampled_from([0.0, 0.01, 0.2]))
+    if kind == "elu" and draw(st.booleans()):
+        layer["alpha"] = draw(st.sampled_from([0.5, 1.0]))
+    if kind == "gelu" and draw(st.booleans()):
+        layer["approximate"] = draw(st.sampled_from(["none", "tanh"]))
+    if kind in ("dropout", "dropout2d") and draw(st.booleans()):
+        layer["p"] = draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+    if kind in ("batchnorm2d", "batchnorm1d"):
+        if draw(st.booleans()):
+            layer["affine"] = draw(st.booleans())
+        if draw(st.integers(0, 3)) == 0:
+            layer["track_running_stats"] = False
+    if kind == "localresponsenorm":
+        layer["size"] = draw(st.integers(1, 5))
+    if kind in ("softmax", "logsoftmax"):
+        rank = len(shape) + 1  # with the batch
+        dims = [d for d in range(-rank + 1, rank) if d != 0]  # any dim but the batch
+        layer["dim"] = draw(st.one_of(st.none(), st.sampled_from(dims)))
+        if layer["dim"] is None and draw(st.booleans()):
+            del layer["dim"]
+    return layer
+
+
+def spatial_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    kind = draw(st.sampled_from(
+        # Weighted toward the layers with interesting arithmetic.
+        ("conv2d",) * 4 + ("maxpool2d", "avgpool2d") * 2 + SPATIAL_TYPES))
+    if kind == "conv2d":
+        return conv2d(draw, shape)
+    if kind in ("maxpool2d", "avgpool2d"):
+        return pool2d(draw, shape, kind)
+    if kind in ("adaptiveavgpool2d", "adaptivemaxpool2d"):
+        return adaptive(draw, shape, kind)
+    if kind == "zeropad2d":
+        return zeropad2d(draw, shape)
+    return elementwise(draw, shape, kind), shape
+
+
+def flat_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    kind = draw(st.sampled_from(("linear",) * 3 + FLAT_TYPES))
+    if kind == "linear":
+        out = draw(st.integers(1, 16))
+        layer: dict[str, Any] = {"type": "linear", "out_features": out}
+        if draw(st.integers(0, 3)) == 0:
+            layer["bias"] = False
+        layer.update(_activation(draw))
+        return layer, (out,)
+    if kind == "flatten":
+        return {"type": "flatten"}, shape  # already flat: a no-op
+    return elementwise(draw, shape, kind), shape
+
+
+@st.composite
+def networks(draw: st.DrawFn, max_spatial: int = 5, max_flat: int = 4,
+             allow_flat: bool = True) -> Net:
+    """A valid network: some feature-map layers, then maybe flatten and some flat layers."""
+    channels = draw(st.integers(1, 4))
+    height = draw(st.integers(1, MAX_INPUT_SIDE))
+    width = draw(st.integers(1, MAX_INPUT_SIDE))
+    net = Net(input=[channels, height, width], shape=(channels, height, width))
+    for _ in range(draw(st.integers(0, max_spatial))):
+        layer, net.shape = spatial_layer(draw, net.shape)
+        net.layers.append(layer | _maybe_name(draw, net.layers))
+    if allow_flat and draw(st.booleans()):
+        net.layers.append({"type": "flatten"} | _maybe_name(draw, net.layers))
+        c, h, w = net.shape
+        net.shape = (c * h * w,)
+        for _ in range(draw(st.integers(0, max_flat))):
+            layer, net.shape = flat_layer(draw, net.shape)
+            net.layers.append(layer | _maybe_name(draw, net.layers))
+    return net
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid spec as a plain dict, with at least one layer."""
+    net = draw(networks())
+    if not net.layers:  # a spec needs one layer; add one that fits any feature map
+        layer, net.shape = spatial_layer(draw, net.shape)
+        net.layers.append(layer)
+    return net.as_dict(draw)
+
+
+# --- near misses: a last conv or pool whose kernel barely fits, or barely does not -----
+
+def _near_conv_axis(draw: st.DrawFn, size: int) -> tuple[int, int, int, int]:
+    """(kernel, stride, dilation, padding) with the kernel's extent near size + 2·padding."""
+    stride = draw(st.integers(1, 3))
+    dilation = draw(st.sampled_from([1, 1, 2, 3]))
+    # Small padding, or padding near the input size (which reflect/circular cannot take).
+    pad = draw(st.one_of(st.integers(0, 3), st.integers(max(0, size - 1), size + 1)))
+    target = size + 2 * pad + draw(st.integers(-2, 3))  # the extent we aim for
+    kernel = max(1, -(-(target - 1) // dilation) + 1)  # smallest kernel reaching the target
+    return kernel, stride, dilation, pad
+
+
+def near_miss_conv(draw: st.DrawFn, shape: Shape) -> dict[str, Any]:
+    _, height, width = shape
+    (kh, sh, dh, ph), (kw, sw, dw, pw) = _near_conv_axis(draw, height), _near_conv_axis(draw, width)
+    layer: dict[str, Any] = {
+        "type": "conv2d", "out_channels": draw(st.integers(1, 4)),
+        "kernel_size": _written(draw, kh, kw), "stride": _written(draw, sh, sw),
+        "dilation": _written(draw, dh, dw),
+        "padding_mode": draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"])),
+    }
+    if (ph, pw) == (0, 0) and draw(st.booleans()):
+        layer["padding"] = "valid"
+    else:
+        layer["padding"] = _written(draw, ph, pw)
+    return layer
+
+
+def _near_pool_axis(draw: st.DrawFn, size: int, dilated: bool) -> tuple[int, int, int]:
+    """(kernel, padding, dilation) with the kernel's extent near size + 2·padding."""
+    dilation = draw(st.sampled_from([1, 1, 2, 3])) if dilated else 1
+    pad = draw(st.integers(0, 3))
+    target = size + 2 * pad + draw(st.integers(-2, 3))
+    kernel = max(1, -(-(target - 1) // dilation) + 1)
+    return kernel, min(pad, kernel // 2), dilation
+
+
+def near_miss_pool(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
+    _, height, width = shape
+    is_max = kind == "maxpool2d"
+    (kh, ph, dh), (kw, pw, dw) = _near_pool_axis(draw, height, is_max), _near_pool_axis(draw, width, is_max)
+    layer: dict[str, Any] = {"type": kind, "kernel_size": _written(draw, kh, kw),
+                             "padding": _written(draw, ph, pw), "ceil_mode": draw(st.booleans())}
+    if draw(st.booleans()):
+        layer["stride"] = _written(draw, draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    if is_max:
+        layer["dilation"] = _written(draw, dh, dw)
+    return layer
+
+
+@st.composite
+def near_misses(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(prefix spec, last layer): a valid spec on feature maps, then a conv or pool that barely
+    fits or barely does not. The prefix may have no layers (then ``layers`` is empty)."""
+    net = draw(networks(max_spatial=2, allow_flat=False))
+    kind = draw(st.sampled_from(["conv2d", "maxpool2d", "avgpool2d"]))
+    last = near_miss_conv(draw, net.shape) if kind == "conv2d" else near_miss_pool(draw, net.shape, kind)
+    return net.as_dict(), last
