@@ -8,6 +8,7 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -21,8 +22,23 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.FORMATS, without importing it
 
 
+# Commands that live in their own modules, imported only when run (or listed in --help), so
+# that `cnncalc analyze` never pays for them. Each value is "module:function".
+LAZY_COMMANDS: dict[str, str] = {}
+
+
 class _Cli(click.Group):
-    """The one place where user errors become messages and exit codes."""
+    """The one place where user errors become messages and exit codes; loads commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, _, name = LAZY_COMMANDS[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
