@@ -24,7 +24,12 @@ FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.FORMATS, withou
 
 # Commands that live in their own modules, imported only when run (or listed in --help), so
 # that `cnncalc analyze` never pays for them. Each value is "module:function".
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "check": "cnncalc.commands.exercises:check",
+    "explain": "cnncalc.commands.exercises:explain",
+    "conv": "cnncalc.commands.exercises:conv",
+    "pool": "cnncalc.commands.exercises:pool",
+}
 
 
 class _Cli(click.Group):

@@ -23,7 +23,8 @@ from cnncalc import bundled
 from cnncalc.errors import Issue, SpecError
 from cnncalc.spec import LAYER_MODELS, LAYER_TYPES, TYPE_ALIASES, InputShape, Spec, canonical_type, show
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "load_spec", "read_yaml", "spec_from_data"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "line_of", "load_spec", "parse_yaml", "read_yaml",
+           "spec_from_data"]
 
 MAX_BYTES = 16 * 1024 * 1024  # a 10,000-layer spec is well under 1 MiB
 MAX_DEPTH = 32  # a spec needs four or five levels; composites add a few more
@@ -200,6 +201,10 @@ def spec_from_data(data: Any, root: yaml.Node | None = None, source: str | None 
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpecError([Issue(f"a spec is a mapping with input: and layers:; got {got}",
                                line=_line(root))], source)
+    if data and "input" not in data and "layers" not in data:
+        raise SpecError([Issue("is not a spec: it has neither input: nor layers: (an answers file? "
+                               "in cnncalc check SPEC ANSWERS the spec comes first)", line=_line(root))],
+                        source)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as err:
@@ -455,6 +460,11 @@ def _locate(root: yaml.Node | None, loc: list[Any], key: bool = False) -> yaml.N
             return node
         node = child
     return node
+
+
+def line_of(root: yaml.Node | None, path: list[Any], key: bool = False) -> int | None:
+    """The 1-based YAML line of the value at ``path`` (or of its key), as near as the tree allows."""
+    return _line(_locate(root, path, key=key))
 
 
 def _line(node: yaml.Node | None) -> int | None:

@@ -1,0 +1,1 @@
+"""Commands loaded lazily by cnncalc.cli (see LAZY_COMMANDS there)."""

@@ -1,0 +1,248 @@
+"""The lecture as a workbench: ``check``, ``explain``, and the one-layer ``conv`` and ``pool``.
+
+Thin click commands: each loads or builds a spec, runs the analysis, and hands
+the worked formulas to a renderer. None of them imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from typing import Any
+
+import click
+
+from cnncalc.analysis import Report, analyze
+from cnncalc.errors import CnncalcError
+from cnncalc.loader import load_spec, parse_yaml, spec_from_data
+from cnncalc.spec import Spec
+from cnncalc.worked import explain_layer
+
+__all__ = ["check", "conv", "explain", "pool"]
+
+FORMATS = ("table", "json", "markdown")
+
+
+def _load(source: str) -> Spec:
+    if source == "-":
+        data, root = parse_yaml(sys.stdin.read(), "<stdin>")
+        return spec_from_data(data, root, source="<stdin>")
+    return load_spec(source)
+
+
+def _print(renderable: Any) -> None:
+    from rich.console import Console
+
+    Console(highlight=False).print(renderable)
+
+
+# --- check --------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("spec")
+@click.argument("answers", type=click.Path(dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")), default="table",
+              show_default=True, help="A marked table, or JSON for scripts.")
+@click.pass_context
+def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
+    """Mark the answers in ANSWERS against SPEC, showing the worked formula for each wrong one.
+
+    ANSWERS maps layer names to quantities: output_shape, output_size (the width),
+    weights_per_neuron, neurons, connections, parameters, macs; `totals:` takes the
+    network's parameters, neurons, connections and macs. Numbers may be written
+    357,504. Exit status: 0 all right, 1 any wrong, 2 bad input.
+    """
+    from cnncalc.exercises import check as mark
+    from cnncalc.exercises import load_answers
+    from cnncalc.render_worked import marking_group, marking_json
+
+    loaded = _load(spec)
+    report = analyze(loaded)
+    given, _ = load_answers(answers, loaded)
+    marking = mark(loaded, report, given)
+    if fmt == "json":
+        click.echo(marking_json(marking), nl=False)
+    else:
+        _print(marking_group(marking))
+    ctx.exit(0 if marking.all_right else 1)
+
+
+# --- explain ------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("spec")
+@click.argument("layer", required=False)
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Tables, JSON, or Markdown for notes and answer sheets.")
+def explain(spec: str, layer: str | None, fmt: str) -> None:
+    """Work the lecture's formulas for every layer of SPEC, or for one LAYER (a name or #position).
+
+    For each layer: the width of the next layer, weights per neuron, neurons,
+    connections and independent parameters, as the formula and again with the
+    layer's numbers, e.g. 1 + (224 + 2×2 − 11)/4 = 55.25 → 55.
+    """
+    loaded = _load(spec)
+    report = analyze(loaded)
+    positions = range(len(report.rows)) if layer is None else [_find(loaded, report, layer)]
+    _show(loaded, report, list(positions), fmt)
+
+
+def _find(spec: Spec, report: Report, wanted: str) -> int:
+    names = [row.name for row in report.rows]
+    if wanted in names:
+        return names.index(wanted)
+    match = re.fullmatch(r"#?(\d+)", wanted)
+    if match and 1 <= int(match.group(1)) <= len(names):
+        return int(match.group(1)) - 1
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"the layers are: {', '.join(names)}"
+    raise CnncalcError(f"{spec.source or '<spec>'}: no layer {wanted!r}; {hint}")
+
+
+def _show(spec: Spec, report: Report, positions: list[int], fmt: str,
+          headings: list[str] | None = None) -> None:
+    from cnncalc.render_worked import worked_group, worked_json, worked_markdown
+
+    # The worked size already explains a fraction or ceil_mode; other warnings still show.
+    explained = [(report.rows[i], explain_layer(spec.layers[i], report.rows[i]),
+                  [w for w in report.warnings
+                   if w.index == i + 1 and w.kind not in ("fraction", "ceil_mode")])
+                 for i in positions]
+    if fmt == "json":
+        click.echo(worked_json(explained), nl=False)
+    elif fmt == "markdown":
+        click.echo(worked_markdown(explained), nl=False)
+    else:
+        _print(worked_group(explained, headings))
+
+
+# --- one-layer calculators --------------------------------------------------------------------
+
+class _Pair(click.ParamType):  # type: ignore[type-arg]
+    """An int or 'AxB' (also 'A×B'), each at least ``minimum``; optional words such as 'same'."""
+
+    name = "N or HxW"
+
+    def __init__(self, minimum: int, words: tuple[str, ...] = ()) -> None:
+        self.minimum = minimum
+        self.words = words
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, (list, str)) and value in self.words:
+            return value
+        if isinstance(value, list):
+            return value
+        parts = re.split(r"\s*[x×,]\s*", str(value).strip())
+        if len(parts) in (1, 2) and all(re.fullmatch(r"\d+", p) for p in parts):
+            numbers = [int(p) for p in parts]
+            if min(numbers) >= self.minimum:
+                return numbers[0] if len(numbers) == 1 else numbers
+            self.fail(f"must be at least {self.minimum}; got {value}", param, ctx)
+        words = "".join(f" or {w}" for w in self.words)
+        self.fail(f"write a whole number or HxW such as 7x9{words}; got {value!r}", param, ctx)
+
+
+def _sizes(value: int | list[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _symbols(prefix: tuple[str, str], value: int | list[int]) -> str:
+    a, b = _sizes(value)
+    return f"{prefix[0]} = {prefix[1]} = {a}" if a == b else f"{prefix[0]} = {a}, {prefix[1]} = {b}"
+
+
+def _one_layer(input_shape: list[int], layer: dict[str, Any], heading: str, fmt: str, source: str) -> None:
+    try:
+        spec = load_spec({"input": input_shape, "layers": [layer]})
+    except CnncalcError as err:
+        raise _relabel(err, source) from None
+    spec._source = source
+    report = analyze(spec)
+    _show(spec, report, [0], fmt, headings=[heading])
+
+
+def _relabel(err: CnncalcError, source: str) -> CnncalcError:
+    if hasattr(err, "source"):
+        err.source = source
+    return err
+
+
+_INPUT = [
+    click.option("--size", "-J", "size", type=_Pair(1), required=True,
+                 help="Input size: J (square) or JxK (height J × width K), e.g. 224 or 7x9."),
+    click.option("--channels", "-L", type=click.IntRange(1), default=1, show_default=True,
+                 help="Input channels L (3 for colour images)."),
+]
+
+
+def _with_input(command: Any) -> Any:
+    for option in reversed(_INPUT):
+        command = option(command)
+    return command
+
+
+@click.command()
+@_with_input
+@click.option("--filters", type=click.IntRange(1), required=True, help="Number of filters (output channels).")
+@click.option("--kernel", "-M", type=_Pair(1), required=True, help="Filter M (square) or MxN, e.g. 5 or 3x5.")
+@click.option("--stride", "-s", type=_Pair(1), default="1", show_default=True, help="Stride s, or SxS.")
+@click.option("--padding", "-P", type=_Pair(0, ("same", "valid")), default="0", show_default=True,
+              help="Zero padding P, PxP, same or valid.")
+@click.option("--dilation", "-d", type=_Pair(1), default="1", show_default=True, help="Dilation d.")
+@click.option("--groups", "-g", type=click.IntRange(1), default=1, show_default=True,
+              help="Groups (AlexNet's two GPUs: 2).")
+@click.option("--bias/--no-bias", default=True, show_default=True, help="Whether each filter has a bias.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="A table, JSON, or Markdown.")
+def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, padding: Any, dilation: Any,
+         groups: int, bias: bool, fmt: str) -> None:
+    """One convolution layer from flags, every quantity with its formula worked.
+
+    The lecture's question, e.g. AlexNet's first layer:
+    cnncalc conv --size 224 --channels 3 --filters 96 --kernel 11 --stride 4 --padding 2
+    """
+    height, width = _sizes(size)
+    layer = {"type": "conv2d", "name": "conv", "out_channels": filters, "kernel_size": kernel,
+             "stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
+    symbols = [_symbols(("J", "K"), size), f"L = {channels}", _symbols(("M", "N"), kernel)]
+    if padding not in (0, [0, 0]):
+        symbols.append(f"P = {padding}" if isinstance(padding, (int, str)) else _symbols(("P", "P"), padding))
+    if stride not in (1, [1, 1]):
+        symbols.append(f"s = {stride}" if isinstance(stride, int) else f"s = {stride[0]}×{stride[1]}")
+    if dilation not in (1, [1, 1]):
+        symbols.append(f"d = {dilation}")
+    if groups > 1:
+        symbols.append(f"groups = {groups}")
+    heading = (f"convolution: {filters} filters on a {height}×{width} input with {channels} "
+               f"channel{'s' if channels > 1 else ''} ({', '.join(symbols)})")
+    _one_layer([channels, height, width], layer, heading, fmt, "cnncalc conv")
+
+
+@click.command()
+@_with_input
+@click.option("--kernel", "-F", type=_Pair(1), required=True, help="Pooling width F, or FxF.")
+@click.option("--stride", "-s", type=_Pair(1), default=None, help="Stride s [default: F].")
+@click.option("--padding", "-P", type=_Pair(0), default="0", show_default=True, help="Padding P.")
+@click.option("--ceil-mode", is_flag=True, help="Round the size up, as PyTorch's ceil_mode does.")
+@click.option("--avg", "average", is_flag=True, help="Average pooling instead of max pooling.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="A table, JSON, or Markdown.")
+def pool(size: Any, channels: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, average: bool,
+         fmt: str) -> None:
+    """One pooling layer from flags: its size and counts, with the formulas worked.
+
+    The lecture's overlapping pooling: cnncalc pool --size 55 --channels 96 --kernel 3 --stride 2
+    """
+    height, width = _sizes(size)
+    kind = "avgpool2d" if average else "maxpool2d"
+    layer = {"type": kind, "name": "pool", "kernel_size": kernel, "stride": stride, "padding": padding,
+             "ceil_mode": ceil_mode}
+    pool_h, pool_w = _sizes(kernel)
+    step = _sizes(stride) if stride is not None else (pool_h, pool_w)
+    symbols = [_symbols(("J", "K"), size),
+               f"F = {pool_h}" if pool_h == pool_w else f"F = {pool_h}×{pool_w}",
+               f"s = {step[0]}" if step[0] == step[1] else f"s = {step[0]}×{step[1]}"]
+    heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with {channels} "
+               f"channel{'s' if channels > 1 else ''} ({', '.join(symbols)})")
+    _one_layer([channels, height, width], layer, heading, fmt, "cnncalc pool")

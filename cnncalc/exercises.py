@@ -1,0 +1,190 @@
+"""Marking a student's answers against the analysis, with the formula worked for each.
+
+An answers file names layers and the quantities asked about (contract §3)::
+
+    C1:
+      output_size: 28          # the width, as the lecture asks it
+      weights_per_neuron: 76
+      connections: 357,504     # thousands separators are fine
+    totals:
+      parameters: 61706
+
+Loading is as strict as for a spec: safe YAML, every problem located by line,
+and a did-you-mean for a misspelt layer or metric.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnncalc.analysis import LayerRow, Report
+from cnncalc.errors import Issue, SpecError
+from cnncalc.loader import line_of, read_yaml
+from cnncalc.spec import Spec, show
+from cnncalc.worked import METRICS, Worked, explain_layer
+
+__all__ = ["ANSWERABLE", "Mark", "Marking", "check", "load_answers"]
+
+# What an answers file may ask about, per layer and for the whole network.
+ANSWERABLE = ("output_shape", "output_size", "output_height", "weights_per_neuron", "neurons",
+              "connections", "parameters", "macs")
+TOTALS = ("parameters", "neurons", "connections", "macs")
+TOTALS_KEY = "totals"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One answer, marked."""
+
+    layer: str  # a layer name, or "totals"
+    index: int | None  # the layer's 1-based position; None for totals
+    metric: str
+    given: Any
+    expected: Any
+    worked: Worked | None  # the formula with numbers, where the lecture has one
+
+    @property
+    def right(self) -> bool:
+        return bool(self.given == self.expected)
+
+
+@dataclass(frozen=True)
+class Marking:
+    """All answers of one file, marked, in the file's order."""
+
+    marks: list[Mark] = field(default_factory=list)
+
+    @property
+    def right(self) -> int:
+        return sum(mark.right for mark in self.marks)
+
+    @property
+    def total(self) -> int:
+        return len(self.marks)
+
+    @property
+    def all_right(self) -> bool:
+        return self.right == self.total
+
+
+Answers = dict[str, dict[str, Any]]
+
+
+def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str, str], int]]:
+    """Read and validate an answers file against the spec's layers.
+
+    Returns the answers as {layer: {metric: value}} with values parsed
+    (ints, or shape tuples), and the YAML line of each answer for messages.
+    Raises :class:`SpecError` listing every problem.
+    """
+    where = str(path)
+    data, root = read_yaml(Path(path))
+    if not isinstance(data, Mapping) or not data:
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError([Issue(f"an answers file maps layer names to answers, e.g. C1: {{neurons: 4704}}; "
+                               f"got {got}")], where)
+    if {"input", "layers"} <= set(data):
+        raise SpecError([Issue("this is a spec, not an answers file; the spec comes first: "
+                               "cnncalc check SPEC ANSWERS")], where)
+    names = [layer.name for layer in spec.layers if layer.name]
+    answers: dict[str, dict[str, Any]] = {}
+    lines: dict[tuple[str, str], int] = {}
+    issues: list[Issue] = []
+    for layer, asked in data.items():
+        layer_line = line_of(root, [layer], key=True)
+        if not isinstance(layer, str) or (layer not in names and layer != TOTALS_KEY):
+            close = difflib.get_close_matches(str(layer), names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"the layers are: {', '.join(names)}"
+            issues.append(Issue(f"no layer named {show(layer)} in {spec.name or 'the spec'}; {hint}",
+                                line=layer_line))
+            continue
+        if not isinstance(asked, Mapping):
+            issues.append(Issue(f"{layer}: the answers must be a mapping such as {{neurons: 4704}}; "
+                                f"got {show(asked)}", line=layer_line))
+            continue
+        allowed = TOTALS if layer == TOTALS_KEY else ANSWERABLE
+        answers[layer] = {}
+        for metric, value in asked.items():
+            line = line_of(root, [layer, metric]) or layer_line
+            if metric not in allowed:
+                close = difflib.get_close_matches(str(metric), allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(allowed)}"
+                issues.append(Issue(f"{layer}: unknown quantity {show(metric)}; {hint}",
+                                    line=line_of(root, [layer, metric], key=True) or layer_line))
+                continue
+            try:
+                answers[layer][metric] = _parse(metric, value)
+            except ValueError as err:
+                issues.append(Issue(f"{layer}: {metric}: {err}", line=line))
+                continue
+            lines[(layer, metric)] = line or 0
+    if issues:
+        raise SpecError(sorted(issues, key=lambda i: i.line or 0), where)
+    return answers, lines
+
+
+_SEPARATORS = re.compile(r"(?<=\d)[,_ \u2009\u202f'](?=\d{3}\b)")
+
+
+def _parse(metric: str, value: Any) -> Any:
+    """An answer as written to an int (or a shape tuple), accepting 357,504 and "6×28×28"."""
+    if metric == "output_shape":
+        if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                     for v in value):
+            return tuple(value)
+        if isinstance(value, str):
+            parts = re.split(r"\s*[x×*,]\s*", value.strip())
+            if all(p.isdigit() for p in parts):
+                return tuple(int(p) for p in parts)
+        raise ValueError(f"write a shape as [channels, height, width] or \"6×28×28\"; got {show(value)}")
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number; got {show(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = _SEPARATORS.sub("", value.strip())
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+    raise ValueError(f"must be a whole number such as 357504 or \"357,504\"; got {show(value)}")
+
+
+def check(spec: Spec, report: Report, answers: Mapping[str, Mapping[str, Any]]) -> Marking:
+    """Mark every answer against the report; wrong ones carry the worked formula."""
+    rows = {row.name: (layer, row) for layer, row in zip(spec.layers, report.rows, strict=True)}
+    marks = []
+    for layer_name, asked in answers.items():
+        if layer_name == TOTALS_KEY and layer_name not in rows:
+            for metric, given in asked.items():
+                total = getattr(report.totals, metric)
+                marks.append(Mark(TOTALS_KEY, None, metric, given, total,
+                                  Worked(metric, f"sum of the layers' {metric}",
+                                         " + ".join(f"{getattr(r, metric):,}" for r in report.rows
+                                                    if getattr(r, metric)) + f" = {total:,}", total)))
+            continue
+        layer, row = rows[layer_name]
+        worked = {w.metric: w for w in explain_layer(layer, row)}
+        for metric, given in asked.items():
+            expected = _expected(metric, row)
+            marks.append(Mark(layer_name, row.index, metric, given, expected, worked.get(metric)))
+    return Marking(marks)
+
+
+def _expected(metric: str, row: LayerRow) -> Any:
+    if metric == "output_shape":
+        return tuple(row.output_shape)
+    if metric in ("output_size", "output_height"):
+        if len(row.output_shape) != 3:
+            return row.output_shape[-1]
+        return row.output_shape[2] if metric == "output_size" else row.output_shape[1]
+    return getattr(row, metric)
+
+
+def metric_label(metric: str) -> str:
+    return METRICS.get(metric, metric.replace("_", " "))

@@ -1,0 +1,136 @@
+"""Renderers for worked formulas (``explain``, ``conv``, ``pool``) and marked answers (``check``).
+
+Like :mod:`cnncalc.render`, these return rich renderables or text and never print;
+rich is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from cnncalc.analysis import LayerRow, Warning
+from cnncalc.exercises import Mark, Marking, metric_label
+from cnncalc.worked import Worked
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+__all__ = ["layer_heading", "marking_group", "marking_json", "worked_group", "worked_json", "worked_markdown"]
+
+Explained = list[tuple[LayerRow, list[Worked], list[Warning]]]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "×".join(str(v) for v in value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def layer_heading(row: LayerRow, details: str = "") -> str:
+    shape = "×".join(str(s) for s in row.input_shape)
+    kind = f"{row.type}+{row.activation}" if row.activation else row.type
+    return f"{row.name} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
+
+
+def worked_group(explained: Explained, headings: list[str] | None = None) -> Group:
+    """Per layer: each quantity with its formula, the formula worked with numbers, and why."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    for position, (row, worked, warnings) in enumerate(explained):
+        title = headings[position] if headings else layer_heading(row)
+        parts.append(Text(title, style="bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for item in worked:
+            if item.metric == "output_shape":
+                continue
+            text = Text()
+            if item.formula and item.formula not in ("0", item.worked):
+                text.append(f"{item.formula} = ", style="cyan")
+            text.append(item.worked, style="bold")
+            if item.note:
+                text.append(f"\n{item.note}", style="dim")
+            grid.add_row(f"  {item.label}", text)
+        parts.append(grid)
+        for w in warnings:
+            parts.append(Text.assemble(("  warning: ", "bold yellow"), w.message))
+        if position < len(explained) - 1:
+            parts.append(Text(""))
+    return Group(*parts)
+
+
+def worked_json(explained: Explained) -> str:
+    doc = [{
+        "name": row.name, "index": row.index, "type": row.type,
+        "input_shape": list(row.input_shape), "output_shape": list(row.output_shape),
+        "worked": [{"metric": w.metric, "question": w.label, "formula": w.formula, "worked": w.worked,
+                    "value": list(w.value) if isinstance(w.value, tuple) else w.value, "note": w.note}
+                   for w in worked],
+        "warnings": [w.message for w in warnings],
+    } for row, worked, warnings in explained]
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def worked_markdown(explained: Explained) -> str:
+    out: list[str] = []
+    for row, worked, warnings in explained:
+        out += [f"### {layer_heading(row)}", ""]
+        for w in worked:
+            if w.metric == "output_shape":
+                continue
+            formula = f"{w.formula} = " if w.formula and w.formula not in ("0", w.worked) else ""
+            note = f" ({w.note})" if w.note else ""
+            out.append(f"- **{w.label}**: {formula}{w.worked}{note}")
+        out += [f"- *warning*: {w.message}" for w in warnings]
+        out.append("")
+    return "\n".join(out)
+
+
+# --- check -----------------------------------------------------------------------------
+
+def _where(mark: Mark) -> str:
+    return mark.layer if mark.index is None else f"{mark.layer} (#{mark.index})"
+
+
+def marking_group(marking: Marking) -> Group:
+    """Each answer with ✓ or ✗; for a wrong one the right value and the worked formula; the score."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(header_style="bold")
+    for heading in ("layer", "question", "your answer", "", "correct", "working"):
+        table.add_column(heading, overflow="fold")
+    for mark in marking.marks:
+        sign = Text("✓", style="bold green") if mark.right else Text("✗", style="bold red")
+        working = ""
+        if not mark.right and mark.worked is not None:
+            working = mark.worked.worked if mark.metric == "output_shape" or not mark.worked.formula \
+                else f"{mark.worked.formula} = {mark.worked.worked}"
+        table.add_row(_where(mark), metric_label(mark.metric), _value(mark.given), sign,
+                      "" if mark.right else _value(mark.expected), working)
+    percent = round(100 * marking.right / marking.total) if marking.total else 100
+    score = Text.assemble(("score: ", "bold"), f"{marking.right}/{marking.total} ({percent}%)")
+    return Group(table, score)
+
+
+def marking_json(marking: Marking) -> str:
+    def plain(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else value
+
+    doc = {
+        "score": {"right": marking.right, "total": marking.total},
+        "all_right": marking.all_right,
+        "marks": [{
+            "layer": m.layer, "index": m.index, "metric": m.metric, "question": metric_label(m.metric),
+            "given": plain(m.given), "expected": plain(m.expected), "right": m.right,
+            "formula": m.worked.formula if m.worked else None,
+            "worked": m.worked.worked if m.worked else None,
+        } for m in marking.marks],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
