@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "explain": "cnncalc.commands.exercises:explain",
     "conv": "cnncalc.commands.exercises:conv",
     "pool": "cnncalc.commands.exercises:pool",
+    "quiz": "cnncalc.commands.quiz:quiz",
 }
 
 

@@ -28,7 +28,7 @@ from cnncalc.loader import line_of, read_yaml
 from cnncalc.spec import Spec, show
 from cnncalc.worked import METRICS, Worked, explain_layer
 
-__all__ = ["ANSWERABLE", "Mark", "Marking", "check", "load_answers"]
+__all__ = ["ANSWERABLE", "Mark", "Marking", "check", "load_answers", "parse_answer"]
 
 # What an answers file may ask about, per layer and for the whole network.
 ANSWERABLE = ("output_shape", "output_size", "output_height", "weights_per_neuron", "neurons",
@@ -118,7 +118,7 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
                                     line=line_of(root, [layer, metric], key=True) or layer_line))
                 continue
             try:
-                answers[layer][metric] = _parse(metric, value)
+                answers[layer][metric] = parse_answer(metric, value)
             except ValueError as err:
                 issues.append(Issue(f"{layer}: {metric}: {err}", line=line))
                 continue
@@ -131,7 +131,7 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
 _SEPARATORS = re.compile(r"(?<=\d)[,_ \u2009\u202f'](?=\d{3}\b)")
 
 
-def _parse(metric: str, value: Any) -> Any:
+def parse_answer(metric: str, value: Any) -> Any:
     """An answer as written to an int (or a shape tuple), accepting 357,504 and "6×28×28"."""
     if metric == "output_shape":
         if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)

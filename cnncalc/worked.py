@@ -242,7 +242,7 @@ def _conv_counts(layer: Conv2d, row: LayerRow) -> list[Worked]:
         Worked("connections", "neurons × weights per neuron",
                f"{_product(out_w, out_h, out_c, wpn)} = {_n(row.connections)}", row.connections),
         Worked("parameters", "filters × weights per neuron", f"{out_c} × {wpn} = {_n(row.parameters)}",
-               row.parameters, "the same weights are used at every position (weight sharing)"),
+               row.parameters, "weight sharing: the same weights are used at every position"),
         Worked("macs", "= connections", f"{_n(row.macs)}", row.macs),
     ]
 

@@ -1,0 +1,148 @@
+"""Fresh exercises in the lecture's format, reproducible from a seed.
+
+A quiz is a small network in the shape of the lecture's examples (LeNet,
+AlexNet): convolutions and poolings in a chain, each layer working on the
+previous one's output. For a convolution the student is asked the width of the
+next layer, weights per neuron, neurons, connections and independent
+parameters; for a pooling layer its size and its parameters. Because the quiz
+is a real spec, its answer key is an answers file that ``cnncalc check``
+marks, and every answer comes from the same analysis as everything else.
+
+Sizes are whole unless the quiz is asked for fractions, in which case some
+layers are like AlexNet's first: (J + 2P − M)/s is not whole and PyTorch
+rounds it down.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from cnncalc.analysis import Report, analyze
+from cnncalc.loader import load_spec
+from cnncalc.spec import Spec
+from cnncalc.worked import METRICS, Worked, explain_layer
+
+__all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "make_quiz"]
+
+CONV_QUESTIONS = ("output_size", "weights_per_neuron", "neurons", "connections", "parameters")
+POOL_QUESTIONS = ("output_size", "parameters")
+
+_INPUTS = ((1, 28), (1, 32), (3, 32), (3, 64), (3, 96), (3, 128), (3, 224), (3, 227))
+_FILTERS = (6, 8, 12, 16, 20, 32, 48, 64, 96, 128)
+_KERNELS = (3, 5, 7, 11)
+_STRIDES = (1, 1, 1, 2, 2, 4)
+_TRIES = 200  # draws per layer before giving up on a whole size; bounded work
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question about one layer, with its answer worked."""
+
+    number: int
+    layer: str
+    metric: str
+    answer: Any
+    worked: Worked
+
+    @property
+    def text(self) -> str:
+        if self.metric == "output_size":
+            return "What is the width of the next layer?"
+        if self.metric == "parameters":
+            return "How many independent parameters does it have?"
+        return f"How many {METRICS[self.metric]}?"
+
+
+@dataclass(frozen=True)
+class Quiz:
+    """A generated exercise sheet: the network, the layers described, and the questions."""
+
+    seed: int
+    network: dict[str, Any]  # the spec as drawn, plain data
+    spec: Spec
+    report: Report
+    descriptions: dict[str, str]  # layer name → the exercise's wording
+    questions: list[Question]
+
+    def answers(self) -> dict[str, dict[str, Any]]:
+        """The answer key as an answers mapping for ``cnncalc check``."""
+        key: dict[str, dict[str, Any]] = {}
+        for question in self.questions:
+            key.setdefault(question.layer, {})[question.metric] = question.answer
+        return key
+
+
+def make_quiz(seed: int, layers: int = 3, fractions: bool = False) -> Quiz:
+    """A quiz of ``layers`` layers (convolutions, then pooling after each, like LeNet)."""
+    rng = random.Random(seed)
+    channels, size = rng.choice(_INPUTS)
+    shape: tuple[int, ...] = (channels, size, size)
+    drawn: list[dict[str, Any]] = []
+    convs = pools = 0
+    for position in range(layers):
+        pooling = position % 2 == 1 and shape[1] >= 4
+        if pooling:
+            pools += 1
+            layer = _pool(rng, shape[1], f"pool{pools}")
+        else:
+            convs += 1
+            layer = _conv(rng, shape[1], f"conv{convs}", fractions and rng.random() < 0.4)
+        if layer is None:
+            break
+        drawn.append(layer)
+        shape = analyze(load_spec({"input": [channels, size, size], "layers": drawn})).rows[-1].output_shape
+        if shape[1] < 2:
+            break
+    network = {"name": f"quiz {seed}", "description": f"cnncalc quiz --seed {seed}",
+               "input": [channels, size, size], "layers": drawn}
+    spec = load_spec(network)
+    report = analyze(spec)
+    questions: list[Question] = []
+    descriptions: dict[str, str] = {}
+    for model, row in zip(spec.layers, report.rows, strict=True):
+        worked = {w.metric: w for w in explain_layer(model, row)}
+        asked = CONV_QUESTIONS if row.type == "conv2d" else POOL_QUESTIONS
+        descriptions[row.name] = _describe(model, row)
+        for metric in asked:
+            questions.append(Question(len(questions) + 1, row.name, metric, worked[metric].value,
+                                      worked[metric]))
+    return Quiz(seed, network, spec, report, descriptions, questions)
+
+
+def _conv(rng: random.Random, size: int, name: str, fraction: bool) -> dict[str, Any] | None:
+    """A convolution whose size is whole (or, when asked, deliberately not)."""
+    for _ in range(_TRIES):
+        kernel = rng.choice([k for k in _KERNELS if k <= size])
+        # Sensible layers only: windows that overlap or touch (s ≤ M), padding within half a window.
+        stride = rng.choice([s for s in _STRIDES if s <= kernel])
+        padding = rng.choice([p for p in (0, 0, 1, 2, kernel // 2) if p <= kernel // 2])
+        span = size + 2 * padding - kernel
+        if span < stride or (span % stride == 0) == fraction:
+            continue
+        return {"type": "conv2d", "name": name, "out_channels": rng.choice(_FILTERS),
+                "kernel_size": kernel, "stride": stride, "padding": padding}
+    return None
+
+
+def _pool(rng: random.Random, size: int, name: str) -> dict[str, Any] | None:
+    """Max pooling, halving (2, 2) or overlapping (3, 2) as in AlexNet, always whole."""
+    for kernel, stride in rng.sample([(2, 2), (3, 2), (2, 2), (3, 3)], 4):
+        if size >= kernel and (size - kernel) % stride == 0:
+            return {"type": "maxpool2d", "name": name, "kernel_size": kernel, "stride": stride}
+    return None
+
+
+def _describe(layer: Any, row: Any) -> str:
+    channels, height, width = row.input_shape
+    what = "The input image" if row.index == 1 else "The previous layer"
+    where = f"{what} is {height}×{width} with {channels} channel{'s' if channels > 1 else ''}"
+    if row.type == "conv2d":
+        (kernel, _), (stride, _), padding = layer.kernel_size, layer.stride, layer.padding[0]
+        pad = "no padding" if padding == 0 else f"zero padding P = {padding}"
+        return (f"{where}. The convolution layer {row.name} applies {layer.out_channels} filters of "
+                f"{kernel}×{kernel} with stride {stride} and {pad} "
+                f"(J = K = {height}, L = {channels}, M = N = {kernel}, P = {padding}, s = {stride}).")
+    kernel, stride = layer.kernel_size[0], (layer.stride or layer.kernel_size)[0]
+    return (f"{where}. Max pooling {row.name} is applied with width F = {kernel} and stride s = {stride}.")
