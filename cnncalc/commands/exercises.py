@@ -153,19 +153,9 @@ def _symbols(prefix: tuple[str, str], value: int | list[int]) -> str:
 
 
 def _one_layer(input_shape: list[int], layer: dict[str, Any], heading: str, fmt: str, source: str) -> None:
-    try:
-        spec = load_spec({"input": input_shape, "layers": [layer]})
-    except CnncalcError as err:
-        raise _relabel(err, source) from None
-    spec._source = source
+    spec = spec_from_data({"input": input_shape, "layers": [layer]}, source=source)
     report = analyze(spec)
     _show(spec, report, [0], fmt, headings=[heading])
-
-
-def _relabel(err: CnncalcError, source: str) -> CnncalcError:
-    if hasattr(err, "source"):
-        err.source = source
-    return err
 
 
 _INPUT = [
