@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "conv": "cnncalc.commands.exercises:conv",
     "pool": "cnncalc.commands.exercises:pool",
     "quiz": "cnncalc.commands.quiz:quiz",
+    "solve": "cnncalc.commands.solve:solve",
 }
 
 

@@ -1,0 +1,408 @@
+"""cnncalc solve: every layer it lists is built in torch, and a brute force finds none it missed.
+
+torch is the oracle for each listed layer (its real output size, and whether any row is
+rounded away, found by shrinking the input until the output shrinks). Completeness is
+checked against a brute force over the same bounds, written from PyTorch's documented
+formulas without cnncalc.core.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnncalc.cli import cli
+from cnncalc.errors import CnncalcError
+from cnncalc.solve import Problem, Solution, solve
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """The tensors are tiny: one intra-op thread is faster than a pool of them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- torch, the oracle ------------------------------------------------------------------------
+
+def torch_out(s: Solution, size: int | None = None, ceil_mode: bool | None = None) -> int:
+    """The output height torch gives for this layer on a size × M_eff input; 0 when it refuses."""
+    size = s.size if size is None else size
+    ceil = s.ceil_mode if ceil_mode is None else ceil_mode
+    if size < 1:
+        return 0
+    x = torch.zeros(1, 1, size, s.extent)
+    try:
+        if s.pool:
+            layer = torch.nn.MaxPool2d(s.kernel, stride=s.stride, padding=s.pad_before, dilation=s.dilation,
+                                       ceil_mode=ceil)
+            return int(layer(x).shape[-2])
+        if s.symmetric:
+            conv = torch.nn.Conv2d(1, 1, s.kernel, stride=s.stride, padding=s.pad_before, dilation=s.dilation)
+            return int(conv(x).shape[-2])
+        # uneven padding ('same' with an even total): pad explicitly, as TensorFlow does
+        conv = torch.nn.Conv2d(1, 1, (s.kernel, 1), stride=(s.stride, 1), dilation=(s.dilation, 1))
+        return int(conv(F.pad(x, (0, 0, s.pad_before, s.pad_after))).shape[-2])
+    except RuntimeError:
+        return 0
+
+
+def torch_unpadded_out(s: Solution, length: int) -> int:
+    """The rounded-down output of the layer's kernel, stride and dilation on ``length`` rows
+    with no padding (what the padded input looks like to the windows); 0 when torch refuses."""
+    if length < 1:
+        return 0
+    x = torch.zeros(1, 1, length, s.extent)
+    if s.pool:
+        layer: torch.nn.Module = torch.nn.MaxPool2d(s.kernel, stride=s.stride, dilation=s.dilation)
+    else:
+        layer = torch.nn.Conv2d(1, 1, s.kernel, stride=s.stride, dilation=s.dilation)
+    try:
+        return int(layer(x).shape[-2])
+    except RuntimeError:
+        return 0
+
+
+def torch_tail(s: Solution) -> int:
+    """How many rows at the end of the padded input no window reads, found in torch: the padded
+    input can lose that many rows before the (rounded-down) output loses one."""
+    padded = s.size + s.pad_before + s.pad_after
+    base = torch_unpadded_out(s, padded)
+    tail = 0
+    while tail < s.stride and torch_unpadded_out(s, padded - tail - 1) == base:
+        tail += 1
+    return tail
+
+
+def check_in_torch(s: Solution, target: int) -> None:
+    """The layer really gives ``target`` in torch, and exactness and unread rows are right."""
+    where = f"{s} {s.formula()}"
+    assert torch_out(s) == target == s.out, where
+    floor = torch_out(s, ceil_mode=False)
+    if floor == 0:  # ceil_mode only: a window larger than the padded input still gives 1
+        assert s.pool and s.ceil_mode and not s.exact, where
+        return
+    tail = torch_tail(s)
+    assert s.exact == (tail == 0), where
+    if s.out == floor:
+        w = s.window
+        assert (w.unread_input, w.unread_padding) == (max(tail - s.pad_after, 0),
+                                                       min(tail, s.pad_after)), where
+    else:  # ceil_mode's partial last window
+        assert s.out == floor + 1 and s.window.overhang > 0, where
+    if s.pool:
+        assert s.pad_before <= s.kernel // 2, where
+
+
+# --- the brute force, from PyTorch's documented formulas ---------------------------------------
+
+def formula_out(size: int, kernel: int, stride: int, before: int, after: int, dilation: int, pool: bool,
+                ceil_mode: bool) -> int:
+    span = size + before + after - dilation * (kernel - 1) - 1
+    if pool and ceil_mode:
+        out = -(-span // stride) + 1
+        return out - 1 if (out - 1) * stride >= size + before else out
+    return span // stride + 1
+
+
+def brute_force(p: Problem, target: int | None = None) -> set[tuple[int, int, int, int, int]]:
+    """Every (kernel, stride, before, after, dilation) within the bounds that gives the target."""
+    found = set()
+    for d in [p.dilation] if p.dilation else range(1, p.max_dilation + 1):
+        for m in [p.kernel] if p.kernel else range(1, p.max_kernel + 1):
+            extent = d * (m - 1) + 1
+            top = p.max_padding if p.max_padding is not None else (m // 2 if p.pool else extent - 1)
+            if p.pool:
+                top = min(top, m // 2)
+            pads = [p.padding] if p.padding is not None else range(top + 1)
+            for s in [p.stride] if p.stride else range(1, p.max_stride + 1):
+                want = -(-p.size // s) if p.same else (target or p.target or 0)
+                for pad in pads:
+                    if p.pool and pad > m // 2:
+                        continue
+                    if formula_out(p.size, m, s, pad, pad, d, p.pool, p.ceil_mode) == want:
+                        found.add((m, s, pad, pad, d))
+                if p.same and not p.pool:  # TensorFlow's SAME, the odd pixel after
+                    total = max((want - 1) * s + extent - p.size, 0)
+                    if total % 2:
+                        found.add((m, s, total // 2, total - total // 2, d))
+    return found
+
+
+def key(s: Solution) -> tuple[int, int, int, int, int]:
+    return (s.kernel, s.stride, s.pad_before, s.pad_after, s.dilation)
+
+
+# --- the lecture's examples ---------------------------------------------------------------------
+
+@pytest.mark.torch
+def test_alexnet_conv1_has_no_exact_solution_and_says_what_would_be() -> None:
+    answer = solve(Problem(size=224, target=55, kernel=11))
+    assert [key(s) for s in answer.solutions] == [(11, 4, 2, 2, 1), (11, 4, 3, 3, 1)]
+    assert not answer.exact
+    lecture = answer.solutions[0]
+    assert lecture.formula() == "1 + (224 + 2×2 − 11)/4 = 55.25 → 55"
+    assert lecture.window.unread_padding == 1 and lecture.window.unread_input == 0
+    assert "no input lost" in lecture.note() and "227 (→ 56)" in lecture.note()
+    sizes = {s.solution.size: s.solution for s in answer.suggestions if s.kind == "size"}
+    assert sizes[227].pad_before == 0 and sizes[227].formula() == "1 + (227 − 11)/4 = 55"
+    assert {223, 225, 227} <= set(sizes)
+    kernels = {s.solution.kernel for s in answer.suggestions if s.kind == "kernel"}
+    assert {10, 12} <= kernels
+    for s in [*answer.solutions, *(g.solution for g in answer.suggestions)]:
+        check_in_torch(s, s.out)
+    assert all(g.solution.exact for g in answer.suggestions)
+
+
+@pytest.mark.torch
+def test_lenet_c1_is_the_simplest_solution() -> None:
+    answer = solve(Problem(size=32, target=28))
+    assert key(answer.solutions[0]) == (5, 1, 0, 0, 1)
+    assert answer.solutions[0].formula() == "1 + (32 − 5)/1 = 28"
+    assert len(answer.solutions) > 1 and answer.suggestions == ()
+    for s in answer.solutions:
+        check_in_torch(s, 28)
+
+
+@pytest.mark.torch
+def test_overlapping_pooling_from_the_lecture() -> None:
+    answer = solve(Problem(size=55, target=27, pool=True))
+    assert key(answer.solutions[0]) == (3, 2, 0, 0, 1)
+    for s in answer.solutions:
+        check_in_torch(s, 27)
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+@pytest.mark.parametrize("size", [1, 7, 32, 33, 224])
+def test_same_keeps_the_size_or_gives_ceil_size_over_stride(size: int) -> None:
+    answer = solve(Problem(size=size, same=True, max_dilation=2))
+    assert {key(s) for s in answer.solutions} == brute_force(answer.problem)
+    for s in answer.solutions:
+        check_in_torch(s, -(-size // s.stride))
+    same = [s for s in answer.solutions if s.same]
+    assert {(s.kernel, s.stride, s.dilation) for s in same} == {
+        (m, st, d) for m in range(1, 12) for st in range(1, 5) for d in (1, 2)}
+    # even kernels at stride 1: the extra pixel after, as PyTorch's padding='same' does it
+    four = next(s for s in same if (s.kernel, s.stride, s.dilation) == (4, 1, 1))
+    assert (four.pad_before, four.pad_after) == (1, 2) and "padding='same'" in four.note()
+    if size >= 4:
+        x = torch.randn(1, 1, size, 1)
+        conv = torch.nn.Conv2d(1, 1, (4, 1), padding="same")
+        by_hand = F.conv2d(F.pad(x, (0, 0, 1, 2)), conv.weight, conv.bias)
+        assert torch.allclose(conv(x), by_hand)
+
+
+def test_the_ceil_mode_rule_that_drops_a_window_in_the_padding() -> None:
+    # (5 + 2 − 2)/2 = 2.5 rounds up to 3, but the 4th window would start at 6 ≥ 5 + 1
+    answer = solve(Problem(size=5, target=3, pool=True, ceil_mode=True, kernel=2, stride=2))
+    dropped = next(s for s in answer.solutions if s.pad_before == 1)
+    assert "drops it" in dropped.note()
+
+
+# --- properties, with torch as the oracle -------------------------------------------------------
+
+def _sometimes(values: st.SearchStrategy[int]) -> st.SearchStrategy[int | None]:
+    """A fixed option one time in three; free (searched) otherwise."""
+    return st.one_of(st.none(), st.none(), values)
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> Problem:
+    """A question near what can be answered: the target mostly between J/5 and J + 4."""
+    size = draw(st.integers(1, 48))
+    pool = draw(st.booleans())
+    kernel = draw(_sometimes(st.integers(1, 7)))
+    padding = draw(_sometimes(st.integers(0, 3)))
+    if pool and kernel is not None and padding is not None:
+        padding = min(padding, kernel // 2)
+    return Problem(
+        size=size,
+        target=draw(st.one_of(*[st.integers(max(size // 5, 1), size + 2)] * 3, st.integers(1, 60))),
+        pool=pool,
+        ceil_mode=pool and draw(st.booleans()),
+        kernel=kernel,
+        stride=draw(_sometimes(st.integers(1, 5))),
+        padding=padding,
+        dilation=draw(st.none() | st.integers(1, 3)) if draw(st.booleans()) else None,
+        max_kernel=draw(st.integers(1, 9)),
+        max_stride=draw(st.integers(1, 5)),
+        max_padding=draw(_sometimes(st.integers(0, 6))),
+        max_dilation=draw(st.integers(1, 2)),
+    )
+
+
+@pytest.mark.torch
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(problems())
+def test_every_listed_layer_is_right_in_torch_and_none_is_missed(p: Problem) -> None:
+    try:
+        answer = solve(p)
+    except CnncalcError as err:
+        # only a target beyond every allowed layer's reach (or nothing that fits) is refused
+        assert "out of reach" in str(err) or "fits" in str(err)
+        assert not brute_force(p)
+        return
+    assert {key(s) for s in answer.solutions} == brute_force(p)
+    assert len(answer.solutions) == len({key(s) for s in answer.solutions})
+    for s in answer.solutions:
+        check_in_torch(s, p.target or 0)
+    keys = [s.sort_key() for s in answer.solutions]
+    assert keys == sorted(keys) and [s.exact for s in answer.solutions] == sorted(
+        (s.exact for s in answer.solutions), reverse=True)
+    for g in answer.suggestions:
+        check_in_torch(g.solution, g.solution.out)
+        assert g.kind == "target" or g.solution.exact
+        assert g.kind != "size" or g.solution.out == p.target
+    if answer.solutions:
+        return
+    # no solution: the nearest outputs suggested are as near as any within the bounds
+    near = [g.solution.out for g in answer.suggestions if g.kind == "target"]
+    reachable = {o for o in range(1, 200) if brute_force(p, o)}
+    if reachable:
+        assert p.target is not None
+        assert near and min(abs(o - p.target) for o in near) == min(abs(o - p.target) for o in reachable)
+
+
+@pytest.mark.torch
+@settings(derandomize=True, max_examples=100, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda j: st.tuples(st.just(j), st.integers(1, j + 2))), st.booleans())
+def test_pooling_in_ceil_mode_is_right_in_torch_and_complete(question: tuple[int, int],
+                                                                dilated: bool) -> None:
+    size, target = question
+    p = Problem(size=size, target=target, pool=True, ceil_mode=True, max_dilation=2 if dilated else 1)
+    try:
+        answer = solve(p)
+    except CnncalcError:
+        assert not brute_force(p)
+        return
+    assert {key(s) for s in answer.solutions} == brute_force(p)
+    for s in answer.solutions:
+        check_in_torch(s, target)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.booleans(), st.integers(1, 2))
+def test_same_is_complete(size: int, pool: bool, max_dilation: int) -> None:
+    p = Problem(size=size, same=True, pool=pool, max_dilation=max_dilation)
+    assert {key(s) for s in solve(p).solutions} == brute_force(p)
+
+
+# --- bounded and fast, whatever the size ----------------------------------------------------------
+
+@pytest.mark.torch
+def test_a_huge_input_costs_no_more_than_a_small_one() -> None:
+    def timed(size: int, target: int) -> float:
+        start = time.perf_counter()
+        for _ in range(5):
+            answer = solve(Problem(size=size, target=target, max_kernel=64, max_stride=16))
+        assert answer.solutions
+        return time.perf_counter() - start
+
+    small, huge = timed(32, 8), timed(65536, 16384)
+    assert huge < max(3 * small, 0.5)
+    s = solve(Problem(size=65536, target=16384)).solutions[0]
+    check_in_torch(s, 16384)
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("COLUMNS", "FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_cli_alexnet(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "--size", "224", "--target", "55", "--kernel", "11"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("224 → 55 by convolution (kernel 11, stride ≤ 4, padding ≤ M_eff − 1): "
+                          "2 solutions, none exact\n")
+    assert "1 + (224 + 2×2 − 11)/4 = 55.25 → 55" in out
+    assert "No exact solution" in out
+    assert "input 227 instead of 224 (M = 11, P = 0, s = 4): 1 + (227 − 11)/4 = 55" in out
+    assert "kernel 12 instead of 11 (M = 12, P = 2, s = 4): 1 + (224 + 2×2 − 12)/4 = 55" in out
+
+
+def test_cli_lenet_and_limit(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "--size", "32", "--target", "28", "--limit", "1"])
+    assert result.exit_code == 0
+    assert "1 + (32 − 5)/1 = 28" in result.stdout
+    assert "… and 3 more (--limit 0 shows all)" in result.stdout
+
+
+def test_cli_same_shows_the_uneven_split(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "--size", "32", "--same", "--kernel", "4", "--stride", "1"])
+    assert result.exit_code == 0
+    assert "1+2" in result.stdout and "1 + (32 + 1 + 2 − 4)/1 = 32" in result.stdout
+    assert "PyTorch's padding='same'" in result.stdout
+
+
+def test_cli_json(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "-J", "224", "-O", "55", "-M", "11", "--format", "json"])
+    doc = json.loads(result.stdout)
+    assert (doc["count"], doc["exact"], doc["shown"]) == (2, 0, 2)
+    first = doc["solutions"][0]
+    assert {k: first[k] for k in ("kernel", "padding", "stride", "output", "exact", "unread_padding")} == {
+        "kernel": 11, "padding": 2, "stride": 4, "output": 55, "exact": False, "unread_padding": 1}
+    assert first["fraction"] == "217/4"
+    assert any(s["kind"] == "size" and s["solution"]["size"] == 227 for s in doc["suggestions"])
+    same = json.loads(runner.invoke(cli, ["solve", "-J", "32", "--same", "-M", "2", "-s", "1",
+                                          "-f", "json"]).stdout)
+    assert same["solutions"][0]["padding"] == [0, 1]
+
+
+def test_cli_no_solution_exits_0_and_suggests(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "--size", "224", "--target", "5"])
+    assert result.exit_code == 0
+    assert "No solution: no layer with kernel ≤ 11, stride ≤ 4, padding ≤ M_eff − 1 turns 224 into 5." \
+        in result.stdout
+    assert "Nearest outputs that can be had:" in result.stdout
+    assert "a smaller output needs a larger stride or kernel" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--size", "0", "--target", "3"], "the input size must be at least 1; got 0"),
+    (["--size", "-5", "--target", "3"], "the input size must be at least 1; got -5"),
+    (["--size", "32", "--target", "0"], "the target must be at least 1; got 0"),
+    (["--size", "32", "--target", "300"], "target 300 is out of reach from 32: the largest output of any "
+                                          "allowed layer is 42 (M = 11, P = 10, s = 1)"),
+    (["--size", "32"], "give a target size (--target) or ask for 'same' (--same)"),
+    (["--size", "32", "--target", "16", "--same"], "give a target size or ask for 'same', not both"),
+    (["--size", "32", "--target", "16", "--kernel", "0"], "the kernel must be at least 1; got 0"),
+    (["--size", "32", "--target", "16", "--padding", "-1"], "the padding must be at least 0; got -1"),
+    (["--size", "32", "--target", "16", "--max-kernel", "1000"], "--max-kernel must be at most 64"),
+    (["--size", "32", "--target", "16", "--ceil-mode"], "ceil_mode applies to pooling only (--pool)"),
+    (["--size", "32", "--target", "16", "--pool", "-M", "3", "-P", "2"], "pooling pads at most half"),
+    (["--size", "32", "--target", "16", "--limit", "-1"], "--limit must be at least 0; got -1"),
+    (["--size", "x", "--target", "16"], "Invalid value for '--size'"),
+])
+def test_bad_input_exits_2_with_one_line(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["solve", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+    if not message.startswith("Invalid value"):  # click's own usage errors show the usage too
+        assert result.stderr.count("\n") == 1
+
+
+def test_solve_never_imports_torch() -> None:
+    code = ("import sys\nfrom cnncalc.cli import cli\n"
+            "try:\n    cli(['solve', '-J', '224', '-O', '55', '-M', '11'], standalone_mode=False)\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip() == "False"
