@@ -24,6 +24,7 @@ from cnncalc.errors import Issue, ShapeError
 from cnncalc.spec import (
     ELU,
     GELU,
+    RBF,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
     AvgPool2d,
@@ -42,6 +43,7 @@ from cnncalc.spec import (
     Sigmoid,
     Softmax,
     Spec,
+    Subsampling,
     Tanh,
     ZeroPad2d,
 )
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = ["BYTES_PER_VALUE", "LayerRow", "Report", "Shape", "Step", "Totals", "Warning", "analyze",
-           "conv_padding"]
+           "conv_padding", "per_map_text"]
 
 Shape = tuple[int, ...]
 Field2 = tuple[ReceptiveField, ReceptiveField]  # receptive field along height, width
@@ -69,6 +71,9 @@ class Step:
     macs: int = 0
     receptive_field: Field2 | None = None
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+    # How to read this row's numbers where a reader could not guess (not a problem, so not a
+    # warning: --strict ignores notes).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class LayerRow:
     macs: int
     output_bytes: int
     receptive_field: Field2 | None
+    notes: tuple[str, ...] = ()
 
     @property
     def parameter_bytes(self) -> int:
@@ -175,7 +181,7 @@ def analyze(spec: Spec) -> Report:
             weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
             connections=step.connections, parameters=step.parameters, macs=step.macs,
             output_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE,
-            receptive_field=step.receptive_field,
+            receptive_field=step.receptive_field, notes=step.notes,
         ))
         warnings.extend(Warning(name, index, kind, message) for kind, message in step.warnings)
         shape, rf = step.output_shape, step.receptive_field
@@ -220,9 +226,22 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
                          f"input's {size} {axis.plural}; got {max(before, after)}")
         out.append(core.conv_output_size(size, kernel, stride, before, after, dilation))
     _check_fit(layer.type, (height, width), layer.kernel_size, pads, layer.dilation, out)
-    fan_in = channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
-    weights_per_neuron = fan_in + layer.bias
+    area = layer.kernel_size[0] * layer.kernel_size[1]
     neurons = layer.out_channels * out[0] * out[1]
+    notes: tuple[str, ...] = ()
+    if layer.connection_table is None:
+        weights_per_neuron = channels // layer.groups * area + layer.bias
+        parameters = layer.out_channels * weights_per_neuron
+        connections = neurons * weights_per_neuron
+    else:
+        per_map = _table_weights(layer.connection_table, channels, area, layer.bias)
+        weights_per_neuron = max(per_map)
+        parameters = sum(per_map)
+        connections = out[0] * out[1] * parameters
+        if min(per_map) != weights_per_neuron:
+            notes = (f"connection_table: weights per neuron differ by output map "
+                     f"({per_map_text(per_map)}); w/neuron shows the largest, and connections "
+                     f"({out[0]}×{out[1]}×{parameters:,}) and parameters sum over the maps",)
     warnings = _window_warnings((height, width), layer.kernel_size, layer.stride, pads,
                                 layer.dilation, out, "convolution")
     if layer.padding == "same" and any(before != after for before, after in pads):
@@ -235,12 +254,46 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
         output_shape=(layer.out_channels, out[0], out[1]),
         weights_per_neuron=weights_per_neuron,
         neurons=neurons,
-        connections=neurons * weights_per_neuron,
-        parameters=layer.out_channels * weights_per_neuron,
-        macs=neurons * weights_per_neuron,
+        connections=connections,
+        parameters=parameters,
+        macs=connections,
         receptive_field=_through(rf, layer.kernel_size, layer.stride, pads, layer.dilation),
         warnings=warnings,
+        notes=notes,
     )
+
+
+def _table_weights(table: list[tuple[int, ...]], channels: int, window: int, bias: bool) -> list[int]:
+    """Each output map's weights under a connection table: L_j·M·N + bias (LeCun et al. 1998,
+    Table I). Raises when an entry names an input map the layer does not receive."""
+    for j, inputs in enumerate(table):
+        beyond = [i for i in inputs if i >= channels]
+        if beyond:
+            maps = "map 0" if channels == 1 else f"maps 0–{channels - 1}"
+            raise _Unfit(f"connection_table.{j} (output map {j}) lists input map {beyond[0]}, but the "
+                         f"input has {channels} map{'s' if channels > 1 else ''} ({maps}); input maps "
+                         "are numbered from 0")
+    return [len(inputs) * window + bias for inputs in table]
+
+
+def per_map_text(values: list[int]) -> str:
+    """Which output maps have which value: '76 for maps 0–5, 101 for maps 6–14, 151 for map 15'."""
+    groups: dict[int, list[int]] = {}
+    for j, value in enumerate(values):
+        groups.setdefault(value, []).append(j)
+    parts = []
+    for value, maps in sorted(groups.items()):
+        contiguous = maps == list(range(maps[0], maps[-1] + 1))
+        if len(maps) == 1:
+            which = f"map {maps[0]}"
+        elif contiguous:
+            which = f"maps {maps[0]}–{maps[-1]}"
+        elif len(maps) <= 4:
+            which = "maps " + ", ".join(str(m) for m in maps)
+        else:
+            which = f"{len(maps)} maps"
+        parts.append(f"{value:,} for {which}")
+    return ", ".join(parts)
 
 
 @_step.register(MaxPool2d)
@@ -274,6 +327,29 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
         connections=neurons * layer.kernel_size[0] * layer.kernel_size[1],
         receptive_field=_through(rf, layer.kernel_size, stride, pads, dilation),
         warnings=warnings,
+    )
+
+
+@_step.register(Subsampling)
+def _subsampling(layer: Subsampling, shape: Shape, rf: Field2 | None) -> Step:
+    """LeNet-5's S2 and S4: a window sum × one coefficient per map + one bias per map."""
+    channels, height, width = _feature_map(layer.type, shape)
+    stride = layer.stride or layer.kernel_size
+    out = [core.pool_output_size(size, kernel, step)
+           for size, kernel, step in zip((height, width), layer.kernel_size, stride, strict=True)]
+    no_pads = ((0, 0), (0, 0))
+    _check_fit(layer.type, (height, width), layer.kernel_size, no_pads, (1, 1), out)
+    neurons = channels * out[0] * out[1]
+    return Step(
+        output_shape=(channels, out[0], out[1]),
+        weights_per_neuron=1 + layer.bias,
+        neurons=neurons,
+        connections=neurons * (layer.kernel_size[0] * layer.kernel_size[1] + layer.bias),
+        parameters=channels * (1 + layer.bias),
+        macs=neurons,
+        receptive_field=_through(rf, layer.kernel_size, stride, no_pads, (1, 1)),
+        warnings=_window_warnings((height, width), layer.kernel_size, stride, no_pads, (1, 1), out,
+                                  "subsampling"),
     )
 
 
@@ -311,6 +387,23 @@ def _linear(layer: Linear, shape: Shape, rf: Field2 | None) -> Step:
         connections=neurons * weights_per_neuron,
         parameters=neurons * weights_per_neuron,
         macs=neurons * weights_per_neuron,
+    )
+
+
+@_step.register(RBF)
+def _rbf(layer: RBF, shape: Shape, rf: Field2 | None) -> Step:
+    """LeNet-5's output: y_i = Σ_j (x_j − w_ij)², one prototype weight per input, no bias."""
+    if len(shape) != 1:
+        raise _Unfit(f"rbf needs a flat input [features]; got {_show(shape)}. "
+                     "Add {type: flatten} before it")
+    connections = layer.out_features * shape[0]
+    return Step(
+        output_shape=(layer.out_features,),
+        weights_per_neuron=shape[0],
+        neurons=layer.out_features,
+        connections=connections,
+        parameters=connections,
+        macs=connections,
     )
 
 
@@ -522,7 +615,7 @@ def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int,
                             f"({out} {axis.plural})")
 
 
-_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d")
+_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
 
 
 def _collapse_warnings(rows: list[LayerRow]) -> Iterator[Warning]:

@@ -382,7 +382,9 @@ def _unknown_field(key: str, where: _Where, given: Any) -> str:
     if key == "activation" and where.index is not None:
         kind = where.label.removeprefix("for ")
         after = f"{{type: {given}}}" if isinstance(given, str) else "an activation layer"
-        return (f"{kind} takes no activation (only conv2d and linear do); "
+        takers = [name for name, model in LAYER_MODELS.items() if "activation" in model.model_fields]
+        which = " and ".join([", ".join(takers[:-1]), takers[-1]]) if len(takers) > 1 else takers[0]
+        return (f"{kind} takes no activation (only {which} do); "
                 f"add {after} after it")
     close = _suggestion(key, model)
     noun = "key" if model is Spec else "field"

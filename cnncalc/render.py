@@ -70,6 +70,7 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def _row_dict(row: LayerRow) -> dict[str, Any]:
+    notes = {"notes": list(row.notes)} if row.notes else {}  # only where a row has any
     return {
         "name": row.name,
         "type": row.type,
@@ -84,6 +85,7 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
         "output_bytes": row.output_bytes,
         "parameter_bytes": row.parameter_bytes,
         "receptive_field": _rf_dict(row.receptive_field),
+        **notes,
     }
 
 
@@ -191,9 +193,16 @@ def rich_group(report: Report, width: int | None = None) -> Group:
     from rich.text import Text
 
     parts: list[Any] = [rich_table(report, width)]
+    for row, note in _notes(report):
+        parts.append(Text.assemble(("note: ", "bold"), f"{row.name} (#{row.index}): {note}"))
     for w in report.warnings:
         parts.append(Text.assemble(("warning: ", "bold yellow"), f"{w.layer} (#{w.index}): {w.message}"))
     return Group(*parts)
+
+
+def _notes(report: Report) -> list[tuple[LayerRow, str]]:
+    """How to read a row where the columns alone could mislead (a connection table's w/neuron)."""
+    return [(row, note) for row in report.rows for note in row.notes]
 
 
 def _plain_text(report: Report, width: int) -> str:
@@ -241,6 +250,9 @@ def _markdown(report: Report) -> str:
             "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_COLUMNS))) + "|"]
     out += [line(_cells(row)) for row in report.rows]
     out.append(line([f"**{c}**" if c else "" for c in _total_cells(report)]))
+    if any(row.notes for row in report.rows):
+        out += ["", "**Notes**", ""]
+        out += [f"- `{row.name}` (#{row.index}): {note}" for row, note in _notes(report)]
     if report.warnings:
         out += ["", "**Warnings**", ""]
         out += [f"- `{w.layer}` (#{w.index}): {w.message}" for w in report.warnings]

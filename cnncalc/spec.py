@@ -23,6 +23,7 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     Strict,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -189,7 +190,48 @@ class _Activated(_Layer):
         return name
 
 
+def _table_entry(value: Any) -> tuple[int, ...]:
+    """One output map's entry of a connection table: the input maps it reads, 0-based, each once."""
+    if not isinstance(value, (list, tuple)):
+        raise PydanticCustomError(
+            "table_entry", "must be a list of input-map indices such as [0, 1, 2]; got {got}",
+            {"got": show(value)})
+    if not value:
+        raise PydanticCustomError("table_entry_empty",
+                                  "has no input maps; every output map must read at least one")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_SIZE:
+            raise PydanticCustomError(
+                "table_index", "must hold input-map indices, whole numbers from 0; got {got}",
+                {"got": show(item)})
+    seen: set[int] = set()
+    for item in value:
+        if item in seen:
+            raise PydanticCustomError("table_duplicate",
+                                      "has input map {index} twice; list each input map once",
+                                      {"index": item})
+        seen.add(item)
+    return tuple(value)
+
+
+TableEntry = Annotated[tuple[int, ...], PlainValidator(_table_entry, json_schema_input_type=list[int])]
+
+
 class Conv2d(_Activated):
+    """A convolution: torch's ``Conv2d``, and LeNet-5's partial connection table.
+
+    ``connection_table`` (LeCun et al. 1998, §II.B, Table I) lists, for each output
+    map j in order, the 0-based input maps it reads; map j then has its own
+    M × N filter over just those L_j inputs, plus a bias. The analysis counts
+
+    - parameters  = Σ_j (L_j·M·N + bias)         (C3: 6·76 + 9·101 + 151 = 1,516)
+    - connections = H_out·W_out · parameters     (C3: 10·10·1,516 = 151,600)
+    - neurons     = C_out·H_out·W_out, as for any convolution
+    - weights per neuron = max_j (L_j·M·N + bias), the largest map's (a note says so)
+
+    A table cannot be combined with ``groups`` (it is the general form of groups).
+    """
+
     type: Literal["conv2d"]
     out_channels: PosInt = Field(validation_alias=AliasChoices("out_channels", "filters"))
     kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"))
@@ -199,12 +241,71 @@ class Conv2d(_Activated):
     groups: PosInt = 1
     bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    connection_table: list[TableEntry] | None = None
+
+    @field_validator("connection_table")
+    @classmethod
+    def _one_entry_per_map(cls, table: list[tuple[int, ...]] | None,
+                           info: ValidationInfo) -> list[tuple[int, ...]] | None:
+        """The table's length and groups are checked here; its indices against the input by the
+        analysis, which knows how many maps reach the layer."""
+        if table is None:
+            return None
+        out_channels = info.data.get("out_channels")
+        if out_channels is not None and len(table) != out_channels:
+            raise PydanticCustomError(
+                "table_length",
+                "must have one entry per output map: out_channels is {out}, but it has {n} "
+                "entr{ies}", {"out": out_channels, "n": len(table), "ies": "y" if len(table) == 1 else "ies"})
+        groups = info.data.get("groups", 1)
+        if groups != 1:
+            raise PydanticCustomError(
+                "table_groups",
+                "must not be combined with groups: {groups}; the table already says which input maps "
+                "each output map reads, so leave groups at 1", {"groups": groups})
+        return table
 
 
 class Linear(_Activated):
     type: Literal["linear"]
     out_features: PosInt = Field(validation_alias=AliasChoices("out_features", "units"))
     bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+
+
+class Subsampling(_Activated):
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, §II.B, layers S2 and S4).
+
+    Each unit adds up an F × F window of one map, multiplies the sum by a trainable
+    coefficient of that map and adds a trainable bias of that map, then applies
+    ``activation`` (the paper's sigmoidal squashing). Windows do not overlap by
+    default (stride = kernel). Per layer of C maps:
+
+    - output size = 1 + (J − F)/s, rounded down as pooling does
+    - weights per neuron = 1 + bias (the map's coefficient, shared by the F·F inputs, and its bias)
+    - neurons = C·H_out·W_out
+    - connections = neurons · (F·F + bias)   (S2: 14·14·6·(4 + 1) = 5,880)
+    - parameters = C · (1 + bias)            (S2: 2·6 = 12)
+    - MACs = neurons: one multiply-add per unit (coefficient × sum + bias); the sum is additions
+      only, counted as 0 as for average pooling
+    """
+
+    type: Literal["subsampling"]
+    kernel_size: PosPair = Field((2, 2), validation_alias=AliasChoices("kernel_size", "kernel", "pool_size"))
+    stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
+    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+
+
+class RBF(_Layer):
+    """LeNet-5's output layer of Euclidean radial basis function units (LeCun et al. 1998, §II.B).
+
+    Output unit i computes y_i = Σ_j (x_j − w_ij)², the squared distance of the input
+    to its prototype vector w_i; there is no bias. On F inputs and O outputs:
+    weights per neuron = F, neurons = O, connections = parameters = O·F (the paper's
+    84·10 = 840), MACs = connections (a subtraction and a multiply-add per input).
+    """
+
+    type: Literal["rbf"]
+    out_features: PosInt = Field(validation_alias=AliasChoices("out_features", "units"))
 
 
 class MaxPool2d(_Layer):
@@ -371,6 +472,7 @@ Layer = Annotated[
         Conv2d | Linear | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | AdaptiveMaxPool2d | Flatten
         | BatchNorm2d | BatchNorm1d | LocalResponseNorm | Dropout | Dropout2d | ZeroPad2d
         | ReLU | LeakyReLU | Tanh | Sigmoid | GELU | ELU | Softmax | LogSoftmax
+        | Subsampling | RBF
     ),
     Field(discriminator="type"),
 ]

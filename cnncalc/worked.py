@@ -21,8 +21,9 @@ from functools import singledispatch
 from typing import Any
 
 from cnncalc import core
-from cnncalc.analysis import LayerRow, Report, conv_padding
+from cnncalc.analysis import LayerRow, Report, conv_padding, per_map_text
 from cnncalc.spec import (
+    RBF,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
     AvgPool2d,
@@ -33,6 +34,7 @@ from cnncalc.spec import (
     Linear,
     MaxPool2d,
     Spec,
+    Subsampling,
     ZeroPad2d,
 )
 
@@ -120,6 +122,12 @@ def _pool_size(layer: MaxPool2d | AvgPool2d, row: LayerRow) -> list[Worked]:
     pads = tuple((p, p) for p in layer.padding)
     return _sliding(row, layer.kernel_size, stride, pads, getattr(layer, "dilation", (1, 1)),
                     ceil_mode=layer.ceil_mode, kernel_symbol=("F", "F"))
+
+
+@_size_formula.register(Subsampling)
+def _subsampling_size(layer: Subsampling, row: LayerRow) -> list[Worked]:
+    return _sliding(row, layer.kernel_size, layer.stride or layer.kernel_size, ((0, 0), (0, 0)), (1, 1),
+                    ceil_mode=False, kernel_symbol=("F", "F"))
 
 
 @_size_formula.register(AdaptiveAvgPool2d)
@@ -223,6 +231,8 @@ def _counts(layer: Any, row: LayerRow) -> list[Worked]:
 
 @_counts.register(Conv2d)
 def _conv_counts(layer: Conv2d, row: LayerRow) -> list[Worked]:
+    if layer.connection_table is not None:
+        return _table_counts(layer, layer.connection_table, row)
     channels = row.input_shape[0]
     kh, kw = layer.kernel_size
     out_c, out_h, out_w = row.output_shape
@@ -244,6 +254,84 @@ def _conv_counts(layer: Conv2d, row: LayerRow) -> list[Worked]:
         Worked("parameters", "filters × weights per neuron", f"{out_c} × {wpn} = {_n(row.parameters)}",
                row.parameters, "weight sharing: the same weights are used at every position"),
         Worked("macs", "= connections", f"{_n(row.macs)}", row.macs),
+    ]
+
+
+def _table_counts(layer: Conv2d, table: list[tuple[int, ...]], row: LayerRow) -> list[Worked]:
+    """A connection table (LeCun et al. 1998, Table I): output map j has its own M × N filter
+    over just its L_j listed input maps, so its weights are 1 + M×N×L_j; the counts sum over j."""
+    kh, kw = layer.kernel_size
+    out_c, out_h, out_w = row.output_shape
+    fan_ins = [len(inputs) for inputs in table]
+    bias_sym, bias_num = ("1 + ", "1 + ") if layer.bias else ("", "")
+    wpn = row.weights_per_neuron
+    spread = per_map_text(fan_ins)
+    wpn_note = (f"each output map j reads only its L_j listed input maps (L_j = {spread}); shown is the "
+                "largest map's count" if min(fan_ins) != max(fan_ins) else
+                f"each output map reads only the {fan_ins[0]} input maps (of {row.input_shape[0]}) that its "
+                "connection_table entry lists")
+    # Σ_j over the maps, grouped by L_j: 6 × (1 + 5×5×3) + 9 × (1 + 5×5×4) + 1 × (1 + 5×5×6)
+    counts = {fan_in: fan_ins.count(fan_in) for fan_in in sorted(set(fan_ins))}
+    terms = [f"{n} × ({bias_num}{kh}×{kw}×{fan_in})" for fan_in, n in counts.items()]
+    return [
+        Worked("weights_per_neuron", f"{bias_sym}M×N×max L_j",
+               f"{bias_num}{kh}×{kw}×{max(fan_ins)} = {_n(wpn)}", wpn, wpn_note),
+        Worked("neurons", "width × height × filters", f"{_product(out_w, out_h, out_c)} = {_n(row.neurons)}",
+               row.neurons),
+        Worked("connections", "width × height × parameters",
+               f"{out_w} × {out_h} × {_n(row.parameters)} = {_n(row.connections)}", row.connections,
+               "every position of map j has its own copy of map j's weights and bias"),
+        Worked("parameters", f"Σ_j ({bias_sym}M×N×L_j)", f"{' + '.join(terms)} = {_n(row.parameters)}",
+               row.parameters, "the connection table: each output map has its own filter over just its "
+               "input maps, shared by every position of that map"),
+        Worked("macs", "= connections", f"{_n(row.macs)}", row.macs),
+    ]
+
+
+@_counts.register(Subsampling)
+def _subsampling_counts(layer: Subsampling, row: LayerRow) -> list[Worked]:
+    channels, out_h, out_w = row.output_shape
+    kh, kw = layer.kernel_size
+    product = _product(out_w, out_h, channels)
+    if layer.bias:
+        wpn = Worked("weights_per_neuron", "coefficient + bias", "1 + 1 = 2", row.weights_per_neuron,
+                     "the map's trainable coefficient, shared by the unit's F×F inputs, and the map's bias")
+        connections = Worked("connections", "neurons × (F×F + 1)",
+                             f"{product} × ({kh}×{kw} + 1) = {_n(row.connections)}", row.connections,
+                             "F×F inputs and the bias")
+        parameters = Worked("parameters", "2 × channels", f"2 × {channels} = {_n(row.parameters)}",
+                            row.parameters, "one coefficient and one bias per map, shared by all its units")
+    else:
+        wpn = Worked("weights_per_neuron", "coefficient", "1", row.weights_per_neuron,
+                     "the map's trainable coefficient, shared by the unit's F×F inputs; no bias")
+        connections = Worked("connections", "neurons × F×F", f"{product} × {kh}×{kw} = {_n(row.connections)}",
+                             row.connections)
+        parameters = Worked("parameters", "channels", _n(row.parameters), row.parameters,
+                            "one coefficient per map, shared by all its units")
+    return [
+        wpn,
+        Worked("neurons", "width × height × channels", f"{product} = {_n(row.neurons)}", row.neurons),
+        connections,
+        parameters,
+        Worked("macs", "= neurons", _n(row.macs), row.macs,
+               "one multiply-add per unit (coefficient × window sum + bias); the sum is additions only"),
+    ]
+
+
+@_counts.register(RBF)
+def _rbf_counts(layer: RBF, row: LayerRow) -> list[Worked]:
+    inputs = row.input_shape[0]
+    wpn = row.weights_per_neuron
+    return [
+        Worked("weights_per_neuron", "inputs", _n(wpn), wpn,
+               "y_i = Σ_j (x_j − w_ij)²: one prototype component per input; no bias"),
+        Worked("neurons", "outputs", _n(row.neurons), row.neurons),
+        Worked("connections", "neurons × weights per neuron",
+               f"{row.neurons} × {_n(inputs)} = {_n(row.connections)}", row.connections),
+        Worked("parameters", "outputs × inputs", f"{row.neurons} × {_n(inputs)} = {_n(row.parameters)}",
+               row.parameters, "each output unit has its own prototype vector: no weight sharing"),
+        Worked("macs", "= connections", _n(row.macs), row.macs,
+               "a subtraction and a multiply-add per input"),
     ]
 
 

@@ -27,9 +27,9 @@ ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax",
 # Layer types drawn on a feature map [C, H, W] and on a flat vector [F].
 SPATIAL_TYPES = (
     "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
-    "localresponsenorm", "dropout", "dropout2d", "zeropad2d", *ACTIVATIONS,
+    "localresponsenorm", "dropout", "dropout2d", "zeropad2d", "subsampling", *ACTIVATIONS,
 )
-FLAT_TYPES = ("linear", "batchnorm1d", "dropout", "flatten", *ACTIVATIONS)
+FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", *ACTIVATIONS)
 ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES)
 
 Shape = tuple[int, ...]
@@ -153,6 +153,11 @@ def conv2d(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
     layer["out_channels"] = out_channels
     if groups > 1 or draw(st.booleans()):
         layer["groups"] = groups
+    if groups == 1 and draw(st.integers(0, 3)) == 0:
+        # LeNet-5's partial connection table: each output map reads a few input maps, in any order.
+        layer["connection_table"] = [
+            draw(st.lists(st.integers(0, channels - 1), min_size=1, max_size=channels, unique=True))
+            for _ in range(out_channels)]
     if draw(st.integers(0, 3)) == 0:
         layer["bias"] = False
 
@@ -217,6 +222,25 @@ def pool2d(draw: st.DrawFn, shape: Shape, kind: str) -> tuple[dict[str, Any], Sh
     return layer, out
 
 
+def subsampling(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """LeNet-5's trainable subsampling: a window sum × a coefficient + a bias, per map."""
+    channels, height, width = shape
+    kernels = (draw(st.integers(1, min(height, 4))), draw(st.integers(1, min(width, 4))))
+    layer: dict[str, Any] = {"type": "subsampling"}
+    if kernels != (2, 2) or draw(st.booleans()):
+        layer["kernel_size"] = _written(draw, *kernels)
+    strides = kernels  # the default: windows side by side
+    if draw(st.booleans()):
+        strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        layer["stride"] = _written(draw, *strides)
+    if draw(st.integers(0, 3)) == 0:
+        layer["bias"] = False
+    layer.update(_activation(draw))
+    out = (channels, pool_out(height, kernels[0], strides[0], 0, 1, False),
+           pool_out(width, kernels[1], strides[1], 0, 1, False))
+    return layer, out
+
+
 def adaptive(draw: st.DrawFn, shape: Shape, kind: str) -> tuple[dict[str, Any], Shape]:
     """Adaptive pooling, outputs smaller, equal or larger than the input, divisible or not."""
     channels, height, width = shape
@@ -273,7 +297,7 @@ def elementwise(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
 def spatial_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
     kind = draw(st.sampled_from(
         # Weighted toward the layers with interesting arithmetic.
-        ("conv2d",) * 4 + ("maxpool2d", "avgpool2d") * 2 + SPATIAL_TYPES))
+        ("conv2d",) * 4 + ("maxpool2d", "avgpool2d", "subsampling") * 2 + SPATIAL_TYPES))
     if kind == "conv2d":
         return conv2d(draw, shape)
     if kind in ("maxpool2d", "avgpool2d"):
@@ -282,11 +306,13 @@ def spatial_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]
         return adaptive(draw, shape, kind)
     if kind == "zeropad2d":
         return zeropad2d(draw, shape)
+    if kind == "subsampling":
+        return subsampling(draw, shape)
     return elementwise(draw, shape, kind), shape
 
 
 def flat_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
-    kind = draw(st.sampled_from(("linear",) * 3 + FLAT_TYPES))
+    kind = draw(st.sampled_from(("linear",) * 3 + ("rbf",) * 2 + FLAT_TYPES))
     if kind == "linear":
         out = draw(st.integers(1, 16))
         layer: dict[str, Any] = {"type": "linear", "out_features": out}
@@ -294,6 +320,9 @@ def flat_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
             layer["bias"] = False
         layer.update(_activation(draw))
         return layer, (out,)
+    if kind == "rbf":
+        out = draw(st.integers(1, 16))
+        return {"type": "rbf", "out_features": out}, (out,)
     if kind == "flatten":
         return {"type": "flatten"}, shape  # already flat: a no-op
     return elementwise(draw, shape, kind), shape

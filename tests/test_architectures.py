@@ -11,6 +11,7 @@ from cnncalc.torch_bridge import build
 # Published counts: the header comment of each file names its source.
 PUBLISHED = {
     "lenet5": 61_706,
+    "lenet5-1998": 60_840,
     "alexnet": 60_965_224,
     "alexnet-torchvision": 61_100_840,
     "vgg16": 138_357_544,

@@ -188,13 +188,29 @@ def test_report_invariants(data: dict[str, Any]) -> None:
     spec = load_spec(data)
     report = analyze(spec)
     previous: tuple[int, ...] = spec.input.shape
-    for row in report.rows:
+    for row, layer in zip(report.rows, data["layers"], strict=True):
         assert row.input_shape == previous
         previous = row.output_shape
         assert row.output_bytes == 4 * math.prod(row.output_shape)
-        if row.type in ("conv2d", "linear"):
+        if layer.get("connection_table"):
+            # Each output map j has its own L_j·M·N weights and bias, at every position of map j.
+            bias = layer.get("bias", True)
+            kernel = layer["kernel_size"]
+            area = math.prod(kernel) if isinstance(kernel, list) else kernel * kernel
+            per_map = [len(inputs) * area + bias for inputs in layer["connection_table"]]
+            assert row.parameters == sum(per_map)
+            assert row.weights_per_neuron == max(per_map)  # the largest map's, as documented
+            assert row.connections == math.prod(row.output_shape[1:]) * row.parameters
+            assert row.neurons == math.prod(row.output_shape)
+            assert row.macs == row.connections
+        elif row.type in ("conv2d", "linear", "rbf"):
             assert row.connections == row.neurons * row.weights_per_neuron
             assert row.macs == row.connections
+        elif row.type == "subsampling":
+            # A coefficient (shared by the window) and a bias per map: 2·C; one MAC per unit.
+            assert row.parameters == row.output_shape[0] * row.weights_per_neuron
+            assert row.neurons == math.prod(row.output_shape)
+            assert row.macs == row.neurons
         else:
             assert row.macs == 0
     assert report.output_shape == previous
