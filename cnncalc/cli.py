@@ -31,6 +31,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "pool": "cnncalc.commands.exercises:pool",
     "quiz": "cnncalc.commands.quiz:quiz",
     "solve": "cnncalc.commands.solve:solve",
+    "softmax": "cnncalc.commands.numeric:softmax",
+    "convolve": "cnncalc.commands.numeric:convolve",
 }
 
 

@@ -242,3 +242,27 @@ def test_explain_unknown_layer(runner: CliRunner) -> None:
                              "output, softmax_1\n")
     near = runner.invoke(cli, ["explain", "lenet5", "C33"])
     assert near.stderr == "lenet5: no layer 'C33'; did you mean 'C3'?\n"
+
+
+# --- pool --values: pooling on numbers ---------------------------------------------------------
+
+
+def test_pool_values_max_with_windows(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["pool", "--values", "1 2 0 4; 0 1 3 1; 2 1 0 0; 1 1 1 5", "--kernel", "2",
+                                 "--windows"])
+    assert result.exit_code == 0, result.output
+    assert "(0,1): max(0, 4, 3, 1) = 4" in result.stdout
+    assert "(1,1): max(0, 0, 1, 5) = 5" in result.stdout
+
+
+def test_pool_values_average_json(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["pool", "--values", "1 2; 3 4", "--kernel", "2", "--avg", "-f", "json"])
+    assert json.loads(result.stdout)["output"] == [[2.5]]
+
+
+def test_pool_needs_a_size_or_values(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["pool", "--kernel", "2"])
+    assert result.exit_code == 2
+    assert "give --size" in result.stderr
+    ragged = runner.invoke(cli, ["pool", "--values", "1 2; 3", "--kernel", "2"])
+    assert ragged.exit_code == 2 and "Traceback" not in ragged.output

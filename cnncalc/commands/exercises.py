@@ -210,7 +210,13 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
 
 
 @click.command()
-@_with_input
+@click.option("--size", "-J", "size", type=_Pair(1), default=None,
+              help="Input size: J (square) or JxK; not needed with --values.")
+@click.option("--channels", "-L", type=click.IntRange(1), default=1, show_default=True,
+              help="Input channels L.")
+@click.option("--values", "values", default=None, metavar="MATRIX",
+              help='Pool these numbers instead: "1 2 0; 0 1 3; ..." (rows split by ;) or @file.')
+@click.option("--windows", is_flag=True, help="With --values: write out each output cell's window.")
 @click.option("--kernel", "-F", type=_Pair(1), required=True, help="Pooling width F, or FxF.")
 @click.option("--stride", "-s", type=_Pair(1), default=None, help="Stride s [default: F].")
 @click.option("--padding", "-P", type=_Pair(0), default="0", show_default=True, help="Padding P.")
@@ -218,12 +224,18 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
 @click.option("--avg", "average", is_flag=True, help="Average pooling instead of max pooling.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="A table, JSON, or Markdown.")
-def pool(size: Any, channels: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, average: bool,
-         fmt: str) -> None:
-    """One pooling layer from flags: its size and counts, with the formulas worked.
+def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: Any, stride: Any, padding: Any,
+         ceil_mode: bool, average: bool, fmt: str) -> None:
+    """One pooling layer from flags: its size and counts, with the formulas worked; or, with
+    --values, max or average pooling computed on a matrix of numbers.
 
     The lecture's overlapping pooling: cnncalc pool --size 55 --channels 96 --kernel 3 --stride 2
     """
+    if values is not None:
+        _pool_numbers(values, kernel, stride, padding, ceil_mode, average, windows, fmt)
+        return
+    if size is None:
+        raise click.UsageError("give --size (the input J or JxK), or --values to pool numbers")
     height, width = _sizes(size)
     kind = "avgpool2d" if average else "maxpool2d"
     layer = {"type": kind, "name": "pool", "kernel_size": kernel, "stride": stride, "padding": padding,
@@ -236,3 +248,21 @@ def pool(size: Any, channels: int, kernel: Any, stride: Any, padding: Any, ceil_
     heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with {channels} "
                f"channel{'s' if channels > 1 else ''} ({', '.join(symbols)})")
     _one_layer([channels, height, width], layer, heading, fmt, "cnncalc pool")
+
+
+def _pool_numbers(values: str, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, average: bool,
+                  windows: bool, fmt: str) -> None:
+    from cnncalc.numeric import parse_matrix, pool_values
+    from cnncalc.numeric_render import pooling_group, pooling_json
+
+    def pair(value: Any) -> Any:
+        return value if value is None or isinstance(value, int) else tuple(value)
+
+    result = pool_values(parse_matrix(values, "--values"), pair(kernel), pair(stride), pair(padding),
+                         ceil_mode=ceil_mode, mode="avg" if average else "max", windows=windows)
+    if fmt == "json":
+        click.echo(pooling_json(result), nl=False)
+        return
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(pooling_group(result))

@@ -1,0 +1,658 @@
+"""The lecture's operators on actual numbers: softmax, the convolution operator, pooling.
+
+Where :mod:`cnncalc.core` counts sizes, this module computes values, so that a
+student can check a worked example by hand (COMP9444 3b: Softmax 6.2.2,
+Convolution Operator 9.1-9.2, Max Pooling 9.3-9.4, Stride 9.5). Nothing here
+imports torch; the tests use it as the oracle.
+
+Matrices are exact: every value is a :class:`~fractions.Fraction` parsed from
+its decimal text, so ``0.1 × 0.2`` is 0.02 and not 0.020000000000000004, and
+integers stay integers. :func:`format_number` shows a value as an integer, as
+an exact decimal when it has at most 8 decimal places, and otherwise rounded to
+6 significant digits (see :func:`is_rounded`). Softmax works on floats, as the
+exponential is not exact anyway.
+
+User mistakes raise :class:`NumericError`, which the CLI turns into a one-line
+message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from cnncalc.core import conv_output_size, pool_output_size
+from cnncalc.errors import CnncalcError
+
+__all__ = [
+    "MAX_CELLS",
+    "MAX_PRODUCTS",
+    "ConvCell",
+    "Convolution",
+    "Matrix",
+    "MatrixLike",
+    "NumericError",
+    "PoolCell",
+    "Pooling",
+    "Softmax",
+    "as_matrix",
+    "convolve",
+    "format_number",
+    "is_rounded",
+    "parse_logits",
+    "parse_matrix",
+    "parse_number",
+    "pool_values",
+    "softmax",
+]
+
+#: a matrix: rows of exact values, every row the same length
+Matrix = tuple[tuple[Fraction, ...], ...]
+#: what the functions accept as a matrix: MATRIX text (see :func:`parse_matrix`) or rows of numbers
+MatrixLike = str | Sequence[Sequence[int | float | Fraction | str]]
+
+#: at most this many values in one matrix, and this many bytes in a matrix file
+MAX_CELLS = 100_000
+MAX_FILE_BYTES = 1 << 20
+#: at most this many multiply-adds (or window reads) in one call, about a second of work
+MAX_PRODUCTS = 1_000_000
+#: numbers are at most this long, with an exponent of at most this size, so values stay small
+MAX_NUMBER_CHARS = 60
+MAX_EXPONENT = 100
+#: decimals with at most this many places are shown exactly
+EXACT_PLACES = 8
+
+
+class NumericError(CnncalcError):
+    """Numbers, a matrix or an operator setting that cannot be used."""
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
+_RATIO = re.compile(r"([+-]?[0-9]+)/([0-9]+)")
+
+
+def parse_number(token: str, where: str = "") -> Fraction:
+    """The exact value of ``3``, ``-0.25``, ``1e-3`` or ``1/9`` (the lecture's − works as a minus).
+
+    NaN and infinities are refused: every operator here needs finite numbers.
+    ``where`` prefixes the error message (``"--bias"``, ``"row 2"``).
+    """
+    prefix = f"{where}: " if where else ""
+    text = token.strip().replace("\u2212", "-")
+    if len(text) > MAX_NUMBER_CHARS:
+        raise NumericError(f"{prefix}{text[:20]!r}… is too long for a number "
+                           f"(at most {MAX_NUMBER_CHARS} characters)")
+    decimal = _DECIMAL.fullmatch(text)
+    if decimal:
+        if decimal.group(1) is not None and abs(int(decimal.group(1))) > MAX_EXPONENT:
+            raise NumericError(f"{prefix}{text!r} is out of range: exponents go up to ±{MAX_EXPONENT}")
+        return Fraction(text)
+    ratio = _RATIO.fullmatch(text)
+    if ratio:
+        if int(ratio.group(2)) == 0:
+            raise NumericError(f"{prefix}{text!r} divides by zero")
+        return Fraction(int(ratio.group(1)), int(ratio.group(2)))
+    if text.lstrip("+-").lower() in ("nan", "inf", "infinity"):
+        raise NumericError(f"{prefix}{text!r} is not allowed: values must be finite numbers")
+    raise NumericError(f"{prefix}{text!r} is not a number")
+
+
+def _decimal_places(value: Fraction) -> int | None:
+    """Places of the exact decimal expansion, or None when it does not terminate."""
+    rest, twos, fives = value.denominator, 0, 0
+    while rest % 2 == 0:
+        rest, twos = rest // 2, twos + 1
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return max(twos, fives) if rest == 1 else None
+
+
+def is_rounded(value: Fraction) -> bool:
+    """Whether :func:`format_number` shows ``value`` rounded rather than exactly."""
+    places = _decimal_places(value)
+    return places is None or places > EXACT_PLACES
+
+
+def format_number(value: Fraction | int) -> str:
+    """``value`` for people: ``2``, ``-0.25``, ``0.333333`` (rounded to 6 significant digits).
+
+    Integers stay integers; a decimal with at most 8 places is exact; anything
+    else is rounded (:func:`is_rounded` tells which).
+    """
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    if is_rounded(value):
+        return f"{float(value):.6g}"
+    places = _decimal_places(value) or 0
+    digits = str(abs(value.numerator * 10**places // value.denominator)).rjust(places + 1, "0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def json_number(value: Fraction) -> int | float:
+    """An integer stays an int in JSON; anything else becomes the nearest float."""
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+# --- matrices -----------------------------------------------------------------------------
+
+_SEPARATOR = re.compile(r"\s*,\s*|\s+")
+
+
+def parse_matrix(text: str, name: str = "matrix") -> Matrix:
+    """Parse MATRIX text: ``"1 2 0; 0 1 3"``, or ``@path`` to read it from a text file.
+
+    Rows are separated by ``;`` or new lines, values by spaces or commas; blank
+    rows and ``#`` comments are ignored. Values are exact (:func:`parse_number`).
+    ``name`` (say ``"--input"``) starts the error messages of inline text; a file's
+    messages start with its path and line.
+    """
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as err:
+            raise NumericError(f"{name}: cannot read {path}: {err.strerror or err}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise NumericError(f"{path}: the file is over {MAX_FILE_BYTES >> 20} MiB; "
+                               "a matrix is far smaller")
+        try:
+            body = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise NumericError(f"{path}: not a UTF-8 text file") from None
+        return _parse_rows(body, str(path), in_file=True)
+    return _parse_rows(text, name, in_file=False)
+
+
+def _parse_rows(text: str, name: str, in_file: bool) -> Matrix:
+    rows: list[tuple[Fraction, ...]] = []
+    first_where = ""
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        for part in line.split("#", 1)[0].split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            where = f"{name}:{line_no}" if in_file else f"{name}: row {len(rows) + 1}"
+            tokens = _SEPARATOR.split(part)
+            if "" in tokens:
+                raise NumericError(f"{where}: an empty value (two commas in a row?)")
+            if sum(len(row) for row in rows) + len(tokens) > MAX_CELLS:
+                raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
+            row = tuple(parse_number(token, where) for token in tokens)
+            if rows and len(row) != len(rows[0]):
+                raise NumericError(f"{where}: {_count(len(row), 'value')}, but {first_where} has "
+                                   f"{len(rows[0])}; every row needs the same number")
+            if not rows:
+                first_where = f"line {line_no}" if in_file else "row 1"
+            rows.append(row)
+    if not rows:
+        raise NumericError(f"{name}: the matrix is empty; write rows like \"1 2 0; 0 1 3\"")
+    return tuple(rows)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def as_matrix(matrix: MatrixLike, name: str = "matrix") -> Matrix:
+    """A matrix from MATRIX text (:func:`parse_matrix`) or from rows of numbers.
+
+    Numbers may be ints, Fractions, strings (:func:`parse_number`) or floats; a
+    float is taken as its shortest decimal, so ``0.1`` is exactly 1/10.
+    """
+    if isinstance(matrix, str):
+        return parse_matrix(matrix, name)
+    rows: list[tuple[Fraction, ...]] = []
+    for r, raw_row in enumerate(matrix, start=1):
+        if isinstance(raw_row, str):
+            raise NumericError(f"{name}: row {r} is text, not a row of numbers")
+        row = tuple(_exact(value, f"{name}: row {r}") for value in raw_row)
+        if not row:
+            raise NumericError(f"{name}: row {r} is empty")
+        if rows and len(row) != len(rows[0]):
+            raise NumericError(f"{name}: row {r}: {_count(len(row), 'value')}, but row 1 has {len(rows[0])}; "
+                               "every row needs the same number")
+        rows.append(row)
+    if not rows:
+        raise NumericError(f"{name}: the matrix is empty")
+    if len(rows) * len(rows[0]) > MAX_CELLS:
+        raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
+    return tuple(rows)
+
+
+def _exact(value: int | float | Fraction | str, where: str) -> Fraction:
+    if isinstance(value, bool):
+        raise NumericError(f"{where}: {value!r} is not a number")
+    if isinstance(value, (int, Fraction)):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NumericError(f"{where}: {value!r} is not allowed: values must be finite numbers")
+        return parse_number(repr(value), where)
+    if isinstance(value, str):
+        return parse_number(value, where)
+    raise NumericError(f"{where}: {value!r} is not a number")
+
+
+def _size(matrix: Matrix) -> tuple[int, int]:
+    return len(matrix), len(matrix[0])
+
+
+def _pair(value: int | tuple[int, int], what: str, minimum: int) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise NumericError(f"{what} must be an integer or a pair of integers; got {value!r}")
+    if min(pair) < minimum:
+        raise NumericError(f"{what} must be at least {minimum}; got {value!r}")
+    return pair[0], pair[1]
+
+
+def _shape(size: tuple[int, int]) -> str:
+    return f"{size[0]}×{size[1]}"
+
+
+def _padded(rows: int, cols: int, padding: tuple[int, int]) -> str:
+    if not any(padding):
+        return ""
+    return f" padded to {_shape((rows + 2 * padding[0], cols + 2 * padding[1]))}"
+
+
+# --- softmax (lecture 6.2.2) ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Softmax:
+    """Softmax of logits z_j, with the cost and gradient for a target class.
+
+    Prob(j) = exp(z_j) / Σ_k exp(z_k) and log Prob(j) = z_j − log Σ_k exp(z_k)
+    (lecture 6.2.2). With the correct class i as ``target``, ``cost`` is
+    −log Prob(i) and ``gradient[j]`` is ∂cost/∂z_j = Prob(j) − [j = i].
+    """
+
+    logits: tuple[float, ...]
+    log_sum_exp: float
+    probabilities: tuple[float, ...]
+    log_probabilities: tuple[float, ...]
+    target: int | None = None
+    cost: float | None = None
+    gradient: tuple[float, ...] | None = None
+
+    @property
+    def strongest_wrong(self) -> tuple[int, ...]:
+        """The wrong classes with the highest activation (all of them on a tie): the lecture's
+        class that the cost pushes down most. Empty without a target or with one class."""
+        if self.target is None:
+            return ()
+        wrong = [j for j in range(len(self.logits)) if j != self.target]
+        if not wrong:
+            return ()
+        top = max(self.logits[j] for j in wrong)
+        return tuple(j for j in wrong if self.logits[j] == top)
+
+
+def parse_logits(tokens: Sequence[str]) -> tuple[float, ...]:
+    """Logits from command-line words: each a number, or several split by commas or spaces."""
+    values: list[float] = []
+    for token in tokens:
+        for piece in _SEPARATOR.split(token.strip()):
+            if not piece:
+                continue
+            text = piece.replace("\u2212", "-")
+            if text.startswith("--") or (text.startswith("-") and text[1:2].isalpha()
+                                         and text[1:].lower() not in ("inf", "infinity", "nan")):
+                raise NumericError(f"no such option: {piece} (the options are --target and --format)")
+            try:
+                value = float(text)
+            except ValueError:
+                raise NumericError(f"{piece!r} is not a number") from None
+            if not math.isfinite(value):
+                raise NumericError(f"{piece!r} is not allowed: logits must be finite numbers")
+            values.append(value)
+    return tuple(values)
+
+
+def softmax(logits: Sequence[float], target: int | None = None) -> Softmax:
+    """Softmax, log-softmax and, for a ``target`` class (0-based), cost and gradient.
+
+    Computed with the log-sum-exp trick: with m = max_k z_k,
+    log Σ_k exp(z_k) = m + log Σ_k exp(z_k − m), where every exp(z_k − m) ≤ 1
+    cannot overflow and the sum (``math.fsum``, exact before its last rounding)
+    is at least 1. So ``1000 -1000 0`` gives log Prob = 0, −2000, −1000 exactly
+    and Prob = 1, 0, 0, with no NaN or infinity.
+    """
+    z = tuple(float(v) for v in logits)
+    if not z:
+        raise NumericError("softmax needs at least one logit, e.g. 2 1 0.1")
+    if not all(math.isfinite(v) for v in z):
+        raise NumericError("logits must be finite numbers")
+    if target is not None and (isinstance(target, bool) or not 0 <= target < len(z)):
+        raise NumericError(f"target {target} is out of range: there {_are(len(z))}, "
+                           f"numbered 0 to {len(z) - 1}")
+    top = max(z)
+    shifted = [v - top for v in z]
+    if not all(math.isfinite(v) for v in shifted):
+        raise NumericError("the logits are too far apart for double precision: "
+                           "z_j − max z overflows")
+    exps = [math.exp(v) for v in shifted]  # each in [0, 1]; underflow to 0 is harmless
+    total = math.fsum(exps)  # at least 1: the largest logit contributes exp(0)
+    log_total = math.log(total)
+    # + 0.0 turns −0.0 into 0.0
+    log_probs = tuple(v - log_total + 0.0 for v in shifted)
+    probs = tuple(e / total for e in exps)
+    if target is None:
+        return Softmax(z, top + log_total, probs, log_probs)
+    gradient = tuple(p - (1.0 if j == target else 0.0) + 0.0 for j, p in enumerate(probs))
+    return Softmax(z, top + log_total, probs, log_probs, target, -log_probs[target] + 0.0, gradient)
+
+
+def _are(n: int) -> str:
+    return "is 1 class" if n == 1 else f"are {n} classes"
+
+
+# --- convolution (lecture 9.1-9.2, 9.5) -----------------------------------------------------
+
+@dataclass(frozen=True)
+class ConvCell:
+    """One output S(j,k) with its sum: per channel, the (kernel weight, input value) pairs."""
+
+    position: tuple[int, int]
+    terms: tuple[tuple[tuple[Fraction, Fraction], ...], ...]
+    channel_sums: tuple[Fraction, ...]
+    bias: Fraction
+    value: Fraction
+
+    def written(self) -> list[str]:
+        """The sum as a student writes it, ``K(m,n)×I(…)`` term by term:
+        ``S(0,0) = 1×1 + 0×2 + 0×0 + 1×1 = 2``; one line per channel when several."""
+        head = f"S({self.position[0]},{self.position[1]})"
+        equals = "≈" if is_rounded(self.value) else "="
+        if len(self.terms) == 1:
+            parts = [_products(self.terms[0])]
+            if self.bias:
+                parts.append(_operand(self.bias))
+            return [f"{head} = {' + '.join(parts)} {equals} {format_number(self.value)}"]
+        pad = " " * len(head)
+        lines = []
+        for channel, (terms, total) in enumerate(zip(self.terms, self.channel_sums, strict=True)):
+            sign = "=" if channel == 0 else "+"
+            sub = "≈" if is_rounded(total) else "="
+            lines.append(f"{head if channel == 0 else pad} {sign} channel {channel}: {_products(terms)} "
+                         f"{sub} {format_number(total)}")
+        if self.bias:
+            lines.append(f"{pad} + bias: {format_number(self.bias)}")
+        lines.append(f"{pad} {equals} {format_number(self.value)}")
+        return lines
+
+
+def _operand(value: Fraction) -> str:
+    text = format_number(value)
+    return f"({text})" if value < 0 else text
+
+
+def _products(terms: Sequence[tuple[Fraction, Fraction]]) -> str:
+    return " + ".join(f"{_operand(k)}×{_operand(i)}" for k, i in terms)
+
+
+@dataclass(frozen=True)
+class Convolution:
+    """A feature map S computed from input channels I_l and kernel slices K_l.
+
+    S(j,k) = b + Σ_l Σ_m Σ_n K_l(m,n) · I_l(s·j + m − P, s·k + n − P), with I = 0
+    outside the input (zero padding P) — the lecture's Z(j,k) before g(). With
+    ``flip``, ``applied`` is each kernel turned by 180°, K(M−1−m, N−1−n), which
+    makes this the theoreticians' convolution Σ K(m,n) I(j − m, k − n).
+    """
+
+    inputs: tuple[Matrix, ...]
+    kernels: tuple[Matrix, ...]
+    applied: tuple[Matrix, ...]
+    bias: Fraction
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    flip: bool
+    output: Matrix
+    cells: tuple[ConvCell, ...] = ()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return _size(self.inputs[0])
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return _size(self.kernels[0])
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return _size(self.output)
+
+    @property
+    def steps(self) -> tuple[Fraction, Fraction]:
+        """The lecture's (J + 2P − M)/s for rows and columns; PyTorch rounds it down."""
+        return (Fraction(self.input_size[0] + 2 * self.padding[0] - self.kernel_size[0], self.stride[0]),
+                Fraction(self.input_size[1] + 2 * self.padding[1] - self.kernel_size[1], self.stride[1]))
+
+
+def _channels(matrices: MatrixLike | Sequence[MatrixLike], what: str) -> tuple[Matrix, ...]:
+    """One matrix (text, or rows of numbers), or a list of them (one per channel)."""
+    if isinstance(matrices, str) or _is_one_matrix(matrices):
+        return (as_matrix(matrices, what),)  # type: ignore[arg-type]  # narrowed by _is_one_matrix
+    items = list(matrices)
+    if not items:
+        raise NumericError(f"give at least one {what}")
+    many = len(items) > 1
+    return tuple(as_matrix(item, f"{what} {n}" if many else what)  # type: ignore[arg-type]
+                 for n, item in enumerate(items, start=1))
+
+
+def _is_one_matrix(matrices: object) -> bool:
+    """Rows of numbers, as opposed to a list of matrices (text, or rows of rows)."""
+    first = next(iter(matrices), None) if isinstance(matrices, Sequence) else None
+    if not isinstance(first, Sequence) or isinstance(first, str):
+        return False
+    inner = next(iter(first), None)
+    return inner is not None and (isinstance(inner, str) or not isinstance(inner, Sequence))
+
+
+def _at(matrix: Matrix, r: int, c: int) -> Fraction:
+    """I(r, c), or 0 in the zero padding around the matrix."""
+    return matrix[r][c] if 0 <= r < len(matrix) and 0 <= c < len(matrix[0]) else Fraction(0)
+
+
+def _scaled(matrix: Matrix) -> tuple[list[list[int]], int]:
+    """The matrix times the least common multiple D of its denominators, as integers, and D."""
+    common = math.lcm(*(v.denominator for row in matrix for v in row))
+    return [[v.numerator * (common // v.denominator) for v in row] for row in matrix], common
+
+
+def _flipped(matrix: Matrix) -> Matrix:
+    return tuple(tuple(reversed(row)) for row in reversed(matrix))
+
+
+def convolve(inputs: MatrixLike | Sequence[MatrixLike], kernels: MatrixLike | Sequence[MatrixLike],
+             bias: Fraction | int | float | str = 0, stride: int | tuple[int, int] = 1,
+             padding: int | tuple[int, int] = 0, flip: bool = False, sums: bool = False) -> Convolution:
+    """Slide the kernel over the input: one feature map, as ``torch.nn.functional.conv2d``.
+
+    ``inputs`` are the channels (one matrix, or a list of them) and ``kernels``
+    one kernel slice per channel; ``padding`` P adds zeros on every side and
+    ``stride`` s moves the window s positions at a time, so the map has
+    1 + ⌊(J + 2P − M)/s⌋ rows and 1 + ⌊(K + 2P − N)/s⌋ columns (lecture 9.5).
+    ``flip`` flips the kernel first (true convolution); ``sums`` keeps each
+    cell's terms in :attr:`Convolution.cells`.
+    """
+    ins = _channels(inputs, "input")
+    ks = _channels(kernels, "kernel")
+    b = _exact(bias, "bias")
+    s = _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    if len(ins) != len(ks):
+        raise NumericError(f"{_count(len(ins), 'input channel')} need {_count(len(ins), 'kernel slice')}, "
+                           f"one per channel; got {len(ks)} (give one --kernel per --input)")
+    for what, group in (("input channel", ins), ("kernel slice", ks)):
+        for n, matrix in enumerate(group[1:], start=2):
+            if _size(matrix) != _size(group[0]):
+                raise NumericError(f"{what} {n} is {_shape(_size(matrix))}, but {what} 1 is "
+                                   f"{_shape(_size(group[0]))}; every {what} must have the same size")
+    (rows, cols), (kh, kw) = _size(ins[0]), _size(ks[0])
+    out = (conv_output_size(rows, kh, s[0], p[0]), conv_output_size(cols, kw, s[1], p[1]))
+    if min(out) < 1:
+        raise NumericError(f"the {_shape((kh, kw))} kernel does not fit the {_shape((rows, cols))} input"
+                           f"{_padded(rows, cols, p)}: a kernel may be at most as large as the padded "
+                           "input; use a smaller kernel or more padding")
+    work = out[0] * out[1] * len(ins) * kh * kw
+    if work > MAX_PRODUCTS:
+        raise NumericError(f"{work:,} multiply-adds is too much work (at most {MAX_PRODUCTS:,}); "
+                           "use smaller matrices")
+    applied = tuple(_flipped(k) for k in ks) if flip else ks
+    # Fractions are slow; each channel is summed in integers, scaled by its common denominators.
+    scaled = [(_scaled(image), _scaled(kernel)) for image, kernel in zip(ins, applied, strict=True)]
+    output: list[tuple[Fraction, ...]] = []
+    cells: list[ConvCell] = []
+    for j in range(out[0]):
+        row: list[Fraction] = []
+        for k in range(out[1]):
+            top, left = j * s[0] - p[0], k * s[1] - p[1]
+            channel_sums = tuple(
+                Fraction(sum(weights[m][n] * image[top + m][left + n]
+                             for m in range(max(0, -top), min(kh, rows - top))
+                             for n in range(max(0, -left), min(kw, cols - left))), d_image * d_kernel)
+                for (image, d_image), (weights, d_kernel) in scaled)
+            value = sum(channel_sums, Fraction(0)) + b
+            row.append(value)
+            if sums:
+                terms = tuple(tuple((kernel[m][n], _at(image, top + m, left + n))
+                                    for m in range(kh) for n in range(kw))
+                              for image, kernel in zip(ins, applied, strict=True))
+                cells.append(ConvCell((j, k), terms, channel_sums, b, value))
+        output.append(tuple(row))
+    return Convolution(ins, ks, applied, b, s, p, flip, tuple(output), tuple(cells))
+
+
+# --- pooling (lecture 9.3-9.4) --------------------------------------------------------------
+
+PoolMode = Literal["max", "avg"]
+
+
+@dataclass(frozen=True)
+class PoolCell:
+    """One pooled value with the window it came from.
+
+    ``values`` are the window's values in row order: for max pooling only the
+    input's (padding never wins, as PyTorch pads with −∞); for average pooling
+    also the padded zeros, which count (PyTorch's ``count_include_pad=True``).
+    A ``ceil_mode`` window hanging past the padded input reads nothing there.
+    """
+
+    position: tuple[int, int]
+    mode: PoolMode
+    values: tuple[Fraction, ...]
+    value: Fraction
+
+    def written(self) -> str:
+        """``max(1, 2, 0, 1) = 2`` or ``avg(1, 2, 0, 1) = 4/4 = 1``."""
+        listed = ", ".join(format_number(v) for v in self.values)
+        equals = "≈" if is_rounded(self.value) else "="
+        if self.mode == "max":
+            return f"max({listed}) = {format_number(self.value)}"
+        total = format_number(sum(self.values, Fraction(0)))
+        return f"avg({listed}) = {total}/{len(self.values)} {equals} {format_number(self.value)}"
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """A pooled matrix, and each cell's window when asked for (:func:`pool_values`)."""
+
+    mode: PoolMode
+    matrix: Matrix
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    ceil_mode: bool
+    output: Matrix
+    cells: tuple[PoolCell, ...] = ()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return _size(self.matrix)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return _size(self.output)
+
+    @property
+    def steps(self) -> tuple[Fraction, Fraction]:
+        """The lecture's (J + 2P − F)/s for rows and columns, before PyTorch rounds it."""
+        (rows, cols), (ph, pw), (fh, fw), (sh, sw) = (self.input_size, self.padding, self.kernel_size,
+                                                      self.stride)
+        return Fraction(rows + 2 * ph - fh, sh), Fraction(cols + 2 * pw - fw, sw)
+
+
+def pool_values(matrix: MatrixLike, kernel_size: int | tuple[int, int],
+                stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+                ceil_mode: bool = False, mode: str = "max", windows: bool = False) -> Pooling:
+    """Max or average pooling of one matrix, as ``F.max_pool2d`` / ``F.avg_pool2d`` compute it.
+
+    ``matrix`` is MATRIX text (``"1 2; 3 4"`` or ``@file``, see :func:`parse_matrix`)
+    or rows of numbers. ``kernel_size`` F, ``stride`` s (default F) and
+    ``padding`` P take an int or a (height, width) pair; ``mode`` is ``"max"`` or
+    ``"avg"``. The result has 1 + (J + 2P − F)/s rows (lecture 9.3-9.4), rounded
+    down, or with ``ceil_mode`` rounded up unless the last window would start
+    past the input and its left padding (PyTorch's rule,
+    :func:`cnncalc.core.pool_output_size`). Average pooling divides by the
+    window's size including padded zeros (``count_include_pad=True``) but not
+    what a ``ceil_mode`` window hangs past the padded input. As in PyTorch, P
+    may be at most F/2. With ``windows``, :attr:`Pooling.cells` holds each
+    cell's window, whose ``written()`` is ``max(1, 2, 0, 1) = 2``.
+
+    Render the result with :func:`cnncalc.numeric_render.pooling_group` (a rich
+    renderable) or :func:`~cnncalc.numeric_render.pooling_json`.
+    """
+    if mode not in ("max", "avg"):
+        raise NumericError(f"pooling mode must be 'max' or 'avg'; got {mode!r}")
+    pool_mode: PoolMode = "max" if mode == "max" else "avg"
+    values = as_matrix(matrix)
+    f = _pair(kernel_size, "kernel size", 1)
+    s = f if stride is None else _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    if p[0] > f[0] // 2 or p[1] > f[1] // 2:
+        raise NumericError(f"padding {_shape(p)} is more than half the {_shape(f)} window; "
+                           "PyTorch allows at most half")
+    rows, cols = _size(values)
+    out = (pool_output_size(rows, f[0], s[0], p[0], ceil_mode=ceil_mode),
+           pool_output_size(cols, f[1], s[1], p[1], ceil_mode=ceil_mode))
+    if min(out) < 1:
+        raise NumericError(f"the {_shape(f)} window does not fit the {_shape((rows, cols))} input"
+                           f"{_padded(rows, cols, p)}")
+    work = out[0] * out[1] * f[0] * f[1]
+    if work > MAX_PRODUCTS:
+        raise NumericError(f"{work:,} window reads is too much work (at most {MAX_PRODUCTS:,}); "
+                           "use a smaller matrix")
+    output: list[tuple[Fraction, ...]] = []
+    cells: list[PoolCell] = []
+    for j in range(out[0]):
+        row: list[Fraction] = []
+        for k in range(out[1]):
+            top, left = j * s[0] - p[0], k * s[1] - p[1]
+            # the window, clipped to the padded input (a ceil_mode window may hang past it)
+            r_end, c_end = min(top + f[0], rows + p[0]), min(left + f[1], cols + p[1])
+            if pool_mode == "max":
+                window = tuple(values[r][c] for r in range(max(top, 0), min(r_end, rows))
+                               for c in range(max(left, 0), min(c_end, cols)))
+                value = max(window)  # never empty: P ≤ F/2 and PyTorch's ceil rule keep an input cell
+            else:
+                window = tuple(values[r][c] if 0 <= r < rows and 0 <= c < cols else Fraction(0)
+                               for r in range(top, r_end) for c in range(left, c_end))
+                value = sum(window, Fraction(0)) / len(window)
+            row.append(value)
+            if windows:
+                cells.append(PoolCell((j, k), pool_mode, window, value))
+        output.append(tuple(row))
+    return Pooling(pool_mode, values, f, s, p, ceil_mode, tuple(output), tuple(cells))

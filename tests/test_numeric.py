@@ -1,0 +1,477 @@
+"""The lecture's operators on numbers (cnncalc.numeric): softmax, convolve, pool_values.
+
+PyTorch is the oracle: ``torch.softmax``/``log_softmax`` and autograd through
+``F.cross_entropy`` for softmax, ``F.conv2d`` (with ``torch.flip`` for --flip)
+for the convolution operator, ``F.max_pool2d``/``F.avg_pool2d`` for pooling, on
+random small matrices drawn by hypothesis (derandomized, so every run sees the
+same examples). Then the numerically hard cases, the exact CLI outputs, and the
+error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnncalc.cli import cli
+from cnncalc.core import pool_output_size
+from cnncalc.numeric import (
+    Matrix,
+    NumericError,
+    convolve,
+    format_number,
+    is_rounded,
+    parse_logits,
+    parse_matrix,
+    parse_number,
+    pool_values,
+    softmax,
+)
+from cnncalc.numeric_render import pooling_group, pooling_json
+
+SETTINGS = settings(derandomize=True, deadline=None, max_examples=150, database=None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread is faster than a pool of them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("COLUMNS", "FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def tensor(matrices: list[Matrix]) -> torch.Tensor:
+    """Channels of exact matrices as a float64 batch of one: shape (1, C, H, W)."""
+    return torch.tensor([[[float(v) for v in row] for row in m] for m in matrices],
+                        dtype=torch.float64).unsqueeze(0)
+
+
+def flat(matrix: Matrix) -> list[float]:
+    return [float(v) for row in matrix for v in row]
+
+
+# quarters are exact in binary, so torch's float64 sums must match the exact ones closely
+values = st.integers(-20, 20).map(lambda n: Fraction(n, 4))
+
+
+@st.composite
+def matrices(draw: st.DrawFn, rows: int, cols: int) -> Matrix:
+    return tuple(tuple(draw(values) for _ in range(cols)) for _ in range(rows))
+
+
+# --- softmax ------------------------------------------------------------------------------
+
+@pytest.mark.torch
+@SETTINGS
+@given(st.lists(st.floats(-60, 60, allow_nan=False), min_size=1, max_size=8), st.data())
+def test_softmax_matches_torch(logits: list[float], data: st.DataObject) -> None:
+    target = data.draw(st.integers(0, len(logits) - 1))
+    result = softmax(logits, target)
+    z = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    assert result.probabilities == pytest.approx(torch.softmax(z, 0).tolist(), rel=1e-12, abs=1e-300)
+    assert result.log_probabilities == pytest.approx(torch.log_softmax(z, 0).tolist(), rel=1e-12, abs=1e-12)
+    assert math.fsum(result.probabilities) == pytest.approx(1, abs=1e-12)
+    cost = F.cross_entropy(z.unsqueeze(0), torch.tensor([target]))
+    cost.backward()
+    assert result.cost == pytest.approx(cost.item(), rel=1e-12, abs=1e-12)
+    assert z.grad is not None
+    assert result.gradient == pytest.approx(z.grad.tolist(), rel=1e-12, abs=1e-12)
+    # the lecture's point: the correct class goes up, the strongest wrong class down the most
+    assert result.gradient is not None
+    assert result.gradient[target] <= 0
+    if result.strongest_wrong:
+        top = result.strongest_wrong[0]
+        assert all(result.gradient[top] >= result.gradient[j] >= 0 for j in range(len(logits)) if j != target)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("logits", [[1000, -1000, 0], [-1000, 1000], [1e300, -1e300, 0], [-745, -746, -800],
+                                    [0.0], [7, 7, 7]])
+def test_softmax_is_stable_where_torch_is(logits: list[float]) -> None:
+    result = softmax(logits, target=0)
+    z = torch.tensor(logits, dtype=torch.float64)
+    assert all(map(math.isfinite, [*result.probabilities, *result.log_probabilities, result.cost or 0.0]))
+    assert list(result.probabilities) == pytest.approx(torch.softmax(z, 0).tolist(), rel=1e-15, abs=1e-300)
+    assert list(result.log_probabilities) == pytest.approx(torch.log_softmax(z, 0).tolist(), rel=1e-15)
+
+
+def test_softmax_exact_for_huge_logits() -> None:
+    result = softmax([1000, -1000, 0], target=1)
+    assert result.probabilities == (1.0, 0.0, 0.0)
+    assert result.log_probabilities == (0.0, -2000.0, -1000.0)
+    assert result.log_sum_exp == 1000.0
+    assert result.cost == 2000.0
+    assert result.gradient == (1.0, -1.0, 0.0)
+    assert result.strongest_wrong == (0,)
+    assert not any(math.copysign(1, v) < 0 for v in (*result.probabilities, result.cost))
+
+
+def test_softmax_ties_and_one_class() -> None:
+    assert softmax([3, 1, 3, 0], target=1).strongest_wrong == (0, 2)
+    single = softmax([5], target=0)
+    assert (single.probabilities, single.cost, single.gradient) == ((1.0,), 0.0, (0.0,))
+    assert single.strongest_wrong == ()
+    assert softmax([1, 2]).strongest_wrong == ()
+
+
+@pytest.mark.parametrize(("logits", "target", "message"), [
+    ([], None, "softmax needs at least one logit"),
+    ([1, 2], 2, "target 2 is out of range: there are 2 classes, numbered 0 to 1"),
+    ([1], -1, "target -1 is out of range: there is 1 class, numbered 0 to 0"),
+    ([1, math.nan], None, "logits must be finite numbers"),
+    ([1e308, -1e308], None, "the logits are too far apart for double precision"),
+])
+def test_softmax_errors(logits: list[float], target: int | None, message: str) -> None:
+    with pytest.raises(NumericError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        softmax(logits, target)
+
+
+def test_parse_logits() -> None:
+    assert parse_logits(["-1", "2.5", "1e1, −3", " 4 5 "]) == (-1.0, 2.5, 10.0, -3.0, 4.0, 5.0)
+    for word, message in [("x", "'x' is not a number"), ("-inf", "'-inf' is not allowed"),
+                          ("1e999", "'1e999' is not allowed"), ("--tagret", "no such option: --tagret"),
+                          ("-t", "no such option: -t")]:
+        with pytest.raises(NumericError, match=message):
+            parse_logits([word])
+
+
+# --- numbers and matrices ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("3", Fraction(3)), ("-0.25", Fraction(-1, 4)), ("1e-3", Fraction(1, 1000)), ("+.5", Fraction(1, 2)),
+    ("1/9", Fraction(1, 9)), ("−2", Fraction(-2)), ("2.", Fraction(2)), ("-3/6", Fraction(-1, 2)),
+    ("1E2", Fraction(100)),
+])
+def test_parse_number(text: str, value: Fraction) -> None:
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("x", "'x' is not a number"), ("nan", "'nan' is not allowed: values must be finite numbers"),
+    ("-Infinity", "not allowed"), ("1/0", "divides by zero"), ("1e101", "exponents go up to ±100"),
+    ("1" * 61, "too long"), ("١", "not a number"), ("0x10", "not a number"), ("", "not a number"),
+])
+def test_parse_number_refuses(text: str, message: str) -> None:
+    with pytest.raises(NumericError, match=message):
+        parse_number(text)
+
+
+@pytest.mark.parametrize(("value", "text", "rounded"), [
+    (Fraction(2), "2", False), (Fraction(-7), "-7", False), (Fraction(1, 4), "0.25", False),
+    (Fraction(-1, 8), "-0.125", False), (Fraction(5, 1024), "0.00488281", True),
+    (Fraction(-3, 1000), "-0.003", False), (Fraction(1, 3), "0.333333", True),
+    (Fraction(200, 3), "66.6667", True), (Fraction(1, 10**8), "0.00000001", False),
+])
+def test_format_number(value: Fraction, text: str, rounded: bool) -> None:
+    assert format_number(value) == text
+    assert is_rounded(value) is rounded
+
+
+def test_parse_matrix_forms(tmp_path: Path) -> None:
+    expected = ((Fraction(1), Fraction(2), Fraction(0)), (Fraction(0), Fraction(-1), Fraction(3, 2)))
+    assert parse_matrix("1 2 0; 0 -1 1.5") == expected
+    assert parse_matrix("1, 2, 0\n0,-1,1.5;") == expected
+    path = tmp_path / "m.txt"
+    path.write_text("# a comment\n1 2 0   # first row\n\n0 −1 1.5\n", encoding="utf-8")
+    assert parse_matrix(f"@{path}") == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1 2; 3", "--input: row 2: 1 value, but row 1 has 2; every row needs the same number"),
+    ("1 x", "--input: row 1: 'x' is not a number"),
+    ("", "--input: the matrix is empty"),
+    (" ; \n", "--input: the matrix is empty"),
+    ("1,,2", "--input: row 1: an empty value"),
+    ("@/nonexistent/m.txt", "--input: cannot read /nonexistent/m.txt: No such file or directory"),
+])
+def test_parse_matrix_errors(text: str, message: str) -> None:
+    with pytest.raises(NumericError) as caught:
+        parse_matrix(text, "--input")
+    assert str(caught.value).startswith(message)
+
+
+def test_matrix_file_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.txt"
+    path.write_text("# image\n1 2 0\n0 1\n")
+    with pytest.raises(NumericError, match=r"m\.txt:3: 2 values, but line 2 has 3"):
+        parse_matrix(f"@{path}")
+    path.write_bytes(b"1 \xff\n")
+    with pytest.raises(NumericError, match="not a UTF-8 text file"):
+        parse_matrix(f"@{path}")
+
+
+# --- convolution --------------------------------------------------------------------------
+
+@st.composite
+def conv_cases(draw: st.DrawFn) -> dict[str, object]:
+    channels = draw(st.integers(1, 3))
+    rows, cols = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    padding, stride = draw(st.integers(0, 2)), draw(st.integers(1, 3))
+    kh = draw(st.integers(1, rows + 2 * padding))
+    kw = draw(st.integers(1, min(4, cols + 2 * padding)))
+    return {"inputs": [draw(matrices(rows, cols)) for _ in range(channels)],
+            "kernels": [draw(matrices(min(kh, 4), kw)) for _ in range(channels)],
+            "bias": draw(values), "stride": stride, "padding": padding, "flip": draw(st.booleans())}
+
+
+@pytest.mark.torch
+@SETTINGS
+@given(conv_cases())
+def test_convolve_matches_conv2d(case: dict[str, object]) -> None:
+    result = convolve(**case, sums=True)  # type: ignore[arg-type]
+    weight = tensor(list(result.kernels))
+    if result.flip:
+        weight = torch.flip(weight, dims=[2, 3])
+    bias = torch.tensor([float(result.bias)], dtype=torch.float64)
+    expected = F.conv2d(tensor(list(result.inputs)), weight, bias, stride=result.stride,
+                        padding=result.padding)[0, 0]
+    assert list(expected.shape) == list(result.output_size)
+    assert flat(result.output) == pytest.approx(expected.flatten().tolist(), abs=1e-9)
+    # every written sum adds up to its cell
+    for cell in result.cells:
+        j, k = cell.position
+        written = sum(w * v for terms in cell.terms for w, v in terms) + cell.bias
+        assert cell.value == result.output[j][k] == written
+
+
+def test_convolve_lecture_example_and_sums() -> None:
+    result = convolve("1 2 0; 0 1 3; 2 1 0", "1 0; 0 1", sums=True)
+    assert result.output == ((2, 5), (1, 1))
+    assert result.cells[0].written() == ["S(0,0) = 1×1 + 0×2 + 0×0 + 1×1 = 2"]
+    flipped = convolve("1 2; 3 4", "1 2; 3 4", flip=True, sums=True)
+    assert flipped.applied == (((4, 3), (2, 1)),)
+    assert flipped.cells[0].written() == ["S(0,0) = 4×1 + 3×2 + 2×3 + 1×4 = 20"]
+
+
+def test_convolve_exact_decimals_and_negative_terms() -> None:
+    result = convolve([[Fraction(1, 10), 2]], [["0.2", "-1"]], bias="0.5", sums=True)
+    assert result.output == ((Fraction(1, 50) - 2 + Fraction(1, 2),),)
+    assert result.cells[0].written() == ["S(0,0) = 0.2×0.1 + (-1)×2 + 0.5 = -1.48"]
+
+
+def test_convolve_channel_by_channel_sums() -> None:
+    result = convolve(["1 2; 3 4", "0 1; 1 0"], ["1 0; 0 1", "2 2; 2 2"], bias=1, sums=True)
+    assert result.output == ((10,),)
+    assert result.cells[0].written() == [
+        "S(0,0) = channel 0: 1×1 + 0×2 + 0×3 + 1×4 = 5",
+        "       + channel 1: 2×0 + 2×1 + 2×1 + 2×0 = 4",
+        "       + bias: 1",
+        "       = 10",
+    ]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"inputs": ["1 2; 3 4", "1 2; 3 4"], "kernels": ["1"]},
+     "2 input channels need 2 kernel slices, one per channel; got 1"),
+    ({"inputs": ["1 2; 3 4", "1 2 3; 4 5 6"], "kernels": ["1", "1"]},
+     "input channel 2 is 2×3, but input channel 1 is 2×2"),
+    ({"inputs": ["1 2; 3 4", "1 2; 4 5"], "kernels": ["1", "1 1"]},
+     "kernel slice 2 is 1×2, but kernel slice 1 is 1×1"),
+    ({"inputs": "1 2; 3 4", "kernels": "1 1 1; 1 1 1; 1 1 1"},
+     "the 3×3 kernel does not fit the 2×2 input: a kernel may be at most as large as the padded input"),
+    ({"inputs": "1 2; 3 4", "kernels": "1 1 1 1 1", "padding": 1},
+     "the 1×5 kernel does not fit the 2×2 input padded to 4×4"),
+    ({"inputs": "1", "kernels": "1", "stride": 0}, "stride must be at least 1; got 0"),
+    ({"inputs": "1", "kernels": "1", "padding": -1}, "padding must be at least 0; got -1"),
+    ({"inputs": "1", "kernels": "1", "bias": math.inf}, "bias: inf is not allowed"),
+    ({"inputs": "1", "kernels": "1", "padding": 10_000}, "multiply-adds is too much work"),
+    ({"inputs": [], "kernels": "1"}, "give at least one input"),
+])
+def test_convolve_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(NumericError) as caught:
+        convolve(**kwargs)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+# --- pooling ------------------------------------------------------------------------------
+
+@st.composite
+def pool_cases(draw: st.DrawFn) -> dict[str, object]:
+    rows, cols = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = draw(st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    ceil_mode = draw(st.booleans())
+    step = stride or kernel
+    for size, k, s, p in zip((rows, cols), kernel, step, padding, strict=True):
+        if pool_output_size(size, k, s, p, ceil_mode=ceil_mode) < 1:
+            draw(st.nothing())
+    return {"matrix": draw(matrices(rows, cols)), "kernel_size": kernel, "stride": stride, "padding": padding,
+            "ceil_mode": ceil_mode, "mode": draw(st.sampled_from(["max", "avg"]))}
+
+
+@pytest.mark.torch
+@SETTINGS
+@given(pool_cases())
+def test_pool_values_match_torch(case: dict[str, object]) -> None:
+    result = pool_values(**case, windows=True)  # type: ignore[arg-type]
+    x = tensor([result.matrix])
+    pool = F.max_pool2d if result.mode == "max" else F.avg_pool2d
+    expected = pool(x, result.kernel_size, result.stride, result.padding, ceil_mode=result.ceil_mode)[0, 0]
+    assert list(expected.shape) == list(result.output_size)
+    assert flat(result.output) == pytest.approx(expected.flatten().tolist(), abs=1e-12)
+    for cell in result.cells:
+        j, k = cell.position
+        combined = max(cell.values) if cell.mode == "max" else sum(cell.values) / len(cell.values)
+        assert cell.value == result.output[j][k] == combined
+
+
+def test_pool_values_windows_written() -> None:
+    result = pool_values("1 2 0 4; 0 1 3 1; 2 1 0 0; 1 1 1 1", 2, windows=True)
+    assert result.output == ((2, 4), (2, 1))
+    assert [c.written() for c in result.cells] == [
+        "max(1, 2, 0, 1) = 2", "max(0, 4, 3, 1) = 4", "max(2, 1, 1, 1) = 2", "max(0, 0, 1, 1) = 1"]
+    average = pool_values([[1, 2, 0], [0, 1, 3], [2, 1, 0]], 2, stride=1, mode="avg", padding=1, windows=True)
+    assert average.cells[0].written() == "avg(0, 0, 0, 1) = 1/4 = 0.25"
+    thirds = pool_values("1 0 0; 0 0 0; 0 0 0", 3, mode="avg", windows=True)
+    assert thirds.cells[0].written() == "avg(1, 0, 0, 0, 0, 0, 0, 0, 0) = 1/9 ≈ 0.111111"
+    assert pool_values("1 2; 3 4", 2).cells == ()
+
+
+def test_pool_ceil_mode_follows_pytorch_rule() -> None:
+    # 5 + 2×1 − 2 = 5 over stride 2 rounds up to 3 windows more, but the 4th would start in the
+    # right padding: PyTorch drops it, leaving 3
+    result = pool_values("1 2 3 4 5", (1, 2), stride=2, padding=(0, 1), ceil_mode=True)
+    assert result.output_size == (1, 3)
+    assert pool_values("1 2 3 4 5", (1, 2), stride=2, ceil_mode=True).output == ((2, 4, 5),)
+
+
+def test_pool_renderers() -> None:
+    from rich.console import Console
+
+    result = pool_values("1 2 0; 0 1 3; 2 1 0", 2, stride=1, mode="avg", windows=True)
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(pooling_group(result), soft_wrap=True)
+    text = console.export_text()
+    assert "rows: 1 + (J + 2P − F)/s = 1 + (3 + 2×0 − 2)/1 = 2" in text
+    assert "(1,1): avg(1, 3, 1, 0) = 5/4 = 1.25" in text
+    doc = json.loads(pooling_json(result))
+    assert doc["output"] == [[1, 1.5], [1, 1.25]]
+    assert doc["windows"][0] == {"position": [0, 0], "values": [1, 2, 0, 1],
+                                 "written": "avg(1, 2, 0, 1) = 4/4 = 1", "value": 1}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"kernel_size": 2, "padding": 2}, "padding 2×2 is more than half the 2×2 window"),
+    ({"kernel_size": 4}, "the 4×4 window does not fit the 3×3 input"),
+    ({"kernel_size": 2, "mode": "min"}, "pooling mode must be 'max' or 'avg'; got 'min'"),
+    ({"kernel_size": 0}, "kernel size must be at least 1"),
+    ({"kernel_size": 2, "stride": (1, 0)}, "stride must be at least 1"),
+    ({"kernel_size": (2, 2, 2)}, "kernel size must be an integer or a pair of integers"),
+])
+def test_pool_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(NumericError) as caught:
+        pool_values("1 2 0; 0 1 3; 2 1 0", **kwargs)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("softmax_target", ["softmax", "3", "1", "0.2", "--target", "2"]),
+    ("softmax_huge", ["softmax", "1000", "-1000", "0", "--target", "1"]),
+    ("convolve_sums", ["convolve", "--input", "1 2 0; 0 1 3; 2 1 0", "--kernel", "1 0; 0 1", "--sums"]),
+    ("convolve_channels", ["convolve", "--input", "1 2 0 1; 0 1 3 1; 2 1 0 0; 1 1 1 1",
+                           "--input", "0 1 0 0; 1 0 0 1; 0 0 1 0; 1 1 0 0",
+                           "--kernel", "1 -1 0; 0.5 0 0; 1 1 1",
+                           "--kernel", "1/3 0 0; 0 1/3 0; 0 0 1/3", "--padding", "1", "--stride", "2",
+                           "--bias", "0.5", "--flip", "--sums"]),
+])
+def test_cli_golden(runner: CliRunner, regen_golden: bool, name: str, args: list[str]) -> None:
+    """Exact output, kept in tests/golden/NAME.txt (``pytest --regen-golden`` rewrites it)."""
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    path = GOLDEN / f"{name}.txt"
+    if regen_golden:
+        path.write_text(result.stdout)
+    assert result.stdout == path.read_text()
+
+
+def test_cli_softmax_negative_logits_and_json(runner: CliRunner) -> None:
+    plain = runner.invoke(cli, ["softmax", "1000", "-1000", "0", "--target", "1", "--format", "json"])
+    dashed = runner.invoke(cli, ["softmax", "--target", "1", "--format", "json", "--", "1000", "-1000", "0"])
+    assert plain.exit_code == dashed.exit_code == 0, plain.output + dashed.output
+    assert plain.stdout == dashed.stdout
+    doc = json.loads(plain.stdout)
+    assert [c["log_prob"] for c in doc["classes"]] == [0, -2000, -1000]
+    assert [c["prob"] for c in doc["classes"]] == [1, 0, 0]
+    assert [c["gradient"] for c in doc["classes"]] == [1, -1, 0]
+    assert (doc["cost"], doc["log_sum_exp"], doc["target"], doc["pushed_down_most"]) == (2000, 1000, 1, [0])
+    table = runner.invoke(cli, ["softmax", "-1.5e1", "-2", "--target", "0"])
+    assert table.exit_code == 0
+    assert "Among the wrong classes, class 1, with the highest activation (z = -2)" in table.stdout
+
+
+def test_cli_convolve_json_channels_flip(runner: CliRunner, tmp_path: Path) -> None:
+    image = tmp_path / "image.txt"
+    image.write_text("1 2 0 1\n0 1 3 1\n2 1 0 0\n1 1 1 1\n")
+    second = "0 1 0 0;1 0 0 1;0 0 1 0;1 1 0 0"
+    result = runner.invoke(cli, ["convolve", "--input", f"@{image}", "--input", second,
+                                 "--kernel", "1 -1 0; 0.5 0 0; 1 1 1", "--kernel", "-1 0 0;0 1 0;0 0 1",
+                                 "--padding", "1", "--stride", "2", "--bias", "-0.5", "--flip", "--sums",
+                                 "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["input_shape"] == [2, 4, 4] and doc["kernel_shape"] == [2, 3, 3]
+    assert doc["output"] == [[1.5, -3], [0, 5.5]]  # F.conv2d(x, torch.flip(w, [2, 3]), ...) agrees
+    assert doc["flipped_kernels"][1] == [[1, 0, 0], [0, 1, 0], [0, 0, -1]]
+    assert doc["sums"][0]["written"].splitlines()[-1].strip() == "= 1.5"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["softmax"], "softmax needs at least one logit, e.g. 2 1 0.1"),
+    (["softmax", "1", "x"], "'x' is not a number"),
+    (["softmax", "1", "nan"], "'nan' is not allowed: logits must be finite numbers"),
+    (["softmax", "-inf", "2"], "'-inf' is not allowed: logits must be finite numbers"),
+    (["softmax", "1", "2", "--target", "2"],
+     "target 2 is out of range: there are 2 classes, numbered 0 to 1"),
+    (["softmax", "1", "--target", "-1"], "target -1 is out of range: there is 1 class, numbered 0 to 0"),
+    (["softmax", "--tagret", "1", "2"], "no such option: --tagret (the options are --target and --format)"),
+    (["convolve", "--input", "1 2; 3", "--kernel", "1"],
+     "--input: row 2: 1 value, but row 1 has 2; every row needs the same number"),
+    (["convolve", "--input", "1 2", "--input", "1 x", "--kernel", "1", "--kernel", "1"],
+     "--input 2: row 1: 'x' is not a number"),
+    (["convolve", "--input", "1 2", "--kernel", "1 1 1"],
+     "the 1×3 kernel does not fit the 1×2 input: a kernel may be at most as large as the padded input; "
+     "use a smaller kernel or more padding"),
+    (["convolve", "--input", "1 2", "--input", "3 4", "--kernel", "1"],
+     "2 input channels need 2 kernel slices, one per channel; got 1 (give one --kernel per --input)"),
+    (["convolve", "--input", "1 2", "--kernel", "1", "--bias", "b"], "--bias: 'b' is not a number"),
+    (["convolve", "--input", "@/nonexistent/image.txt", "--kernel", "1"],
+     "--input: cannot read /nonexistent/image.txt: No such file or directory"),
+])
+def test_cli_errors_are_one_line_and_exit_2(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == message + "\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_usage_errors_exit_2(runner: CliRunner) -> None:
+    for args in (["convolve", "--kernel", "1"], ["softmax", "1", "--target", "x"],
+                 ["convolve", "--input", "1", "--kernel", "1", "--stride", "0"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
