@@ -8,6 +8,7 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -137,4 +138,9 @@ def schema() -> None:
 
 
 def main() -> None:
+    # Each command is a short-lived process that allocates many objects while pydantic builds the
+    # spec models; the cyclic collector would run over them repeatedly for nothing (about 9 ms of
+    # a cold start, benchmarks/startup.py --explain). Reference counting still frees memory, and
+    # the work a command can be asked for is bounded (the loader's limits).
+    gc.disable()
     cli(prog_name="cnncalc")
