@@ -145,3 +145,18 @@ def test_report_invariants(name: str) -> None:
     assert t.connections == sum(r.connections for r in report.rows)
     assert t.macs == sum(r.macs for r in report.rows)
     assert t.output_bytes == sum(r.output_bytes for r in report.rows)
+
+
+def test_every_command_of_the_lecture_table_runs() -> None:
+    # The README's "The lecture, question by question" table must stay true: run each command.
+    import re
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## The lecture, question by question", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"\| `(cnncalc [^`]+)` \|", section)
+    assert len(commands) >= 15
+    runner = CliRunner()
+    for command in commands:
+        result = runner.invoke(cli, shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output)
