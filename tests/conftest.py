@@ -9,6 +9,7 @@ committing it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
                                                                                               "false"):
         report.outcome = "failed"
         report.longrepr = f"torch test skipped under CI: {report.longrepr}"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors run several times faster on one intra-op thread than on a pool, which spends
+    its time on hand-offs (and CI has two cores). torch is imported here, not at the top, so
+    tests that do not use it never load it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

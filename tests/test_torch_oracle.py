@@ -11,7 +11,6 @@ Every test is derandomized, so CI sees the same examples on every run.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,19 +27,9 @@ from cnncalc.loader import load_spec
 from cnncalc.spec import LAYER_TYPES
 from cnncalc.torch_bridge import build
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 BATCH = 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """These tensors are tiny: one intra-op thread is several times faster than a pool of them,
-    which spends its time on hand-offs (and the CI runner has only two cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_children(model: nn.Sequential, input_shape: tuple[int, ...]) -> list[tuple[Any, Any]]:
