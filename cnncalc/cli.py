@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "conv": "cnncalc.commands.exercises:conv",
     "pool": "cnncalc.commands.exercises:pool",
     "quiz": "cnncalc.commands.quiz:quiz",
+    "verify": "cnncalc.commands.verify:verify",
     "solve": "cnncalc.commands.solve:solve",
     "softmax": "cnncalc.commands.numeric:softmax",
     "convolve": "cnncalc.commands.numeric:convolve",

@@ -1,0 +1,173 @@
+"""cnncalc verify: torch proves the analysis, per layer; honest timing; a memory guard."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import given, settings
+from strategies import specs
+
+from cnncalc import bundled, load_spec
+from cnncalc.cli import cli
+from cnncalc.spec import Spec
+from cnncalc.torch_bridge import build
+from cnncalc.verify import estimate_memory, peak_tflops, verify
+
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
+
+QUICK = ["--device", "cpu", "--batch", "1", "--runs", "2", "--warmup", "0"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner(env={"COLUMNS": "160"})
+
+
+@pytest.mark.parametrize("name", bundled.names())
+def test_every_bundled_architecture_verifies_on_cpu(runner: CliRunner, name: str) -> None:
+    result = runner.invoke(cli, ["verify", name, *QUICK, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True
+    assert all(layer["ok"] for layer in doc["layers"])
+    assert doc["parameters"]["actual"] == doc["parameters"]["expected"]
+
+
+def test_json_has_the_contract_keys(runner: CliRunner) -> None:
+    doc = json.loads(runner.invoke(cli, ["verify", "lenet5", "--device", "cpu", "--batch", "4", "--runs", "5",
+                                         "--warmup", "1", "-f", "json"]).stdout)
+    assert {"device", "dtype", "batch", "ok", "layers", "timing"} <= set(doc)
+    assert doc["device"].startswith("cpu") and doc["dtype"] == "float32" and doc["batch"] == 4
+    first = doc["layers"][0]
+    assert first == {"name": "C1", "type": "conv2d", "expected_shape": [6, 28, 28],
+                     "actual_shape": [6, 28, 28], "expected_parameters": 156, "actual_parameters": 156,
+                     "ok": True}
+    timing = doc["timing"]
+    assert {"runs", "warmup", "median_ms", "min_ms", "max_ms", "images_per_s"} <= set(timing)
+    assert timing["runs"] == 5 and timing["warmup"] == 1
+    assert timing["min_ms"] <= timing["median_ms"] <= timing["p90_ms"] <= timing["max_ms"]
+    assert timing["images_per_s"] == pytest.approx(4 / (timing["median_ms"] / 1000), rel=1e-3)
+
+
+def broken_build(spec: Spec) -> Any:
+    """A test double: the real build with one layer (C3) given 8 filters instead of 16."""
+    model = build(spec)
+    children = OrderedDict(model.named_children())
+    conv = children["C3"][0]
+    children["C3"] = torch.nn.Sequential(torch.nn.Conv2d(conv.in_channels, 8, conv.kernel_size),
+                                         torch.nn.Tanh())
+    return torch.nn.Sequential(children)
+
+
+def test_a_broken_build_is_caught_and_the_layer_named(runner: CliRunner,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    result = verify(load_spec("lenet5"), device="cpu", batch=1, runs=1, warmup=0, build=broken_build)
+    assert not result.ok
+    bad = [layer for layer in result.layers if not layer.ok]
+    assert bad[0].name == "C3"
+    assert bad[0].actual_shape == (8, 10, 10) and bad[0].actual_parameters == 8 * 151
+    assert result.error is not None  # F5 then gets 200 features instead of 400
+    assert result.timing is None  # no timing for a model that does not match
+    # Through the command line: exit 1, the layer named.
+    import cnncalc.torch_bridge
+
+    monkeypatch.setattr(cnncalc.torch_bridge, "build", broken_build)
+    cli_result = runner.invoke(cli, ["verify", "lenet5", *QUICK])
+    assert cli_result.exit_code == 1
+    assert "disagree: C3" in cli_result.stdout
+    assert "the forward pass failed" in cli_result.stdout
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(specs())
+def test_random_specs_verify(data: dict[str, Any]) -> None:
+    result = verify(load_spec(data), device="cpu", batch=2, runs=1, warmup=0)
+    assert result.ok, [(layer.name, layer.expected_shape, layer.actual_shape) for layer in result.layers
+                       if not layer.ok] or result.error
+
+
+def test_options_dtype_channels_last_backward(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["verify", "cifar10-cnn", "--device", "cpu", "--dtype", "bfloat16",
+                                 "--channels-last", "--backward", "--batch", "2", "--runs", "2",
+                                 "--warmup", "1", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["dtype"] == "bfloat16" and doc["channels_last"] is True
+    assert doc["backward_timing"]["runs"] == 2
+
+
+def test_memory_guard_refuses_with_the_largest_batch_that_fits(runner: CliRunner) -> None:
+    spec = load_spec("lenet5")
+    from cnncalc import analyze
+
+    report = analyze(spec)
+    one = estimate_memory(report, 1)
+    per_image = one.total - one.parameter_bytes
+    limit = one.parameter_bytes + 10 * per_image
+    result = runner.invoke(cli, ["verify", "lenet5", "--device", "cpu", "--batch", "64",
+                                 "--max-memory", str(limit)])
+    assert result.exit_code == 2
+    fits = (int(limit * 0.9) - one.parameter_bytes) // per_image
+    assert f"the largest batch that fits is {fits}" in result.stderr
+    forced = runner.invoke(cli, ["verify", "lenet5", *QUICK, "--max-memory", str(limit), "--force"])
+    assert forced.exit_code == 0
+
+
+def test_a_huge_run_is_refused_before_anything_is_allocated(runner: CliRunner) -> None:
+    # VGG-16 at a batch of a million needs terabytes: refused at once, not attempted.
+    result = runner.invoke(cli, ["verify", "vgg16", "--device", "cpu", "--batch", "1000000"])
+    assert result.exit_code == 2
+    assert "this run needs about" in result.stderr and "largest batch that fits" in result.stderr
+
+
+def test_no_cuda_here_is_bad_input(runner: CliRunner) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = runner.invoke(cli, ["verify", "lenet5", "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "no CUDA device is available" in result.stderr
+
+
+def test_without_torch_verify_says_how_to_install(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    result = runner.invoke(cli, ["verify", "lenet5"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == 'this command needs PyTorch: pip install "cnncalc[torch]"'
+
+
+def test_peaks_of_known_gpus() -> None:
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "bfloat16") == 989.4
+    assert peak_tflops("NVIDIA H100 PCIe", "float32") == 51.2
+    assert peak_tflops("NVIDIA H200", "float16") == 989.4
+    assert peak_tflops("Some Unknown GPU", "float32") is None
+
+
+# --- CUDA: run where a GPU exists, skipped only where none does ----------------------------------
+
+def cuda(test: Any) -> Any:
+    """Runs where a GPU exists; skipped (and only then, even under CI) where none does."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+    return pytest.mark.cuda(skip(test))
+
+
+@cuda
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cuda_verify(dtype: str) -> None:
+    result = verify(load_spec("alexnet"), device="cuda", dtype=dtype, batch=8, runs=5, warmup=2)
+    assert result.ok
+    assert result.device.startswith("cuda:")
+    assert result.timing is not None and result.timing.tflops > 0
+    assert result.peak_memory_bytes is not None and result.peak_memory_bytes > 0
+
+
+@cuda
+def test_cuda_auto_takes_the_gpu() -> None:
+    result = verify(load_spec("lenet5"), device="auto", batch=2, runs=2, warmup=1, channels_last=True,
+                    backward=True)
+    assert result.ok and result.device.startswith("cuda:") and result.backward_timing is not None
