@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
     from cnncalc.loader import load_spec
     from cnncalc.spec import Spec
+    from cnncalc.torch_bridge import build
+    from cnncalc.verify import Verification, verify
 
 __version__ = "0.1.0"
 
@@ -32,11 +34,15 @@ _WHERE = {
     "SpecError": "cnncalc.errors",
     "ShapeError": "cnncalc.errors",
     "TorchMissingError": "cnncalc.errors",
+    # torch is imported when build() or verify() runs, not when they are looked up
+    "build": "cnncalc.torch_bridge",
+    "verify": "cnncalc.verify",
+    "Verification": "cnncalc.verify",
 }
 
 __all__ = [  # provided lazily by __getattr__ below
     "CnncalcError", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
-    "TorchMissingError", "analyze", "load_spec",
+    "TorchMissingError", "Verification", "analyze", "build", "load_spec", "verify",
 ]
 
 
