@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "pool": "cnncalc.commands.exercises:pool",
     "quiz": "cnncalc.commands.quiz:quiz",
     "verify": "cnncalc.commands.verify:verify",
+    "export": "cnncalc.commands.export:export",
     "solve": "cnncalc.commands.solve:solve",
     "softmax": "cnncalc.commands.numeric:softmax",
     "convolve": "cnncalc.commands.numeric:convolve",

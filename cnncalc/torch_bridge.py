@@ -1,18 +1,16 @@
 """The torch bridge: a spec built as a real ``torch.nn.Module``.
 
-The only module of cnncalc that imports torch, and only inside its functions,
-so that ``analyze`` and ``check`` never load it. Each spec layer becomes a
-child module named after the layer; a layer with ``activation:`` becomes a
-small ``Sequential`` of the layer and its g(), so a forward hook on the child
-sees what the analysis reports for that row.
+It imports torch (and LeNet-5's own modules, ``cnncalc.torch_modules``) only
+inside its functions, so that ``analyze`` and ``check`` never load it. Each
+spec layer becomes a child module named after the layer; a layer with
+``activation:`` becomes a small ``Sequential`` of the layer and its g(), so a
+forward hook on the child sees what the analysis reports for that row.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from collections import OrderedDict
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis import analyze, conv_padding
@@ -22,7 +20,7 @@ from cnncalc.spec import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "module_names"]
+__all__ = ["build", "module_names", "unique_names"]
 
 
 def _torch() -> Any:
@@ -41,11 +39,17 @@ def module_names(spec: Spec) -> list[str]:
     that would collide with another layer's name.
     """
     torch = _torch()
+    return unique_names(spec, lambda name: hasattr(torch.nn.Module, name))
+
+
+def unique_names(spec: Spec, reserved: Callable[[str], bool]) -> list[str]:
+    """:func:`module_names` without torch: ``reserved(name)`` says whether ``nn.Module`` has
+    that attribute (the exporter asks a list of them, so that it needs no torch)."""
     taken: set[str] = set()
     names = []
     for layer in spec.layers:
         base = (layer.name or "").replace(".", "_") or "_"
-        if hasattr(torch.nn.Module, base):
+        if reserved(base):
             base += "_"
         name, n = base, 1
         while name in taken:
@@ -88,88 +92,21 @@ _PADS = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "Repli
          "circular": "CircularPad2d"}
 
 
-@functools.cache
-def _lenet_modules() -> SimpleNamespace:
-    """torch modules for LeNet-5's own layers (LeCun et al. 1998, §II.B), defined on first use
-    so that torch is imported only when a spec is built. Each stores only the independent
-    parameters, so ``sum(p.numel() for p in m.parameters())`` is the analysis's count."""
-    torch = _torch()
-    F = torch.nn.functional
-    Module: Any = torch.nn.Module
-    Parameter: Any = torch.nn.Parameter
-
-    class TableConv2d(Module):  # type: ignore[misc]
-        """A convolution under a connection table: output map j has its own filter
-        (1 × L_j × kh × kw) over just its listed input maps, and a bias. No dense weight
-        with a mask: the weights a table leaves out do not exist."""
-
-        def __init__(self, table: list[tuple[int, ...]], kernel_size: tuple[int, int],
-                     stride: tuple[int, int], pads: tuple[int, int, int, int], dilation: tuple[int, int],
-                     bias: bool, padding_mode: str) -> None:
-            super().__init__()
-            self.stride, self.dilation, self.pads = stride, dilation, pads
-            self.pad_mode = "constant" if padding_mode == "zeros" else padding_mode
-            self.weights = torch.nn.ParameterList()
-            for j, inputs in enumerate(table):
-                bound = 1 / math.sqrt(len(inputs) * kernel_size[0] * kernel_size[1])
-                self.weights.append(Parameter(torch.empty(1, len(inputs), *kernel_size).uniform_(
-                    -bound, bound)))
-                # Buffers follow .to(device); not persistent, since the spec defines them.
-                self.register_buffer(f"inputs_{j}", torch.tensor(inputs, dtype=torch.long),
-                                     persistent=False)
-            self.bias = Parameter(torch.zeros(len(table))) if bias else None
-
-        def forward(self, x: Any) -> Any:
-            if any(self.pads):
-                x = F.pad(x, self.pads, mode=self.pad_mode)
-            maps = [F.conv2d(x.index_select(1, getattr(self, f"inputs_{j}")), weight,
-                             stride=self.stride, dilation=self.dilation)
-                    for j, weight in enumerate(self.weights)]
-            out = torch.cat(maps, dim=1)
-            return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
-
-    class Subsampling(Module):  # type: ignore[misc]
-        """S2/S4: the sum of each window × a trainable coefficient per map + a trainable
-        bias per map (2·C parameters with the bias)."""
-
-        def __init__(self, channels: int, kernel_size: tuple[int, int], stride: tuple[int, int],
-                     bias: bool) -> None:
-            super().__init__()
-            self.kernel_size, self.stride = kernel_size, stride
-            self.weight = Parameter(torch.ones(channels))
-            self.bias = Parameter(torch.zeros(channels)) if bias else None
-
-        def forward(self, x: Any) -> Any:
-            # divisor_override=1: the window's sum, not its mean.
-            total = F.avg_pool2d(x, self.kernel_size, self.stride, divisor_override=1)
-            out = total * self.weight.view(1, -1, 1, 1)
-            return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
-
-    class RBF(Module):  # type: ignore[misc]
-        """The output layer: y_i = Σ_j (x_j − w_ij)², one prototype row per output, no bias."""
-
-        def __init__(self, in_features: int, out_features: int) -> None:
-            super().__init__()
-            self.weight = Parameter(torch.randn(out_features, in_features))
-
-        def forward(self, x: Any) -> Any:
-            return ((x.unsqueeze(1) - self.weight.unsqueeze(0)) ** 2).sum(dim=2)
-
-    return SimpleNamespace(TableConv2d=TableConv2d, Subsampling=Subsampling, RBF=RBF)
-
-
 def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
     kind = layer.type
-    if kind == "conv2d" and layer.connection_table is not None:
-        (top, bottom), (left, right) = conv_padding(layer, shape[1:3])
-        return _lenet_modules().TableConv2d(layer.connection_table, layer.kernel_size, layer.stride,
-                                            (left, right, top, bottom), layer.dilation, layer.bias,
-                                            layer.padding_mode)
-    if kind == "subsampling":
-        return _lenet_modules().Subsampling(shape[0], layer.kernel_size, layer.stride or layer.kernel_size,
-                                            layer.bias)
-    if kind == "rbf":
-        return _lenet_modules().RBF(shape[0], layer.out_features)
+    if kind in ("conv2d", "subsampling", "rbf"):
+        from cnncalc import torch_modules as lenet  # LeNet-5's own layers (LeCun et al. 1998)
+
+        if kind == "conv2d" and layer.connection_table is not None:
+            (top, bottom), (left, right) = conv_padding(layer, shape[1:3])
+            return lenet.TableConv2d(layer.connection_table, layer.kernel_size, layer.stride,
+                                     (left, right, top, bottom), layer.dilation, layer.bias,
+                                     layer.padding_mode)
+        if kind == "subsampling":
+            return lenet.Subsampling(shape[0], layer.kernel_size, layer.stride or layer.kernel_size,
+                                     layer.bias)
+        if kind == "rbf":
+            return lenet.RBF(shape[0], layer.out_features)
     if kind == "conv2d":
         (top, bottom), (left, right) = conv_padding(layer, shape[1:3])
         conv = dict(in_channels=shape[0], out_channels=layer.out_channels,

@@ -1,0 +1,284 @@
+"""``cnncalc export --to torch``: the generated code, executed, is the model build() makes.
+
+For every bundled architecture and for random specs (tests/strategies.py), the
+generated source is executed and its class instantiated; its ``state_dict()``
+keys and tensor shapes must be build's, and with build's weights loaded it must
+give build's output. The code must pass ruff, list every layer in its docstring,
+and need neither cnncalc to run nor torch to be written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import example, given, settings
+from strategies import specs
+from torch import nn
+
+from cnncalc import analyze, bundled, load_spec
+from cnncalc.cli import cli
+from cnncalc.export import NN_MODULE_ATTRIBUTES, class_name_error, default_class_name, export, to_torch
+from cnncalc.spec import Spec
+from cnncalc.torch_bridge import build, module_names
+
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parent.parent
+
+# Specs that reach the corners: uneven 'same' (pad module + conv) with each padding mode,
+# groups and dilation, ceil_mode, adaptive pools with None, asymmetric zero padding, batchnorm
+# without affine or running stats, softmax with no dim, and layer names that are no Python
+# attribute (a '-', a keyword, a private name, non-ASCII, nn.Module's own attributes).
+TRICKY: dict[str, dict[str, Any]] = {
+    "same": {"input": [3, 17, 12], "layers": [
+        {"type": "conv2d", "filters": 4, "kernel": 4, "padding": "same", "name": "even"},
+        {"type": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "padding": "same",
+         "padding_mode": "reflect", "activation": "relu", "name": "strided"},
+        {"type": "conv2d", "filters": 6, "kernel": [3, 2], "stride": [2, 1], "padding": "same",
+         "padding_mode": "circular", "groups": 2},
+        {"type": "conv2d", "filters": 6, "kernel": 3, "padding": "same", "dilation": 2,
+         "padding_mode": "replicate", "activation": "softmax"},
+        {"type": "conv2d", "filters": 6, "kernel": 3, "padding": [1, 0], "padding_mode": "reflect",
+         "bias": False},
+        {"type": "conv2d", "filters": 4, "kernel": 2, "padding": "same", "connection_table":
+            [[0, 1], [2], [3, 4, 5], [5, 0]], "padding_mode": "replicate", "activation": "tanh"},
+    ]},
+    "pools": {"input": [2, 15, 11], "layers": [
+        {"type": "maxpool2d", "kernel": 3, "stride": 2, "ceil_mode": True, "padding": 1,
+         "dilation": [1, 2]},
+        {"type": "avgpool2d", "kernel": [2, 3], "stride": 1, "padding": [1, 0], "ceil_mode": True,
+         "count_include_pad": False, "divisor_override": 3},
+        {"type": "adaptiveavgpool2d", "output_size": [None, 5]},
+        {"type": "adaptivemaxpool2d", "output_size": [4, None]},
+        {"type": "zeropad2d", "padding": [1, 2, 0, 3]},
+        {"type": "zeropad2d", "padding": 1},
+        {"type": "subsampling", "kernel_size": 3, "stride": [1, 2], "bias": False},
+        {"type": "batchnorm2d", "affine": False, "momentum": None},
+        {"type": "localresponsenorm", "size": 3, "alpha": 0.001, "k": 2},
+        {"type": "dropout2d", "p": 0.2, "inplace": True},
+        {"type": "softmax"},
+        {"type": "logsoftmax", "dim": -1},
+        {"type": "flatten"},
+        {"type": "batchnorm1d", "track_running_stats": False, "eps": 0.001},
+        {"type": "linear", "units": 7, "bias": False, "activation": "logsoftmax"},
+        {"type": "rbf", "units": 3},
+    ]},
+    "names": {"input": [1, 4, 4], "layers": [
+        {"type": "relu", "name": "a-b", "inplace": True}, {"type": "elu", "name": "class", "alpha": 0.5},
+        {"type": "leakyrelu", "name": "__private", "negative_slope": 0.2},
+        {"type": "gelu", "name": "C₁", "approximate": "tanh"}, {"type": "tanh", "name": "forward"},
+        {"type": "sigmoid", "name": "mro"}, {"type": "relu", "name": "b.1"},
+        {"type": "relu", "name": "b_1"}, {"type": "relu", "name": "__init__"},
+        {"type": "relu", "name": 'say "hi"\\'}, {"type": "dropout", "name": "x", "p": 0.0},
+        {"type": "flatten", "name": "self", "start_dim": 2}, {"type": "relu", "name": "F"},
+    ]},
+}
+
+
+def load_class(code: str, name: str) -> type[nn.Module]:
+    """Execute the generated code alone (no cnncalc in its namespace) and return its class."""
+    namespace: dict[str, Any] = {"__name__": "generated"}
+    exec(compile(code, "<generated>", "exec"), namespace)
+    cls: type[nn.Module] = namespace[name]
+    return cls
+
+
+def check_against_build(spec: Spec) -> str:
+    """The generated model has build's state_dict keys and shapes, and build's outputs."""
+    report = analyze(spec)
+    code = to_torch(spec, report=report)
+    assert "cnncalc" not in "".join(line for line in code.splitlines() if "import" in line)
+    expected = build(spec).eval()
+    model = load_class(code, default_class_name(report.name))().eval()
+
+    state, wanted = model.state_dict(), expected.state_dict()
+    assert list(state) == list(wanted)
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in wanted.items()}
+    assert [name for name, _ in model.named_children()] == module_names(spec)
+    model.load_state_dict(wanted)
+
+    x = torch.randn(2, *report.input_shape)
+    with torch.no_grad():
+        # Inputs cloned: an in-place first layer would change the other model's input.
+        torch.testing.assert_close(model(x.clone()), expected(x.clone()), equal_nan=True)
+
+    # The docstring lists every layer, in order, with its output shape and parameters.
+    assert model.__doc__ is not None
+    lines = iter(model.__doc__.splitlines())
+    for row, name in zip(report.rows, module_names(spec), strict=True):
+        shape = "(" + ", ".join(["N", *map(str, row.output_shape)]) + ")"
+        line = next(line for line in lines if line.strip().startswith(name + " "))
+        assert shape in line and line.rstrip().endswith(f"{row.parameters:,}"), line
+    return code
+
+
+@pytest.mark.parametrize("name", bundled.names())
+def test_bundled_architecture(name: str) -> None:
+    code = check_against_build(load_spec(name))
+    assert f"class {default_class_name(load_spec(name).name or name)}(nn.Module):" in code
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_tricky_specs(name: str) -> None:
+    check_against_build(load_spec(TRICKY[name]))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(data=specs())
+@example(data={"input": [1, 1, 1], "layers": [{"type": "gelu", "name": "b.1"},
+                                              {"type": "tanh", "name": "b_1"}]})
+# adaptive pooling's [null, null] is (None, None), which torch does not take as one None
+@example(data={"input": [1, 2, 3], "layers": [{"type": "adaptivemaxpool2d", "output_size": [None, None]}]})
+def test_random_specs(data: dict[str, Any]) -> None:
+    check_against_build(load_spec(data))
+
+
+def test_generated_code_passes_ruff(tmp_path: Path) -> None:
+    files = []
+    for name in [*bundled.names(), *TRICKY]:
+        path = tmp_path / f"{name.replace('-', '_')}.py"
+        path.write_text(to_torch(load_spec(TRICKY.get(name, name))), encoding="utf-8")
+        files.append(str(path))
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", *files],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The imports are also sorted as isort would, and nothing is unused.
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "I,F,E9",
+                           *files], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_golden_lenet5(regen_golden: bool) -> None:
+    for name in ("lenet5", "lenet5-1998"):
+        path = GOLDEN / f"export_{name}.py.txt"
+        code = to_torch(load_spec(name))
+        if regen_golden:
+            path.write_text(code, encoding="utf-8")
+        assert code == path.read_text(encoding="utf-8")
+
+
+def test_only_the_custom_modules_used_are_copied() -> None:
+    lenet = to_torch(load_spec("lenet5"))
+    assert "class TableConv2d" not in lenet and "import math" not in lenet and "as F" not in lenet
+    paper = to_torch(load_spec("lenet5-1998"))
+    assert {"class TableConv2d", "class Subsampling", "class RBF", "import math"} <= set(
+        line.split("(")[0] for line in paper.splitlines())
+    rbf_only = to_torch(load_spec({"input": [4, 1, 1], "layers": [{"type": "flatten"},
+                                                                  {"type": "rbf", "units": 2}]}))
+    assert "class RBF(nn.Module)" in rbf_only and "class Subsampling" not in rbf_only
+    assert "import math" not in rbf_only and "torch.nn.functional" not in rbf_only
+
+
+def test_names_agree_with_torch() -> None:
+    """The exporter's list of nn.Module attributes covers the installed torch's, so its
+    attribute names are build's child names."""
+    torch_names = {n for n in set(dir(nn.Module)) | set(dir(type)) if hasattr(nn.Module, n)}
+    assert torch_names <= NN_MODULE_ATTRIBUTES, sorted(torch_names - NN_MODULE_ATTRIBUTES)
+    spec = load_spec({"input": [1, 2, 2], "layers": [
+        {"type": "relu", "name": n} for n in sorted(torch_names | {"conv", "b.1", "b_1", "b_1_"})]})
+    names = module_names(spec)
+    model = load_class(to_torch(spec, "Net"), "Net")()
+    assert [name for name, _ in model.named_children()] == names
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("LeNet-5", "LeNet5"), ("AlexNet", "AlexNet"), ("VGG-16", "Vgg16"), ("LeNet-5 (1998)", "LeNet5_1998"),
+    ("CIFAR-10 CNN", "Cifar10Cnn"), ("mnist cnn", "MnistCnn"), ("3-layer net", "Net3LayerNet"),
+    ("", "Net"), ("—", "Net"), ("none", "NoneNet"), ("RBF", "Rbf"), ("nn", "Nn"), ("F", "FNet"),
+])
+def test_default_class_name(name: str, expected: str) -> None:
+    assert default_class_name(name) == expected
+    assert class_name_error(expected) is None
+
+
+def test_class_name_checks() -> None:
+    assert class_name_error("for") == "is a Python keyword"
+    assert class_name_error("RBF") is not None and class_name_error("nn") is not None
+    assert class_name_error("2net") is not None and class_name_error("Nét") is not None
+    with pytest.raises(ValueError, match="class name 'class' is a Python keyword"):
+        to_torch(load_spec("lenet5"), "class")
+    with pytest.raises(ValueError, match="unknown export target"):
+        export(load_spec("lenet5"), "keras")
+
+
+# --- the command ----------------------------------------------------------------------------
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("COLUMNS", "FORCE_COLOR", "NO_COLOR", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_cli_writes_the_file(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "model.py"
+    result = runner.invoke(cli, ["export", "lenet5", "--to", "torch", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert result.stderr == f"wrote {out}\n"
+    assert out.read_text(encoding="utf-8") == to_torch(load_spec("lenet5"))
+
+
+def test_cli_stdout_and_class_name(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["export", "architectures/lenet5-1998.yaml", "--class-name", "Paper"])
+    assert result.exit_code == 0, result.output
+    model = load_class(result.stdout, "Paper")()
+    assert sum(p.numel() for p in model.parameters()) == 60_840
+    assert "Generated by cnncalc from architectures/lenet5-1998.yaml." in result.stdout
+
+
+def test_cli_reads_standard_input(runner: CliRunner) -> None:
+    spec = "name: tiny\ninput: [1, 4, 4]\nlayers:\n  - {type: conv2d, filters: 2, kernel: 3}\n"
+    result = runner.invoke(cli, ["export", "-"], input=spec)
+    assert result.exit_code == 0, result.output
+    assert "class Tiny(nn.Module):" in result.stdout
+    assert "self.conv2d_1 = nn.Conv2d(1, 2, 3)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope.yaml"], "nope.yaml: no such file"),
+    (["lenet5", "--class-name", "for"], "'for' is a Python keyword"),
+    (["lenet5", "--class-name", "2x"], "'2x' is not a Python identifier"),
+    (["lenet5", "--to", "keras"], "'keras' is not 'torch'"),
+    (["lenet5", "-o", "/nonexistent-dir/model.py"], "cannot write /nonexistent-dir/model.py"),
+])
+def test_cli_bad_input_exits_2(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["export", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_bad_spec_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [1, 4, 4]\nlayers:\n  - {type: conv2d, filters: 2, kernel: 5}\n")
+    result = runner.invoke(cli, ["export", str(bad), "-o", str(tmp_path / "out.py")])
+    assert result.exit_code == 2
+    assert "does not fit its 4×4 input" in result.stderr
+    assert not (tmp_path / "out.py").exists()  # nothing written for a spec that cannot be built
+
+
+def test_export_without_torch_says_how_to_install() -> None:
+    # A fresh interpreter where `import torch` fails: exit 2 with the install command, as for verify.
+    code = ("import sys\nsys.modules['torch'] = None\nfrom cnncalc.cli import main\n"
+            "sys.argv = ['cnncalc', 'export', 'lenet5-1998']\nmain()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == 'this command needs PyTorch: pip install "cnncalc[torch]"'
+    assert done.stdout == ""
+
+
+def test_writing_the_code_imports_no_torch() -> None:
+    # The generator itself works from the spec and the analysis alone.
+    code = ("import sys\nsys.modules['torch'] = None\nimport cnncalc\nfrom cnncalc.export import export\n"
+            "print(export(cnncalc.load_spec('lenet5-1998'), 'torch', None))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "class LeNet5_1998(nn.Module):" in done.stdout and "class TableConv2d(nn.Module):" in done.stdout
