@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import os
 import sys
 from typing import Any
 
@@ -86,7 +85,8 @@ def _load(spec: str) -> Any:
               help="Output format: a rich table, or JSON/CSV/Markdown for scripts and notes.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit status 2).")
 @click.option("--width", type=click.IntRange(40, 1000), default=None,
-              help="Table width in characters [default: the terminal's, or 160 when piped].")
+              help="Table width in characters [default: the terminal's, or 160 when piped]; "
+                   "columns that do not fit are hidden, never cut.")
 def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
     """Report every layer of SPEC: shapes, weights per neuron, neurons,
     connections, parameters, MACs, memory and receptive field.
@@ -105,19 +105,18 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
     if fmt != "table":
         click.echo(report.render(fmt), nl=False)
         return
-    from rich.console import Console
+    from cnncalc.console import print_renderable
 
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    Console(width=width or (160 if piped else None), highlight=False).print(report)
+    print_renderable(report, width)
 
 
 @cli.command("list")
 def list_architectures() -> None:
     """List the bundled architectures with their input and parameter count."""
-    from rich.console import Console
     from rich.table import Table
 
     from cnncalc.analysis import analyze as run_analysis
+    from cnncalc.console import print_renderable
     from cnncalc.loader import load_spec
 
     table = Table("name", "input", "parameters", "description", header_style="bold")
@@ -126,7 +125,7 @@ def list_architectures() -> None:
         report = run_analysis(loaded)
         table.add_row(name, "×".join(map(str, report.input_shape)),
                       f"{report.totals.parameters:,}", report.description or "")
-    Console(highlight=False).print(table)
+    print_renderable(table)
 
 
 @cli.command()

@@ -152,7 +152,9 @@ def _summary(report: Report) -> str:
 _NUMERIC = {0, 5, 6, 7, 8, 9, 10}
 
 
-_OPTIONAL = (11, 10, 9, 3)  # dropped in this order when the table is wider than the console
+# Dropped in this order while the table is wider than the console: the engineer's extras first,
+# then what the remaining columns imply; a number is never cut, and the caption lists what went.
+_OPTIONAL = (11, 10, 9, 3, 2, 5, 4, 6)
 
 
 def rich_table(report: Report, width: int | None = None) -> Table:
@@ -163,22 +165,18 @@ def rich_table(report: Report, width: int | None = None) -> Table:
     rows = [_cells(row) for row in report.rows]
     widths = [max([len(heading), len(totals[i])] + [len(r[i]) for r in rows])
               for i, (_, heading) in enumerate(_COLUMNS)]
-    widths[1], widths[2] = min(widths[1], 10), min(widths[2], 10)  # names and types fold
+    widths[1] = min(widths[1], 10)  # long names fold; types are short and never split
     keep = list(range(len(_COLUMNS)))
     for position in _OPTIONAL:
         if width is None or sum(widths[i] + 3 for i in keep) + 1 <= width:
             break
         keep.remove(position)
-    hidden = [_COLUMNS[i][1] for i in range(len(_COLUMNS)) if i not in keep]
-    caption = f"{_summary(report)}\n{_LEGEND}"
-    if hidden:
-        caption += f"\nhidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width or --format)"
     title = report.name + (f" — {report.description}" if report.description else "")
-    table = Table(title=title, caption=caption, show_footer=True, header_style="bold",
-                  footer_style="bold", caption_justify="left", title_justify="left")
+    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold",
+                  title_justify="left")
     for i in keep:
-        # Numbers and shapes are never cut; names and types fold when they must.
-        folds = i in (1, 2)
+        # Numbers, shapes and types are never cut; only names fold when they must.
+        folds = i == 1
         table.add_column(_COLUMNS[i][1], footer=totals[i], justify="right" if i in _NUMERIC else "left",
                          min_width=widths[i],
                          no_wrap=not folds, overflow="fold")
@@ -188,11 +186,17 @@ def rich_table(report: Report, width: int | None = None) -> Table:
 
 
 def rich_group(report: Report, width: int | None = None) -> Group:
-    """The table with the warnings under it, for a rich console of the given width."""
+    """The table, its summary and legend, then notes and warnings, for a console of this width."""
     from rich.console import Group
     from rich.text import Text
 
-    parts: list[Any] = [rich_table(report, width)]
+    table = rich_table(report, width)
+    shown = {column.header for column in table.columns}
+    hidden = [heading for _, heading in _COLUMNS if heading not in shown]
+    parts: list[Any] = [table, Text(_summary(report)), Text(_LEGEND)]
+    if hidden:
+        parts.append(Text(f"hidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width "
+                          "or --format markdown)"))
     for row, note in _notes(report):
         parts.append(Text.assemble(("note: ", "bold"), f"{row.name} (#{row.index}): {note}"))
     for w in report.warnings:

@@ -160,3 +160,21 @@ def test_every_command_of_the_lecture_table_runs() -> None:
     for command in commands:
         result = runner.invoke(cli, shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result.output)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 140, 200])
+def test_narrow_tables_hide_columns_but_never_cut_a_number(width: int) -> None:
+    report = analyze(load_spec("vgg16"))
+    text = report.render("table", width=width)
+    import re
+
+    after = text.split("hidden to fit the terminal:", 1)[1] if "hidden to fit" in text else ""
+    hidden = set(re.findall(r"[\w/]+", after.split("(", 1)[0]))
+    columns = {"connections": "connections", "params": "parameters", "neurons": "neurons", "MACs": "macs"}
+    for heading, attribute in columns.items():
+        if heading in hidden:
+            continue
+        for row in report.rows:
+            assert f"{getattr(row, attribute):,}" in text, (width, heading, row.name)
+    assert f"{report.totals.parameters:,}" in text
+    assert all(len(line) <= width for line in text.splitlines()[1:6]), width
