@@ -610,9 +610,9 @@ def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int,
         yield ("ceil_mode", f"ceil_mode adds a partial last window: {floor_out} → {out} {axis.plural}, "
                             f"the last window reaching {_count(w.overhang, axis)} past the padded input")
     if out < rounded_up:
+        where = "in the right padding" if pad else "past the end of the input"
         yield ("ceil_mode", f"ceil_mode would give {rounded_up} {axis.plural}, but the last window would "
-                            "start in the right padding, so PyTorch drops it "
-                            f"({out} {axis.plural})")
+                            f"start {where}, so PyTorch drops it ({out} {axis.plural})")
 
 
 _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")

@@ -194,19 +194,25 @@ def _one_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilatio
     left, right = ("⌈", "⌉") if ceil_mode else ("", "")
     formula = f"1 + {left}({j}{pad_sym} − {m_sym})/s{right}"
     numbers = f"1 + {left}({size}{pad_num} − {m_num})/{stride}{right}"
+    whole = math.floor(fraction)
+    if ceil_mode:
+        rounded = math.ceil(fraction) + 1
+        text = (f"{numbers} = {_n(rounded)}" if fraction.denominator == 1
+                else f"{numbers} = 1 + ⌈{_decimal(fraction)}⌉ = {_n(rounded)}")
+        if out < rounded:
+            where = "in the right padding" if after else "past the end of the input"
+            return formula, f"{text} → {out}", (
+                f"ceil_mode gives {rounded}, but that last window would start {where}, "
+                f"so PyTorch drops it and keeps {out}")
+        if fraction.denominator == 1:
+            return formula, text, ""
+        return formula, text, (f"ceil_mode rounds up: the last window hangs over the edge, giving {out} "
+                               f"positions instead of {whole + 1}")
     if fraction.denominator == 1:
         return formula, f"{numbers} = {_n(out)}", ""
     shown = _decimal(1 + fraction)
     sign = "=" if Fraction(shown) == 1 + fraction else "≈"
     text = f"{numbers} {sign} {shown} → {out}"
-    whole = math.floor(fraction)
-    if ceil_mode:
-        rounded = whole + 2
-        note = (f"ceil_mode rounds up to {rounded}, but that last window would start in the "
-                f"padding, so PyTorch keeps {out}" if out < rounded else
-                f"ceil_mode rounds up: the last window hangs over the edge, giving {out} positions "
-                f"instead of {whole + 1}")
-        return formula, text, note
     w = core.window(size, kernel, stride, before, after, dilation, out)
     lost = (f"the last {w.unread_input} input position{'s are' if w.unread_input > 1 else ' is'} "
             "never seen by any window" if w.unread_input else
