@@ -83,6 +83,9 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
     Raises :class:`SpecError` listing every problem.
     """
     where = str(path)
+    if not Path(path).is_file():
+        raise SpecError([Issue("no such answers file" if not Path(path).exists() else "is not a file")],
+                        where)
     data, root = read_yaml(Path(path))
     if not isinstance(data, Mapping) or not data:
         got = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -95,37 +98,51 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
     answers: dict[str, dict[str, Any]] = {}
     lines: dict[tuple[str, str], int] = {}
     issues: list[Issue] = []
-    for layer, asked in data.items():
-        layer_line = line_of(root, [layer], key=True)
-        if not isinstance(layer, str) or (layer not in names and layer != TOTALS_KEY):
-            close = difflib.get_close_matches(str(layer), names, n=1, cutoff=0.6)
+    for written, asked in data.items():
+        layer_line = line_of(root, [written], key=True)
+        layer = _layer_named(written, names)
+        index = names.index(layer) + 1 if layer in names else None
+        if layer is None:
+            close = difflib.get_close_matches(str(written), names, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"the layers are: {', '.join(names)}"
-            issues.append(Issue(f"no layer named {show(layer)} in {spec.name or 'the spec'}; {hint}",
+            issues.append(Issue(f"no layer named {show(written)} in {spec.name or 'the spec'}; {hint}",
                                 line=layer_line))
             continue
         if not isinstance(asked, Mapping):
-            issues.append(Issue(f"{layer}: the answers must be a mapping such as {{neurons: 4704}}; "
-                                f"got {show(asked)}", line=layer_line))
+            issues.append(Issue(f"the answers must be a mapping such as {{neurons: 4704}}; got {show(asked)}",
+                                line=layer_line, layer=layer, index=index))
             continue
         allowed = TOTALS if layer == TOTALS_KEY else ANSWERABLE
         answers[layer] = {}
         for metric, value in asked.items():
-            line = line_of(root, [layer, metric]) or layer_line
+            line = line_of(root, [written, metric]) or layer_line
             if metric not in allowed:
                 close = difflib.get_close_matches(str(metric), allowed, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(allowed)}"
-                issues.append(Issue(f"{layer}: unknown quantity {show(metric)}; {hint}",
-                                    line=line_of(root, [layer, metric], key=True) or layer_line))
+                issues.append(Issue(f"unknown quantity {show(metric)}; {hint}", layer=layer, index=index,
+                                    line=line_of(root, [written, metric], key=True) or layer_line))
                 continue
             try:
                 answers[layer][metric] = parse_answer(metric, value)
             except ValueError as err:
-                issues.append(Issue(f"{layer}: {metric}: {err}", line=line))
+                issues.append(Issue(f"{metric}: {err}", line=line, layer=layer, index=index))
                 continue
             lines[(layer, metric)] = line or 0
     if issues:
         raise SpecError(sorted(issues, key=lambda i: i.line or 0), where)
     return answers, lines
+
+
+def _layer_named(written: Any, names: list[str]) -> str | None:
+    """A layer as an answers file names it: its name, ``#3`` (its position), or ``totals``."""
+    if not isinstance(written, str):
+        return None
+    if written in names or written == TOTALS_KEY:
+        return written
+    match = re.fullmatch(r"#(\d+)", written.strip())
+    if match and 1 <= int(match.group(1)) <= len(names):
+        return names[int(match.group(1)) - 1]
+    return None
 
 
 _SEPARATORS = re.compile(r"(?<=\d)[,_ \u2009\u202f'](?=\d{3}\b)")
@@ -138,7 +155,7 @@ def parse_answer(metric: str, value: Any) -> Any:
                                                      for v in value):
             return tuple(value)
         if isinstance(value, str):
-            parts = re.split(r"\s*[x×*,]\s*", value.strip())
+            parts = re.split(r"\s*[x×*,]\s*", value.strip().strip("()[]").strip())
             if all(p.isdigit() for p in parts):
                 return tuple(int(p) for p in parts)
         raise ValueError(f"write a shape as [channels, height, width] or \"6×28×28\"; got {show(value)}")
@@ -170,6 +187,12 @@ def check(spec: Spec, report: Report, answers: Mapping[str, Mapping[str, Any]]) 
             continue
         layer, row = rows[layer_name]
         worked = {w.metric: w for w in explain_layer(layer, row)}
+        if "output_shape" in worked and "output_size" in worked:
+            # A shape is the channels and the worked width: show the working, not just the shape.
+            size = worked["output_size"]
+            shape = worked["output_shape"]
+            worked["output_shape"] = Worked("output_shape", f"channels × height × width; width {size.formula}",
+                                            f"{shape.worked}; width {size.worked}", shape.value, size.note)
         for metric, given in asked.items():
             expected = _expected(metric, row)
             marks.append(Mark(layer_name, row.index, metric, given, expected, worked.get(metric)))

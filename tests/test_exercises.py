@@ -184,6 +184,26 @@ def test_check_wrong_answers_show_the_working(runner: CliRunner, tmp_path: Path)
     assert wrong["output_shape"]["expected"] == [96, 27, 27]
 
 
+def test_check_accepts_positions_and_shapes_in_parentheses(tmp_path: Path) -> None:
+    spec = load_spec("alexnet")
+    answers, _ = load_answers(write(tmp_path, '"#3":\n  output_shape: "(96, 27, 27)"\n'), spec)
+    assert answers == {"pool1": {"output_shape": (96, 27, 27)}}
+    assert check(spec, analyze(spec), answers).all_right
+
+
+def test_check_wrong_shape_shows_the_width_worked(runner: CliRunner, tmp_path: Path) -> None:
+    answers = write(tmp_path, "conv1:\n  output_shape: [96, 54, 54]\n")
+    result = runner.invoke(cli, ["check", "alexnet", answers, "-f", "json"])
+    (mark,) = json.loads(result.stdout)["marks"]
+    assert mark["worked"] == "96 × 55 × 55; width 1 + (224 + 2×2 − 11)/4 = 55.25 → 55"
+
+
+def test_check_missing_answers_file(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["check", "alexnet", "no-such-answers.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr == "no-such-answers.yaml: no such answers file\n"
+
+
 def test_check_totals(tmp_path: Path) -> None:
     spec = load_spec("lenet5")
     answers, _ = load_answers(write(tmp_path, "totals: {parameters: 61706, connections: 429342}\n"), spec)
@@ -192,11 +212,16 @@ def test_check_totals(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("conv1:\n  nuerons: 5\n", "answers.yaml:2: conv1: unknown quantity 'nuerons'; did you mean 'neurons'?"),
+    ("conv1:\n  nuerons: 5\n",
+     "answers.yaml:2: layer conv1 (#1): unknown quantity 'nuerons'; did you mean 'neurons'?"),
     ("conv9:\n  neurons: 5\n", "answers.yaml:1: no layer named 'conv9' in AlexNet; did you mean 'conv5'?"),
     ("conv1:\n  neurons: lots\n",
-     "answers.yaml:2: conv1: neurons: must be a whole number such as 357504 or \"357,504\"; got 'lots'"),
-    ("conv1: 5\n", "answers.yaml:1: conv1: the answers must be a mapping such as {neurons: 4704}; got 5"),
+     "answers.yaml:2: layer conv1 (#1): neurons: must be a whole number such as 357504 or \"357,504\"; "
+     "got 'lots'"),
+    ("conv1: 5\n",
+     "answers.yaml:1: layer conv1 (#1): the answers must be a mapping such as {neurons: 4704}; got 5"),
+    ('"#3":\n  neurons: 5x\n', "answers.yaml:2: layer pool1 (#3): neurons: must be a whole number such as "
+     "357504 or \"357,504\"; got '5x'"),
     ("input: [3, 8, 8]\nlayers:\n  - {type: relu}\n",
      "answers.yaml: this is a spec, not an answers file; the spec comes first: cnncalc check SPEC ANSWERS"),
     ("", "answers.yaml: an answers file maps layer names to answers, e.g. C1: {neurons: 4704}; "
