@@ -191,8 +191,9 @@ def check(spec: Spec, report: Report, answers: Mapping[str, Mapping[str, Any]]) 
             # A shape is the channels and the worked width: show the working, not just the shape.
             size = worked["output_size"]
             shape = worked["output_shape"]
-            worked["output_shape"] = Worked("output_shape", f"channels × height × width; width {size.formula}",
-                                            f"{shape.worked}; width {size.worked}", shape.value, size.note)
+            worked["output_shape"] = Worked(
+                "output_shape", f"channels × height × width; width {size.formula}",
+                f"{shape.worked}; width {size.worked}", shape.value, size.note)
         for metric, given in asked.items():
             expected = _expected(metric, row)
             marks.append(Mark(layer_name, row.index, metric, given, expected, worked.get(metric)))
