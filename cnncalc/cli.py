@@ -130,12 +130,16 @@ def list_architectures() -> None:
 
 @cli.command()
 def schema() -> None:
-    """Print the spec's JSON Schema (for editor completion and validation)."""
+    """Print the spec's JSON Schema, for completion and checking in an editor.
+
+    It describes what cnncalc accepts, the lecture's aliases included (type names in
+    lower case; cnncalc itself also ignores case, '_' and '-' in them).
+    """
     import json
 
-    from cnncalc.spec import Spec
+    from cnncalc.spec import json_schema
 
-    click.echo(json.dumps(Spec.model_json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 def main() -> None:

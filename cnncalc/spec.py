@@ -37,6 +37,7 @@ __all__ = [
     "Layer",
     "Spec",
     "canonical_type",
+    "json_schema",
     "show",
 ]
 
@@ -567,3 +568,45 @@ class Spec(BaseModel):
                 layer.name = f"{kind}_{counts[kind]}"
                 seen[layer.name] = 0
         return layers
+
+
+def json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema, for editors: what cnncalc accepts, aliases included.
+
+    pydantic's schema describes the canonical spelling only; this adds what the
+    validators accept besides: each field's aliases (``filters``, ``kernel``, …,
+    any one spelling required), the lecture's type names (``conv``, ``dense``,
+    in lower case; cnncalc also ignores case, ``_`` and ``-``, which a schema
+    cannot), and ``input`` as a ``[C, H, W]`` list.
+    """
+    schema = Spec.model_json_schema()
+    defs = schema["$defs"]
+    for kind, model in LAYER_MODELS.items():
+        definition = defs[model.__name__]
+        properties = definition["properties"]
+        required = set(definition.get("required", []))
+        either = []
+        for field_name, info in model.model_fields.items():
+            choices = [str(c) for c in getattr(info.validation_alias, "choices", ())]
+            if not choices:
+                continue
+            shown = next(c for c in choices if c in properties)
+            for choice in choices:
+                properties.setdefault(choice, properties[shown])
+            if shown in required:
+                required.discard(shown)
+                either.append({"oneOf": [{"required": [c]} for c in choices]})
+        if either:
+            definition["allOf"] = either
+        definition["required"] = sorted(required)
+        names = [kind, *sorted(alias for alias, target in TYPE_ALIASES.items() if target == kind)]
+        properties["type"] = {"enum": names, "title": "Type"}
+    # The discriminator's mapping knows only canonical names; oneOf over the layer models with
+    # their type enums selects the same model for every spelling.
+    schema["properties"]["layers"]["items"].pop("discriminator", None)
+    schema["properties"]["input"] = {"anyOf": [
+        {"$ref": "#/$defs/InputShape"},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3,
+         "description": "[channels, height, width]"},
+    ]}
+    return schema

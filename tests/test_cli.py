@@ -95,9 +95,23 @@ def test_list_shows_every_bundled_architecture(runner: CliRunner) -> None:
     assert "138,357,544" in result.stdout
 
 
-def test_schema_is_json_schema(runner: CliRunner) -> None:
-    doc = json.loads(runner.invoke(cli, ["schema"]).stdout)
-    assert "layers" in doc["properties"]
+def test_schema_accepts_what_cnncalc_accepts(runner: CliRunner) -> None:
+    import jsonschema
+    import yaml
+
+    from cnncalc import bundled
+
+    validator = jsonschema.Draft202012Validator(json.loads(runner.invoke(cli, ["schema"]).stdout))
+    for name in bundled.names():
+        spec = yaml.safe_load((bundled.directory() / f"{name}.yaml").read_text())
+        assert list(validator.iter_errors(spec)) == [], name
+    words = {"input": [3, 32, 32], "layers": [
+        {"type": "conv", "filters": 6, "kernel": 5}, {"type": "maxpooling2d", "pool_size": 2, "strides": 2},
+        {"type": "flatten"}, {"type": "dropout", "rate": 0.5}, {"type": "dense", "units": 10}]}
+    assert list(validator.iter_errors(words)) == []
+    load_spec(words)  # and cnncalc agrees
+    misspelt = {"input": [3, 32, 32], "layers": [{"type": "conv", "filtres": 6, "kernel": 5}]}
+    assert list(validator.iter_errors(misspelt))
 
 
 def _commands(group: click.Group) -> list[str]:
