@@ -586,7 +586,7 @@ def json_schema() -> dict[str, Any]:
         properties = definition["properties"]
         required = set(definition.get("required", []))
         either = []
-        for field_name, info in model.model_fields.items():
+        for info in model.model_fields.values():
             choices = [str(c) for c in getattr(info.validation_alias, "choices", ())]
             if not choices:
                 continue
