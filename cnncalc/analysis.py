@@ -246,10 +246,12 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
                                 layer.dilation, out, "convolution")
     if layer.padding == "same" and any(before != after for before, after in pads):
         (top, bottom), (left, right) = pads
+        how = ("as PyTorch's padding='same' does" if layer.stride == (1, 1)
+               else "as TensorFlow's 'SAME' does; PyTorch allows padding='same' only at stride 1, so "
+                    "cnncalc builds it as ZeroPad2d then the convolution")
         warnings.append(("asymmetric_padding",
                          f"padding 'same' pads unevenly: {top} top / {bottom} bottom, "
-                         f"{left} left / {right} right (the extra row or column goes "
-                         "bottom/right, as in PyTorch and TensorFlow)"))
+                         f"{left} left / {right} right (the extra row or column goes bottom/right, {how})"))
     return Step(
         output_shape=(layer.out_channels, out[0], out[1]),
         weights_per_neuron=weights_per_neuron,

@@ -171,7 +171,7 @@ def _sliding(row: LayerRow, kernel: tuple[int, int], stride: tuple[int, int],
         formula, text, note = _one_size(sizes[i], kernel[i], stride[i], pads[i], dilation[i], outs[i],
                                         ceil_mode, size_symbol, m_symbol)
         if axis == "height":
-            note = ("height: " + note) if note else "the height"
+            note = f"height: {note}" if note else ""
         worked.append(Worked("output_size" if axis == "width" else "output_height", formula, text, outs[i],
                              note))
     return worked

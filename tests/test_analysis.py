@@ -76,7 +76,7 @@ def test_asymmetric_same_padding() -> None:
     assert report.rows[0].output_shape == (1, 8, 8)
     assert messages(report, "asymmetric_padding") == [
         "padding 'same' pads unevenly: 1 top / 2 bottom, 1 left / 2 right (the extra row or column "
-        "goes bottom/right, as in PyTorch and TensorFlow)"]
+        "goes bottom/right, as PyTorch's padding='same' does)"]
 
 
 def test_same_at_stride_two_follows_tensorflow() -> None:

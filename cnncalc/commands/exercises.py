@@ -32,9 +32,9 @@ def _load(source: str) -> Spec:
 
 
 def _print(renderable: Any) -> None:
-    from rich.console import Console
+    from cnncalc.console import print_renderable
 
-    Console(highlight=False).print(renderable)
+    print_renderable(renderable)
 
 
 # --- check --------------------------------------------------------------------------------
@@ -143,6 +143,16 @@ class _Pair(click.ParamType):  # type: ignore[type-arg]
         self.fail(f"write a whole number or HxW such as 7x9{words}; got {value!r}", param, ctx)
 
 
+def _times(value: int | list[int]) -> str:
+    """5 for 5 or [5, 5]; 3×5 for [3, 5]."""
+    a, b = _sizes(value)
+    return str(a) if a == b else f"{a}×{b}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _sizes(value: int | list[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
@@ -197,15 +207,15 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
              "stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
     symbols = [_symbols(("J", "K"), size), f"L = {channels}", _symbols(("M", "N"), kernel)]
     if padding not in (0, [0, 0]):
-        symbols.append(f"P = {padding}" if isinstance(padding, (int, str)) else _symbols(("P", "P"), padding))
+        symbols.append(f"P = {padding}" if isinstance(padding, (int, str)) else f"P = {_times(padding)}")
     if stride not in (1, [1, 1]):
-        symbols.append(f"s = {stride}" if isinstance(stride, int) else f"s = {stride[0]}×{stride[1]}")
+        symbols.append(f"s = {_times(stride)}")
     if dilation not in (1, [1, 1]):
-        symbols.append(f"d = {dilation}")
+        symbols.append(f"d = {_times(dilation)}")
     if groups > 1:
         symbols.append(f"groups = {groups}")
-    heading = (f"convolution: {filters} filters on a {height}×{width} input with {channels} "
-               f"channel{'s' if channels > 1 else ''} ({', '.join(symbols)})")
+    heading = (f"convolution: {_plural(filters, 'filter')} on a {height}×{width} input with "
+               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
     _one_layer([channels, height, width], layer, heading, fmt, "cnncalc conv")
 
 
@@ -232,8 +242,12 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
     The lecture's overlapping pooling: cnncalc pool --size 55 --channels 96 --kernel 3 --stride 2
     """
     if values is not None:
+        if size is not None:
+            raise click.UsageError("--size and --values do not go together: the matrix gives the size")
         _pool_numbers(values, kernel, stride, padding, ceil_mode, average, windows, fmt)
         return
+    if windows:
+        raise click.UsageError("--windows goes with --values (it writes out each window of the numbers)")
     if size is None:
         raise click.UsageError("give --size (the input J or JxK), or --values to pool numbers")
     height, width = _sizes(size)
@@ -242,11 +256,11 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
              "ceil_mode": ceil_mode}
     pool_h, pool_w = _sizes(kernel)
     step = _sizes(stride) if stride is not None else (pool_h, pool_w)
-    symbols = [_symbols(("J", "K"), size),
-               f"F = {pool_h}" if pool_h == pool_w else f"F = {pool_h}×{pool_w}",
-               f"s = {step[0]}" if step[0] == step[1] else f"s = {step[0]}×{step[1]}"]
-    heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with {channels} "
-               f"channel{'s' if channels > 1 else ''} ({', '.join(symbols)})")
+    symbols = [_symbols(("J", "K"), size), f"F = {_times(kernel)}", f"s = {_times(list(step))}"]
+    if padding not in (0, [0, 0]):
+        symbols.append(f"P = {_times(padding)}")
+    heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with "
+               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
     _one_layer([channels, height, width], layer, heading, fmt, "cnncalc pool")
 
 
@@ -263,6 +277,6 @@ def _pool_numbers(values: str, kernel: Any, stride: Any, padding: Any, ceil_mode
     if fmt == "json":
         click.echo(pooling_json(result), nl=False)
         return
-    from rich.console import Console
+    from cnncalc.console import print_renderable
 
-    Console(highlight=False, soft_wrap=True).print(pooling_group(result))
+    print_renderable(pooling_group(result), soft_wrap=True)
