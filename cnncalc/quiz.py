@@ -24,7 +24,7 @@ from cnncalc.loader import load_spec
 from cnncalc.spec import Spec
 from cnncalc.worked import METRICS, Worked, explain_layer
 
-__all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "make_quiz"]
+__all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "describe", "make_quiz"]
 
 CONV_QUESTIONS = ("output_size", "weights_per_neuron", "neurons", "connections", "parameters")
 POOL_QUESTIONS = ("output_size", "parameters")
@@ -60,11 +60,19 @@ class Quiz:
     """A generated exercise sheet: the network, the layers described, and the questions."""
 
     seed: int
+    layers: int  # as asked; the chain stops sooner when no sensible layer fits the map
+    fractions: bool
     network: dict[str, Any]  # the spec as drawn, plain data
     spec: Spec
     report: Report
-    descriptions: dict[str, str]  # layer name → the exercise's wording
+    descriptions: dict[str, str]  # layer name → the full wording, with the size that reaches it
+    sheet_descriptions: dict[str, str]  # the same without an earlier layer's size (an answer)
     questions: list[Question]
+
+    @property
+    def command(self) -> str:
+        """The command that sets this quiz again."""
+        return command(self.seed, self.layers, self.fractions)
 
     def answers(self) -> dict[str, dict[str, Any]]:
         """The answer key as an answers mapping for ``cnncalc check``."""
@@ -74,8 +82,17 @@ class Quiz:
         return key
 
 
+def command(seed: int, layers: int, fractions: bool) -> str:
+    """``cnncalc quiz`` with every option that the quiz depends on."""
+    return f"cnncalc quiz --seed {seed} --layers {layers}" + (" --fractions" if fractions else "")
+
+
 def make_quiz(seed: int, layers: int = 3, fractions: bool = False) -> Quiz:
-    """A quiz of ``layers`` layers (convolutions, then pooling after each, like LeNet)."""
+    """A quiz of up to ``layers`` layers (convolutions, then pooling after each, like LeNet).
+
+    The chain stops early when the map has become too small for another sensible layer; the
+    first layer, on an input of 28 or more, always fits, so a quiz has at least one.
+    """
     rng = random.Random(seed)
     channels, size = rng.choice(_INPUTS)
     shape: tuple[int, ...] = (channels, size, size)
@@ -89,41 +106,63 @@ def make_quiz(seed: int, layers: int = 3, fractions: bool = False) -> Quiz:
         else:
             convs += 1
             layer = _conv(rng, shape[1], f"conv{convs}", fractions and rng.random() < 0.4)
+            if layer is None and fractions:
+                layer = _conv(rng, shape[1], f"conv{convs}", False)  # no fraction fits: a whole one
         if layer is None:
             break
         drawn.append(layer)
         shape = analyze(load_spec({"input": [channels, size, size], "layers": drawn})).rows[-1].output_shape
         if shape[1] < 2:
             break
-    network = {"name": f"quiz {seed}", "description": f"cnncalc quiz --seed {seed}",
+    network = {"name": f"quiz {seed}", "description": command(seed, layers, fractions),
                "input": [channels, size, size], "layers": drawn}
     spec = load_spec(network)
     report = analyze(spec)
     questions: list[Question] = []
     descriptions: dict[str, str] = {}
+    sheet: dict[str, str] = {}
+    previous: str | None = None
     for model, row in zip(spec.layers, report.rows, strict=True):
         worked = {w.metric: w for w in explain_layer(model, row)}
         asked = CONV_QUESTIONS if row.type == "conv2d" else POOL_QUESTIONS
-        descriptions[row.name] = _describe(model, row)
+        descriptions[row.name] = describe(model, row)
+        sheet[row.name] = describe(model, row, after=previous)
+        previous = row.name
         for metric in asked:
             questions.append(Question(len(questions) + 1, row.name, metric, worked[metric].value,
                                       worked[metric]))
-    return Quiz(seed, network, spec, report, descriptions, questions)
+    return Quiz(seed, layers, fractions, network, spec, report, descriptions, sheet, questions)
 
 
 def _conv(rng: random.Random, size: int, name: str, fraction: bool) -> dict[str, Any] | None:
-    """A convolution whose size is whole (or, when asked, deliberately not)."""
+    """A convolution whose size is whole (or, when asked, deliberately not); None when none fits.
+
+    Sensible layers only: a window no wider than the map (M ≤ J), windows that overlap or touch
+    (s ≤ M), padding within half a window (P ≤ ⌊M/2⌋), and an output at least 2 wide.
+    """
+    kernels = [k for k in _KERNELS if k <= size]
+    if not kernels:
+        return None
     for _ in range(_TRIES):
-        kernel = rng.choice([k for k in _KERNELS if k <= size])
-        # Sensible layers only: windows that overlap or touch (s ≤ M), padding within half a window.
+        kernel = rng.choice(kernels)
         stride = rng.choice([s for s in _STRIDES if s <= kernel])
         padding = rng.choice([p for p in (0, 0, 1, 2, kernel // 2) if p <= kernel // 2])
-        span = size + 2 * padding - kernel
-        if span < stride or (span % stride == 0) == fraction:
-            continue
-        return {"type": "conv2d", "name": name, "out_channels": rng.choice(_FILTERS),
-                "kernel_size": kernel, "stride": stride, "padding": padding}
-    return None
+        if _fits(size, kernel, stride, padding, fraction):
+            return _conv_layer(rng, name, kernel, stride, padding)
+    # Rare (a small map): draw among every sensible choice instead of giving up on luck.
+    choices = [(k, s, p) for k in kernels for s in sorted(set(_STRIDES)) if s <= k
+               for p in range(k // 2 + 1) if _fits(size, k, s, p, fraction)]
+    return _conv_layer(rng, name, *rng.choice(choices)) if choices else None
+
+
+def _fits(size: int, kernel: int, stride: int, padding: int, fraction: bool) -> bool:
+    span = size + 2 * padding - kernel
+    return span >= stride and (span % stride != 0) == fraction
+
+
+def _conv_layer(rng: random.Random, name: str, kernel: int, stride: int, padding: int) -> dict[str, Any]:
+    return {"type": "conv2d", "name": name, "out_channels": rng.choice(_FILTERS),
+            "kernel_size": kernel, "stride": stride, "padding": padding}
 
 
 def _pool(rng: random.Random, size: int, name: str) -> dict[str, Any] | None:
@@ -134,15 +173,35 @@ def _pool(rng: random.Random, size: int, name: str) -> dict[str, Any] | None:
     return None
 
 
-def _describe(layer: Any, row: Any) -> str:
+def describe(layer: Any, row: Any, after: str | None = None) -> str:
+    """The exercise's wording for one layer (its spec model and report row).
+
+    Without ``after`` it states the size that reaches the layer, as the lecture does ("The
+    previous layer is 55×55 with 96 channels"). A printed sheet names the layer it follows
+    instead (``after``): that size is the answer to an earlier question.
+    """
     channels, height, width = row.input_shape
-    what = "The input image" if row.index == 1 else "The previous layer"
-    where = f"{what} is {height}×{width} with {channels} channel{'s' if channels > 1 else ''}"
     if row.type == "conv2d":
         (kernel, _), (stride, _), padding = layer.kernel_size, layer.stride, layer.padding[0]
+        filters = layer.out_channels
         pad = "no padding" if padding == 0 else f"zero padding P = {padding}"
-        return (f"{where}. The convolution layer {row.name} applies {layer.out_channels} filters of "
-                f"{kernel}×{kernel} with stride {stride} and {pad} "
-                f"(J = K = {height}, L = {channels}, M = N = {kernel}, P = {padding}, s = {stride}).")
+        what = (f"The convolution layer {row.name} applies {filters} filter{_s(filters)} of "
+                f"{kernel}×{kernel} with stride {stride} and {pad}")
+        numbers = f"M = N = {kernel}, P = {padding}, s = {stride}"
+        if after is not None:  # L is the earlier convolution's filter count, not an answer
+            return f"{what} to the output of {after} (L = {channels}, {numbers})."
+        return f"{_size(row, channels, height, width)}. {what} (J = K = {height}, L = {channels}, {numbers})."
     kernel, stride = layer.kernel_size[0], (layer.stride or layer.kernel_size)[0]
-    return (f"{where}. Max pooling {row.name} is applied with width F = {kernel} and stride s = {stride}.")
+    window = f"with width F = {kernel} and stride s = {stride}"
+    if after is not None:
+        return f"Max pooling {row.name} is applied to the output of {after} {window}."
+    return f"{_size(row, channels, height, width)}. Max pooling {row.name} is applied {window}."
+
+
+def _size(row: Any, channels: int, height: int, width: int) -> str:
+    what = "The input image" if row.index == 1 else "The previous layer"
+    return f"{what} is {height}×{width} with {channels} channel{_s(channels)}"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"

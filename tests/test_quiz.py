@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from click.testing import CliRunner
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.quiz import make_quiz
+from cnncalc.quiz import Quiz, describe, make_quiz
 
 
 @pytest.fixture
@@ -26,16 +28,41 @@ def test_same_seed_same_quiz() -> None:
     assert make_quiz(43).network != first.network
 
 
+def assert_sensible(made: Quiz) -> None:
+    report = analyze(load_spec(made.network))
+    if made.fractions:  # sizes may be fractions rounded down, and nothing else
+        assert {w.kind for w in report.warnings} <= {"fraction"}, [w.message for w in report.warnings]
+    else:
+        assert report.warnings == [], [w.message for w in report.warnings]  # whole sizes, no skipped rows
+    assert 1 <= len(report.rows) <= made.layers
+    for layer, row in zip(made.network["layers"], report.rows, strict=True):
+        if layer["type"] == "conv2d":
+            assert layer["stride"] <= layer["kernel_size"] <= row.input_shape[1]
+            assert layer["padding"] <= layer["kernel_size"] // 2
+        assert row.output_shape[1] >= 2
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_exercises_are_sensible(seed: int) -> None:
-    made = make_quiz(seed, layers=4)
-    report = analyze(load_spec(made.network))
-    assert report.warnings == [], [w.message for w in report.warnings]  # whole sizes, no skipped rows
-    for layer in made.network["layers"]:
-        if layer["type"] == "conv2d":
-            assert layer["stride"] <= layer["kernel_size"]
-            assert layer["padding"] <= layer["kernel_size"] // 2
-    assert all(row.output_shape[1] >= 2 for row in report.rows[:-1])
+    assert_sensible(make_quiz(seed, layers=4))
+
+
+@pytest.mark.parametrize("fractions", [False, True])
+@pytest.mark.parametrize("layers", range(1, 9))
+def test_every_seed_and_length_generates(layers: int, fractions: bool) -> None:
+    # Small maps once ran out of kernels (IndexError in rng.choice); the chain now stops cleanly.
+    for seed in range(300):
+        made = make_quiz(seed, layers=layers, fractions=fractions)
+        assert_sensible(made)
+        assert made.questions
+
+
+@pytest.mark.parametrize(("seed", "layers", "fractions"), [(10, 5, False), (1, 5, True), (0, 7, True)])
+def test_the_quizzes_that_crashed(runner: CliRunner, seed: int, layers: int, fractions: bool) -> None:
+    args = ["quiz", "--seed", str(seed), "--layers", str(layers), "-f", "markdown"]
+    result = runner.invoke(cli, args + (["--fractions"] if fractions else []))
+    assert result.exit_code == 0, result.output
+    assert "## conv1" in result.stdout
 
 
 def test_fractions_give_the_alexnet_kind_of_layer() -> None:
@@ -44,9 +71,11 @@ def test_fractions_give_the_alexnet_kind_of_layer() -> None:
     assert "fraction" in kinds
 
 
-def save(runner: CliRunner, folder: Path, seed: int = 5) -> None:
-    result = runner.invoke(cli, ["quiz", "--seed", str(seed), "-f", "markdown", "--save", str(folder)])
+def save(runner: CliRunner, folder: Path, seed: int = 5, *options: str) -> str:
+    args = ["quiz", "--seed", str(seed), *options, "-f", "markdown", "--save", str(folder)]
+    result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def test_round_trip_through_check(runner: CliRunner, tmp_path: Path) -> None:
@@ -66,7 +95,7 @@ def test_markdown_sheet_and_separate_key(runner: CliRunner, tmp_path: Path) -> N
     key_file = tmp_path / "key.md"
     result = runner.invoke(cli, ["quiz", "--seed", "5", "-f", "markdown", "--key", str(key_file)])
     sheet, key = result.stdout, key_file.read_text()
-    assert sheet.startswith("# Exercises (cnncalc quiz --seed 5)")
+    assert sheet.startswith("# Exercises (cnncalc quiz --seed 5 --layers 3)")
     assert "Answer key" not in sheet and "**" not in sheet  # no answers on the students' sheet
     made = make_quiz(5)
     for question in made.questions:
@@ -100,3 +129,115 @@ def test_interactive_reasks_on_a_non_number_and_stops_cleanly(runner: CliRunner)
     assert f"score: 1/{len(made.questions)} (1 answered)" in result.output  # input ran out: no traceback
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+
+
+def test_the_sheet_gives_no_answer_away() -> None:
+    # The lecture says "The previous layer is 55×55 with 96 channels", but on a printed sheet that
+    # width is the answer to the question before: later layers name the layer they follow instead.
+    for seed in range(40):
+        made = make_quiz(seed, layers=6, fractions=seed % 2 == 1)
+        layers = made.network["layers"]
+        first, *later = layers
+        assert made.sheet_descriptions[first["name"]] == made.descriptions[first["name"]]
+        for before, layer, row in zip(layers, later, made.report.rows[1:], strict=False):
+            text = made.sheet_descriptions[layer["name"]]
+            assert f"to the output of {before['name']}" in text
+            assert "previous layer" not in text
+            # every number is one of the layer's own settings (or in a layer name): no earlier width
+            stated = {layer.get(k) for k in ("out_channels", "kernel_size", "stride", "padding")}
+            names = before["name"] + layer["name"]
+            stated |= {row.input_shape[0], *(int(n) for n in re.findall(r"\d+", names))}
+            assert {int(n) for n in re.findall(r"\d+", text)} <= stated, text
+            # the interactive wording keeps the size: the student has answered it by then
+            height = row.input_shape[1]
+            assert f"The previous layer is {height}×{height}" in made.descriptions[layer["name"]]
+
+
+def test_sheet_wording_of_a_later_layer(runner: CliRunner) -> None:
+    sheet = runner.invoke(cli, ["quiz", "--seed", "10", "--layers", "5", "-f", "markdown"]).stdout
+    assert "Max pooling pool1 is applied to the output of conv1 with width F = 2 and stride s = 2." in sheet
+    assert ("The convolution layer conv2 applies 16 filters of 11×11 with stride 1 and no padding to the "
+            "output of pool1 (L = 64, M = N = 11, P = 0, s = 1).") in sheet
+
+
+def test_one_filter_is_singular() -> None:
+    spec = load_spec({"input": [1, 28, 28], "layers": [
+        {"type": "conv2d", "name": "c1", "out_channels": 1, "kernel_size": 5},
+        {"type": "conv2d", "name": "c2", "out_channels": 6, "kernel_size": 5}]})
+    rows = analyze(spec).rows
+    one = describe(spec.layers[0], rows[0])
+    assert "applies 1 filter of 5×5" in one and "with 1 channel." in one
+    assert "applies 6 filters of 5×5" in describe(spec.layers[1], rows[1], after="c1")
+    assert "24×24 with 1 channel." in describe(spec.layers[1], rows[1])
+
+
+@pytest.mark.parametrize("options", [[], ["--layers", "5"], ["--layers", "6", "--fractions"]])
+def test_the_printed_command_sets_the_same_quiz(runner: CliRunner, tmp_path: Path,
+                                                options: list[str]) -> None:
+    sheet = save(runner, tmp_path / "first", 21, *options)
+    command = re.match(r"# Exercises \((cnncalc quiz [^)]*)\)", sheet)
+    assert command, sheet
+    words = shlex.split(command.group(1))
+    assert words[:2] == ["cnncalc", "quiz"] and ("--fractions" in words) == ("--fractions" in options)
+    assert f"# Answer key ({command.group(1)})" in sheet
+    for name in ("quiz.yaml", "key.yaml"):
+        assert (tmp_path / "first" / name).read_text().startswith(f"# {command.group(1)}\n")
+    again = runner.invoke(cli, [*words[1:], "-f", "markdown", "--save", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == sheet
+    for name in ("quiz.yaml", "key.yaml", "answers.yaml"):
+        first, second = (tmp_path / "first" / name).read_text(), (tmp_path / "again" / name).read_text()
+        assert second == first.replace(str(tmp_path / "first"), str(tmp_path / "again"))
+    interactive = runner.invoke(cli, words[1:], input="")
+    assert interactive.output.startswith(f"{command.group(1)}: answer each question")
+
+
+def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
+    save(runner, tmp_path, 7, "--layers", "4")
+    template = (tmp_path / "answers.yaml").read_text()
+    assert template.startswith("# Your answers to cnncalc quiz --seed 7 --layers 4.")
+    assert f"cnncalc check {tmp_path / 'quiz.yaml'} answers.yaml" in template
+    key = yaml.safe_load((tmp_path / "key.yaml").read_text())
+    blank = yaml.safe_load(template)
+    assert blank == {layer: dict.fromkeys(asked) for layer, asked in key.items()}  # every value null
+    # An unfilled answer is bad input, not a wrong one.
+    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml")])
+    assert unfilled.exit_code == 2
+    # Filled in as a student would (after the colon, keeping the comments), it scores 100%.
+    layer, lines = None, []
+    for line in template.splitlines():
+        if re.match(r"\w+:$", line):
+            layer = line[:-1]
+        elif metric := re.match(r"  (\w+):  #", line):
+            assert layer is not None
+            line = line.replace(":  #", f": {key[layer][metric.group(1)]:,}  #", 1)
+        lines.append(line)
+    (tmp_path / "filled.yaml").write_text("\n".join(lines) + "\n")
+    marked = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "filled.yaml")])
+    assert marked.exit_code == 0, marked.output
+    total = sum(len(asked) for asked in key.values())
+    assert f"score: {total}/{total} (100%)" in marked.stdout
+
+
+def test_key_goes_with_markdown(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["quiz", "--seed", "5", "--key", str(tmp_path / "key.md")])
+    assert result.exit_code == 2
+    assert "--key goes with --format markdown" in result.output
+    assert not (tmp_path / "key.md").exists()
+
+
+def test_unwritable_key_is_a_message_not_a_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "k.md"
+    result = runner.invoke(cli, ["quiz", "--seed", "5", "-f", "markdown", "--key", str(path)])
+    assert result.exit_code == 2
+    assert f"cannot write {path}: No such file or directory" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_unwritable_save_folder_is_a_message_not_a_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    folder = tmp_path / "file" / "quiz"
+    result = runner.invoke(cli, ["quiz", "--seed", "5", "-f", "markdown", "--save", str(folder)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cannot write {folder}: ")
+    assert result.stdout == "" and "Traceback" not in result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cnncalc.errors import CnncalcError
 from cnncalc.exercises import parse_answer
 from cnncalc.quiz import Question, Quiz, make_quiz
 
@@ -25,7 +26,8 @@ __all__ = ["quiz"]
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="With --format markdown: write the answer key to this file instead of after the sheet.")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
-              help="Also write quiz.yaml (the network) and key.yaml (the answers) here, for cnncalc check.")
+              help="Also write quiz.yaml (the network), key.yaml (the answers) and answers.yaml (a blank "
+                   "answers file for a student) here, for cnncalc check.")
 @click.pass_context
 def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt: str, key_path: str | None,
          save_dir: str | None) -> None:
@@ -34,16 +36,19 @@ def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt
 
     Interactive by default: each answer is marked at once and the worked solution shown; exit
     status 0 when all are right, 1 otherwise. `--format markdown` prints a question sheet and a
-    separate answer key for instructors; `--save DIR` writes the network and key so that
-    `cnncalc check DIR/quiz.yaml DIR/key.yaml` marks a student's copy.
+    separate answer key for instructors; `--save DIR` writes the network, the key and a blank
+    answers file, so that `cnncalc check DIR/quiz.yaml answers.yaml` marks a student's copy.
     """
+    if key_path is not None and fmt != "markdown":
+        raise click.UsageError("--key goes with --format markdown (it writes the answer key of the "
+                               "printed sheet)")
     made = make_quiz(seed if seed is not None else random.SystemRandom().randrange(10**6), layers, fractions)
     if save_dir is not None:
         _save(made, Path(save_dir))
     if fmt == "markdown":
         sheet, key = _sheet(made), _key(made)
         if key_path is not None:
-            Path(key_path).write_text(key, encoding="utf-8")
+            _write(Path(key_path), key)
             click.echo(sheet, nl=False)
         else:
             click.echo(sheet + "\n---\n\n" + key, nl=False)
@@ -51,24 +56,48 @@ def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt
     ctx.exit(0 if _ask(made) else 1)
 
 
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CnncalcError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def _save(made: Quiz, folder: Path) -> None:
     import yaml
 
-    folder.mkdir(parents=True, exist_ok=True)
-    header = f"# cnncalc quiz --seed {made.seed} --layers {len(made.spec.layers)}\n"
-    (folder / "quiz.yaml").write_text(header + yaml.safe_dump(made.network, sort_keys=False,
-                                                              allow_unicode=True), encoding="utf-8")
-    (folder / "key.yaml").write_text(header + yaml.safe_dump(made.answers(), sort_keys=False),
-                                     encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CnncalcError(f"cannot write {folder}: {err.strerror or err}") from None
+    header = f"# {made.command}\n"
+    _write(folder / "quiz.yaml", header + yaml.safe_dump(made.network, sort_keys=False, allow_unicode=True))
+    _write(folder / "key.yaml", header + yaml.safe_dump(made.answers(), sort_keys=False))
+    _write(folder / "answers.yaml", _blank_answers(made, folder))
 
 
-def _sheet(made: Quiz) -> str:
-    out = [f"# Exercises (cnncalc quiz --seed {made.seed})"]
+def _blank_answers(made: Quiz, folder: Path) -> str:
+    """An answers file with every question of the key and no values (YAML null), for a student."""
+    out = [f"# Your answers to {made.command}.",
+           "# Fill in every answer with a whole number (357,504 is fine): an empty one is refused,",
+           "# not marked. Then mark them all:",
+           f"#   cnncalc check {folder / 'quiz.yaml'} answers.yaml"]
     layer = None
     for question in made.questions:
         if question.layer != layer:
             layer = question.layer
-            out += ["", f"## {layer}", "", made.descriptions[layer], ""]
+            out.append(f"{layer}:")
+        out.append(f"  {question.metric}:  # {question.number}. {question.text}")
+    return "\n".join(out) + "\n"
+
+
+def _sheet(made: Quiz) -> str:
+    out = [f"# Exercises ({made.command})"]
+    layer = None
+    for question in made.questions:
+        if question.layer != layer:
+            layer = question.layer
+            out += ["", f"## {layer}", "", made.sheet_descriptions[layer], ""]
         out.append(f"{question.number}. {question.text}")
     return "\n".join(out) + "\n"
 
@@ -83,7 +112,7 @@ def _solution(question: Question) -> str:
 
 
 def _key(made: Quiz) -> str:
-    out = [f"# Answer key (cnncalc quiz --seed {made.seed})", ""]
+    out = [f"# Answer key ({made.command})", ""]
     out += [f"{q.number}. {q.layer}, {q.worked.label}: **{q.answer:,}** — {_solution(q)}"
             for q in made.questions]
     return "\n".join(out) + "\n"
@@ -91,7 +120,7 @@ def _key(made: Quiz) -> str:
 
 def _ask(made: Quiz) -> bool:
     """Ask every question at the prompt; mark it; show the working. True when all are right."""
-    click.echo(f"cnncalc quiz --seed {made.seed}: answer each question (numbers like 357,504 are fine; "
+    click.echo(f"{made.command}: answer each question (numbers like 357,504 are fine; "
                "Ctrl-D stops).")
     right = asked = 0
     layer = None
