@@ -66,6 +66,7 @@ class LayerCheck:
     actual_shape: tuple[int, ...] | None  # None: the forward pass never reached this layer
     expected_parameters: int
     actual_parameters: int
+    activation: str | None = None  # the lecture's g() inside the layer, as the report shows it
 
     @property
     def ok(self) -> bool:
@@ -198,6 +199,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         name=row.name, type=row.type, expected_shape=tuple(row.output_shape),
         actual_shape=seen.get(name), expected_parameters=row.parameters,
         actual_parameters=sum(p.numel() for p in children[name].parameters()) if name in children else 0,
+        activation=row.activation,
     ) for row, name in zip(report.rows, names, strict=True)]
     verification = Verification(
         device=_describe(torch, target), dtype=dtype, batch=batch, channels_last=channels_last,
@@ -309,7 +311,8 @@ def _guard(torch: Any, device: Any, report: Report, memory: MemoryEstimate, batc
     per_image = one.total - one.parameter_bytes - (one.parameter_bytes if backward else 0)
     fixed = memory.total - per_image * batch
     fits = max((usable - fixed) // per_image, 0) if per_image else 0
-    where = "--max-memory" if max_memory is not None and limit == max_memory else f"free on {device.type}"
+    where = ("allowed by --max-memory" if max_memory is not None and limit == max_memory
+             else f"free on {device.type}")
     advice = (f"the largest batch that fits is {fits}" if fits >= 1
               else "not even a batch of 1 fits (the parameters alone need "
                    f"{_gib(memory.parameter_bytes + (memory.parameter_bytes if backward else 0))})")
@@ -317,13 +320,13 @@ def _guard(torch: Any, device: Any, report: Report, memory: MemoryEstimate, batc
                       f"(parameters {_gib(memory.parameter_bytes)}, "
                       f"outputs of a batch of {batch} {_gib(memory.activation_bytes)}"
                       f"{', gradients ' + _gib(memory.gradient_bytes) if backward else ''}) but "
-                      f"{_gib(limit)} is {where}; {advice}. Use --batch, or --force to try anyway")
+                      f"only {_gib(limit)} is {where}; {advice}. Use --batch, or --force to try anyway")
 
 
 def _gib(n: int) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
+            return f"{n / size:,.1f} {unit}"
     return f"{n} B"
 
 

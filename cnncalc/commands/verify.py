@@ -69,9 +69,9 @@ def verify(ctx: click.Context, spec: str, device: str, dtype: str, batch: int, r
     if fmt == "json":
         click.echo(json.dumps(verification_dict(result), indent=2, ensure_ascii=False))
     else:
-        from rich.console import Console
+        from cnncalc.console import print_renderable
 
-        Console(highlight=False).print(verification_group(result))
+        print_renderable(verification_group(result))
     ctx.exit(0 if result.ok else 1)
 
 
@@ -130,7 +130,8 @@ def verification_group(result: Verification) -> Any:
                          no_wrap=heading != "layer")
     for index, layer in enumerate(result.layers, 1):
         mark = Text("✓", style="bold green") if layer.ok else Text("✗", style="bold red")
-        table.add_row(str(index), layer.name, layer.type, _shape(layer.expected_shape),
+        kind = f"{layer.type}+{layer.activation}" if layer.activation else layer.type
+        table.add_row(str(index), layer.name, kind, _shape(layer.expected_shape),
                       _shape(layer.actual_shape), f"{layer.expected_parameters:,}",
                       f"{layer.actual_parameters:,}", mark)
     parts: list[Any] = [table]
