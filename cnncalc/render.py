@@ -225,21 +225,21 @@ def _csv(report: Report) -> str:
     """One row per layer with raw numbers (no separators) for spreadsheets; a total row last."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _ in _COLUMNS[:-1]] + ["activation", "parameter_bytes",
-                                                         "rf_size", "rf_jump"])
+    writer.writerow(["index", "name", "type", "activation", "input_shape", "output_shape",
+                     "weights_per_neuron", "neurons", "connections", "parameters", "macs", "output_bytes",
+                     "parameter_bytes", "rf_size", "rf_jump"])
     for row in report.rows:
         rf = row.receptive_field
         writer.writerow([
-            row.index, row.name, row.type, _shape(row.input_shape), _shape(row.output_shape),
-            row.weights_per_neuron, row.neurons, row.connections, row.parameters, row.macs,
-            row.output_bytes, row.activation or "", row.parameter_bytes,
+            row.index, row.name, row.type, row.activation or "", _shape(row.input_shape),
+            _shape(row.output_shape), row.weights_per_neuron, row.neurons, row.connections, row.parameters,
+            row.macs, row.output_bytes, row.parameter_bytes,
             "" if rf is None else _shape((rf[0].size, rf[1].size)),
             "" if rf is None else _shape((rf[0].jump, rf[1].jump)),
         ])
     t = report.totals
-    writer.writerow(["", "total", "", "", _shape(report.output_shape), "", t.neurons,
-                     t.connections, t.parameters, t.macs, t.output_bytes, "", t.parameter_bytes,
-                     "", ""])
+    writer.writerow(["", "total", "", "", "", _shape(report.output_shape), "", t.neurons,
+                     t.connections, t.parameters, t.macs, t.output_bytes, t.parameter_bytes, "", ""])
     return buffer.getvalue()
 
 

@@ -257,7 +257,8 @@ def _conv_counts(layer: Conv2d, row: LayerRow) -> list[Worked]:
                row.neurons),
         Worked("connections", "neurons × weights per neuron",
                f"{_product(out_w, out_h, out_c, wpn)} = {_n(row.connections)}", row.connections),
-        Worked("parameters", "filters × weights per neuron", f"{_n(out_c)} × {_n(wpn)} = {_n(row.parameters)}",
+        Worked("parameters", "filters × weights per neuron",
+               f"{_n(out_c)} × {_n(wpn)} = {_n(row.parameters)}",
                row.parameters, "weight sharing: the same weights are used at every position"),
         Worked("macs", "= connections", f"{_n(row.macs)}", row.macs),
     ]
@@ -352,7 +353,8 @@ def _linear_counts(layer: Linear, row: LayerRow) -> list[Worked]:
         Worked("neurons", "outputs", _n(row.neurons), row.neurons),
         Worked("connections", "neurons × weights per neuron",
                f"{_n(row.neurons)} × {_n(wpn)} = {_n(row.connections)}", row.connections),
-        Worked("parameters", "neurons × weights per neuron", f"{_n(row.neurons)} × {_n(wpn)} = {_n(row.parameters)}",
+        Worked("parameters", "neurons × weights per neuron",
+               f"{_n(row.neurons)} × {_n(wpn)} = {_n(row.parameters)}",
                row.parameters, "no weight sharing: every connection has its own weight"),
         Worked("macs", "= connections", _n(row.macs), row.macs),
     ]
