@@ -308,7 +308,7 @@ def parse_logits(tokens: Sequence[str]) -> tuple[float, ...]:
             text = piece.replace("\u2212", "-")
             if text.startswith("--") or (text.startswith("-") and text[1:2].isalpha()
                                          and text[1:].lower() not in ("inf", "infinity", "nan")):
-                raise NumericError(f"no such option: {piece} (the options are --target and --format)")
+                raise NumericError(f"no such option: {piece} (the options are --target and -f/--format)")
             try:
                 value = float(text)
             except ValueError:

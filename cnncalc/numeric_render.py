@@ -46,10 +46,10 @@ ROUNDED_NOTE = ("values that are not whole or short decimals are rounded to 6 si
 
 
 def _float(x: float) -> str:
-    """A float for people: whole numbers as integers, others to 6 significant digits."""
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.6g}"
+    """A float for people: whole numbers as integers, others to 6 significant digits, and a
+    negative one with the typographic minus, −0.179104 (JSON keeps plain numbers)."""
+    text = str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+    return "\u2212" + text[1:] if text.startswith("-") else text
 
 
 def _signed(x: float) -> str:
@@ -110,8 +110,9 @@ def softmax_group(result: Softmax) -> Group:
     for j, z in enumerate(result.logits):
         cells = [str(j), _float(z), _float(result.probabilities[j]), _float(result.log_probabilities[j])]
         if result.gradient is not None:
+            highest = "highest wrong (tied)" if len(strongest) > 1 else "highest wrong"
             note = ("correct class: pushed up" if j == target
-                    else "highest wrong: pushed down most" if j in strongest else "")
+                    else f"{highest}: pushed down most" if j in strongest else "")
             cells += [_signed(result.gradient[j]), note]
         table.add_row(*cells)
     lines = [
@@ -134,12 +135,16 @@ def _point(result: Softmax, target: int, gradient: tuple[float, ...],
     if gradient[target] == 0:
         return [f"The correct class {target} already has Prob = 1 to double precision, so nothing moves."]
     lines = [f"The correct class {target} is pushed up: its gradient {_float(gradient[target])} is negative."]
-    if strongest:
-        names = " and ".join(str(j) for j in strongest)
-        which = f"class {names}" if len(strongest) == 1 else f"classes {names} (tied)"
-        z = _float(result.logits[strongest[0]])
-        lines.append(f"Among the wrong classes, {which}, with the highest activation (z = {z}), is pushed "
-                     f"down most: gradient {_signed(gradient[strongest[0]])}, the largest positive.")
+    if len(strongest) == 1:
+        j = strongest[0]
+        lines.append(f"Among the wrong classes, class {j}, with the highest activation "
+                     f"(z = {_float(result.logits[j])}), is pushed down most: gradient "
+                     f"{_signed(gradient[j])}, the largest positive.")
+    elif strongest:
+        names = ", ".join(str(j) for j in strongest[:-1]) + f" and {strongest[-1]}"
+        lines.append(f"Among the wrong classes, classes {names}, tied for the highest activation "
+                     f"(z = {_float(result.logits[strongest[0]])}), are pushed down most, equally: "
+                     f"gradient {_signed(gradient[strongest[0]])} each, the largest positive.")
     return lines
 
 

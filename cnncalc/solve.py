@@ -24,7 +24,9 @@ for 2P widen to [(O − 2)·s, O·s − 1] + M_eff − J, each checked with core
 
 ``same`` asks for ceil(J/s) at each stride: PyTorch's ``padding='same'`` at stride 1 and
 TensorFlow's ``SAME`` at stride s (``core.same_padding``), whose odd extra pixel goes to the
-bottom/right, alongside every symmetric padding that gives the same size.
+bottom/right, alongside every symmetric padding that gives the same size. Its answers are
+listed by stride, stride 1 (the lecture's question) first, and at each stride symmetric padding
+before uneven; a target's answers are listed exact first, then simplest.
 
 Everything here is plain integers; nothing imports torch or rich.
 """
@@ -196,6 +198,11 @@ class Solution:
         return (not self.exact, w.unread_input > 0, w.skipped > 0, self.pad_before + self.pad_after,
                 self.stride, self.kernel, self.dilation, self.pad_after - self.pad_before)
 
+    def same_sort_key(self) -> tuple[int, ...]:
+        """For 'same': stride 1 first (the lecture's question), symmetric padding before uneven
+        at each stride, then as :meth:`sort_key`."""
+        return (self.stride, not self.symmetric, *self.sort_key())
+
     def describe(self) -> str:
         """``M = 11, P = 2, s = 4`` (with ``d`` when dilated; P as before+after when uneven)."""
         pad = str(self.pad_before) if self.symmetric else f"{self.pad_before}+{self.pad_after}"
@@ -332,7 +339,8 @@ class Answer:
 # --- the search ----------------------------------------------------------------------------
 
 def solve(problem: Problem) -> Answer:
-    """All layers within the problem's bounds that give its target, exact ones first.
+    """All layers within the problem's bounds that give its target, exact ones first
+    (under ``same``: by stride, then symmetric before uneven, see :meth:`Solution.same_sort_key`).
 
     Raises :class:`CnncalcError` for a question with no sense: sizes below 1, bounds out of
     range, or a target larger than any allowed layer can give.
@@ -340,7 +348,8 @@ def solve(problem: Problem) -> Answer:
     _check(problem)
     if not problem.same:
         _check_reachable(problem)
-    solutions = tuple(sorted(_search(problem), key=Solution.sort_key))
+    key = Solution.same_sort_key if problem.same else Solution.sort_key
+    solutions = tuple(sorted(_search(problem), key=key))
     suggestions: list[Suggestion] = []
     if not problem.same and not any(s.exact for s in solutions):
         if not solutions:

@@ -420,7 +420,81 @@ def test_cli_softmax_negative_logits_and_json(runner: CliRunner) -> None:
     assert (doc["cost"], doc["log_sum_exp"], doc["target"], doc["pushed_down_most"]) == (2000, 1000, 1, [0])
     table = runner.invoke(cli, ["softmax", "-1.5e1", "-2", "--target", "0"])
     assert table.exit_code == 0
-    assert "Among the wrong classes, class 1, with the highest activation (z = -2)" in table.stdout
+    assert "Among the wrong classes, class 1, with the highest activation (z = −2)" in table.stdout
+
+
+def test_cli_softmax_short_format_and_negative_logits(runner: CliRunner) -> None:
+    """-f is --format, and a logit with an f in it (-inf) is still a logit, refused as not finite."""
+    long = runner.invoke(cli, ["softmax", "3", "-1", "0.2", "--target", "2", "--format", "json"])
+    assert long.exit_code == 0, long.output
+    for args in (["-f", "json", "3", "-1", "0.2", "--target", "2"],
+                 ["3", "-1", "0.2", "--target", "2", "-fjson"],
+                 ["3", "-1", "-f", "json", "0.2", "--target", "2"]):
+        short = runner.invoke(cli, ["softmax", *args])
+        assert (short.exit_code, short.stdout) == (0, long.stdout), args
+    for args in (["-inf", "-f", "json", "2"], ["1", "-inf", "2", "-f", "json"], ["-f", "json", "-Infinity"],
+                 ["-inf", "2"], ["-Inf", "2", "--format", "table"]):
+        refused = runner.invoke(cli, ["softmax", *args])
+        word = next(a for a in args if a.lower().startswith("-inf"))
+        assert (refused.exit_code, refused.stdout) == (2, ""), args
+        assert refused.stderr == f"{word!r} is not allowed: logits must be finite numbers\n", args
+    # the value of --target and the words after -- are not read as -f
+    assert "'-f' is not a valid integer" in runner.invoke(cli, ["softmax", "1", "--target", "-f"]).stderr
+    assert runner.invoke(cli, ["softmax", "--", "1", "-f"]).stderr.startswith("no such option: -f")
+    assert "-f, --format [table|json]" in runner.invoke(cli, ["softmax", "--help"]).stdout
+
+
+def test_cli_softmax_ties_and_typographic_minus(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["softmax", "0", "1", "1", "--target", "0"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert ("Among the wrong classes, classes 1 and 2, tied for the highest activation (z = 1), are pushed "
+            "down most, equally: gradient +0.422319 each, the largest positive.") in out
+    assert out.count("highest wrong (tied): pushed down most") == 2
+    assert "The correct class 0 is pushed up: its gradient −0.844638 is negative." in out
+    assert "−1.86199" in out and "-" not in out.replace("e-", "")  # only the typographic minus
+    three = runner.invoke(cli, ["softmax", "2", "2", "2", "-1", "--target", "3"]).stdout
+    assert "classes 0, 1 and 2, tied for the highest activation (z = 2), are pushed down most" in three
+    assert "│ 3 │  −1 │" in three
+    single = runner.invoke(cli, ["softmax", "3", "1", "0.2", "--target", "2"]).stdout
+    assert "class 0, with the highest activation (z = 3), is pushed down most: gradient +0.836019" in single
+    doc = json.loads(runner.invoke(cli, ["softmax", "0", "1", "1", "--target", "0", "-f", "json"]).stdout)
+    assert doc["pushed_down_most"] == [1, 2] and doc["classes"][0]["gradient"] < 0
+    assert doc["classes"][0]["log_prob"] == pytest.approx(-1.86199, abs=1e-5)
+
+
+def test_cli_convolve_short_stride_and_padding(runner: CliRunner) -> None:
+    base = ["convolve", "--input", "1 2 0; 0 1 3; 2 1 0", "--kernel", "1 0; 0 1", "--sums"]
+    long = runner.invoke(cli, [*base, "--stride", "2", "--padding", "1"])
+    short = runner.invoke(cli, [*base, "-s", "2", "-P", "1"])
+    assert long.exit_code == short.exit_code == 0, long.output + short.output
+    assert short.stdout == long.stdout
+    assert "zero padding P = 1); stride s = 2" in short.stdout
+    help_text = runner.invoke(cli, ["convolve", "--help"]).stdout
+    assert "-s, --stride" in help_text and "-P, --padding" in help_text
+
+
+def test_readme_flip_examples_show_a_difference(runner: CliRunner) -> None:
+    """The README's --flip examples use a kernel that a 180° turn changes, so the map changes too."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+
+    def section(title: str) -> str:
+        return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+    commands = [*re.findall(r"\| `(cnncalc convolve [^`]*--flip[^`]*)` \|",
+                            section("The lecture, question by question")),
+                *re.findall(r"^\$ (cnncalc convolve .*--flip.*)$", section("The lecture's operators"),
+                            re.MULTILINE)]
+    assert len(commands) == 2, commands  # the lecture table's row and the operators' example
+    for command in commands:
+        args = shlex.split(command)[1:]
+        flipped = json.loads(runner.invoke(cli, [*args, "-f", "json"]).stdout)
+        plain = json.loads(runner.invoke(cli, [a for a in args if a not in ("--flip", "--sums")]
+                                         + ["-f", "json"]).stdout)
+        assert flipped["output"] != plain["output"], command
 
 
 def test_cli_convolve_json_channels_flip(runner: CliRunner, tmp_path: Path) -> None:
@@ -447,7 +521,8 @@ def test_cli_convolve_json_channels_flip(runner: CliRunner, tmp_path: Path) -> N
     (["softmax", "1", "2", "--target", "2"],
      "target 2 is out of range: there are 2 classes, numbered 0 to 1"),
     (["softmax", "1", "--target", "-1"], "target -1 is out of range: there is 1 class, numbered 0 to 0"),
-    (["softmax", "--tagret", "1", "2"], "no such option: --tagret (the options are --target and --format)"),
+    (["softmax", "--tagret", "1", "2"],
+     "no such option: --tagret (the options are --target and -f/--format)"),
     (["convolve", "--input", "1 2; 3", "--kernel", "1"],
      "--input: row 2: 1 value, but row 1 has 2; every row needs the same number"),
     (["convolve", "--input", "1 2", "--input", "1 x", "--kernel", "1", "--kernel", "1"],

@@ -293,6 +293,37 @@ def test_pooling_in_ceil_mode_is_right_in_torch_and_complete(question: tuple[int
         check_in_torch(s, target)
 
 
+def test_same_answers_the_lecture_first() -> None:
+    """Zero padding in the lecture: kernel 5 keeps 32 × 32 with P = 2 at stride 1, listed first."""
+    answer = solve(Problem(size=32, same=True, kernel=5))
+    assert key(answer.solutions[0]) == (5, 1, 2, 2, 1)
+    assert answer.solutions[0].exact and answer.solutions[0].note() == "= padding='same'"
+    # stride by stride, symmetric padding before uneven at each
+    order = [(s.stride, not s.symmetric) for s in answer.solutions]
+    assert order == sorted(order) and order[-1] == (4, True)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.booleans(), st.integers(1, 4))
+def test_same_is_ordered_by_stride_then_symmetric(size: int, pool: bool, max_dilation: int) -> None:
+    answer = solve(Problem(size=size, same=True, pool=pool, max_dilation=max_dilation))
+    order = [(s.stride, not s.symmetric) for s in answer.solutions]
+    assert order == sorted(order)
+    assert not answer.solutions or answer.solutions[0].stride == 1
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 30), st.booleans())
+def test_a_target_is_ordered_exact_first_then_simplest(size: int, target: int, pool: bool) -> None:
+    try:
+        answer = solve(Problem(size=size, target=target, pool=pool))
+    except CnncalcError:
+        return
+    exact = [s.exact for s in answer.solutions]
+    assert exact == sorted(exact, reverse=True)
+    assert list(answer.solutions) == sorted(answer.solutions, key=Solution.sort_key)
+
+
 @settings(derandomize=True, max_examples=60, deadline=None)
 @given(st.integers(1, 40), st.booleans(), st.integers(1, 2))
 def test_same_is_complete(size: int, pool: bool, max_dilation: int) -> None:
@@ -350,6 +381,32 @@ def test_cli_same_shows_the_uneven_split(runner: CliRunner) -> None:
     assert result.exit_code == 0
     assert "1+2" in result.stdout and "1 + (32 + 1 + 2 − 4)/1 = 32" in result.stdout
     assert "PyTorch's padding='same'" in result.stdout
+
+
+def test_cli_same_kernel_5_lists_p_2_at_stride_1_first(runner: CliRunner) -> None:
+    """The README's "which padding does that?" row: P = 2, s = 1 is the first row."""
+    result = runner.invoke(cli, ["solve", "--size", "32", "--same", "--kernel", "5"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ 5 ")]
+    assert [cell.strip() for cell in rows[0].split("│")[1:6]] == [
+        "5", "2", "1", "yes", "1 + (32 + 2×2 − 5)/1 = 32"]
+    doc = json.loads(runner.invoke(cli, ["solve", "--size", "32", "--same", "--kernel", "5",
+                                         "-f", "json"]).stdout)
+    first = doc["solutions"][0]
+    assert (first["kernel"], first["padding"], first["stride"], first["exact"]) == (5, 2, 1, True)
+    assert [s["stride"] for s in doc["solutions"]] == sorted(s["stride"] for s in doc["solutions"])
+
+
+def test_cli_piped_output_has_no_trailing_padding_and_keeps_width(runner: CliRunner) -> None:
+    default = runner.invoke(cli, ["solve", "--size", "224", "--target", "55", "--kernel", "11"])
+    narrow = runner.invoke(cli, ["solve", "--size", "224", "--target", "55", "--kernel", "11",
+                                 "--width", "80"])
+    assert default.exit_code == narrow.exit_code == 0
+    for result, width in ((default, 160), (narrow, 80)):
+        lines = result.stdout.splitlines()
+        assert all(line == line.rstrip() for line in lines)
+        assert max(map(len, lines)) <= width
+    assert max(map(len, narrow.stdout.splitlines())) < max(map(len, default.stdout.splitlines()))
 
 
 def test_cli_json(runner: CliRunner) -> None:

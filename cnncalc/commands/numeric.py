@@ -8,8 +8,7 @@ imports torch.
 
 from __future__ import annotations
 
-import os
-import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -20,22 +19,64 @@ FORMATS = ("table", "json")
 
 
 def _print(renderable: Any) -> None:
-    from rich.console import Console
+    from cnncalc.console import print_renderable
 
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     # soft_wrap: a long sum stays on one line (the terminal may wrap it), never cut at the width
-    Console(width=160 if piped else None, highlight=False).print(renderable, soft_wrap=True)
+    print_renderable(renderable, soft_wrap=True)
+
+
+def _short_format(args: Sequence[str]) -> list[str]:
+    """``-f json`` (or ``-fjson``) as ``--format json``, before click parses softmax's words.
+
+    softmax cannot declare ``-f`` to click: with ignore_unknown_options, click reads a word
+    like ``-inf`` letter by letter, skips the unknown i and n, and takes the f as ``-f`` with
+    the next word as its value. No number starts with ``-f``, so such a word is only ever
+    the option; an option's value (``--target -f``) and the words after ``--`` stay as they are.
+    """
+    out: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            out.append(word)
+            out.extend(words)
+        elif word in ("--target", "--format"):
+            out.append(word)
+            value = next(words, None)
+            if value is not None:
+                out.append(value)
+        elif word.startswith("-f"):
+            out.append("--format" if word == "-f" else f"--format={word[2:]}")
+        else:
+            out.append(word)
+    return out
+
+
+class _SoftmaxCommand(click.Command):
+    """Reads ``-f`` as ``--format`` itself (see :func:`_short_format`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _short_format(args))
+
+
+class _ShortFormatOption(click.Option):
+    """``--format``, shown in the help as ``-f, --format`` (the short form is read by
+    :class:`_SoftmaxCommand`, not declared to click)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        return None if record is None else (f"-f, {record[0]}", record[1])
 
 
 # ignore_unknown_options lets negative logits through as arguments (`softmax -1 2`); the
-# command has no short options but -h, so no number can be mistaken for one.
-@click.command(context_settings={"ignore_unknown_options": True})
+# command declares no short option but -h, so no number can be mistaken for one (-f is read
+# before click parses, see _short_format).
+@click.command(cls=_SoftmaxCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("logits", nargs=-1, metavar="Z1 Z2 ...")
 @click.option("--target", type=int, default=None, metavar="I",
               help="The correct class, a 0-based index (0 is the first logit): adds the cost "
                    "−log Prob(I) and its gradient Prob(j) − [j = I].")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="A table, or JSON for scripts.")
+@click.option("--format", "fmt", cls=_ShortFormatOption, type=click.Choice(FORMATS), default="table",
+              show_default=True, help="A table, or JSON for scripts.")
 def softmax(logits: tuple[str, ...], target: int | None, fmt: str) -> None:
     """Softmax of the logits Z1 Z2 ...: Prob(j) = exp(z_j)/Σ_k exp(z_k) and log Prob(j)
     (lecture 6.2.2), stable for any finite logits.
@@ -63,9 +104,9 @@ def softmax(logits: tuple[str, ...], target: int | None, fmt: str) -> None:
 @click.option("--kernel", "kernels", multiple=True, required=True, metavar="MATRIX",
               help="The kernel K, like --input; one per --input (a slice per channel).")
 @click.option("--bias", default="0", show_default=True, metavar="B", help="The bias b added to every output.")
-@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--stride", "-s", type=click.IntRange(min=1), default=1, show_default=True,
               help="Stride s: the window moves s positions at a time.")
-@click.option("--padding", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--padding", "-P", type=click.IntRange(min=0), default=0, show_default=True,
               help="Zero padding P on every side.")
 @click.option("--flip", is_flag=True,
               help="Flip the kernel by 180° first: true convolution, Σ K(m,n)·I(j−m, k−n).")

@@ -7,8 +7,6 @@ A thin click command over :func:`cnncalc.solve.solve`, and its two renderers: a 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -130,7 +128,8 @@ def solve(size: int, target: int | None, same: bool, kernel: int | None, stride:
     """Find every kernel M, padding P and stride s that turn input size J into a target.
 
     The output is PyTorch's floor((J + 2P − d(M − 1) − 1)/s) + 1. Solutions are listed exact
-    first, where (J + 2P − M)/s is whole and no row is rounded away, then by simplicity.
+    first, where (J + 2P − M)/s is whole and no row is rounded away, then by simplicity;
+    with --same, by stride (1 first), symmetric padding before uneven.
     When none is exact, it suggests exact ones nearby. Example: --size 224 --target 55
     --kernel 11 (AlexNet's conv1).
     """
@@ -145,8 +144,7 @@ def solve(size: int, target: int | None, same: bool, kernel: int | None, stride:
     if fmt == "json":
         click.echo(render_json(answer, limit), nl=False)
         return
-    from rich.console import Console
+    from cnncalc.console import print_renderable
 
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    Console(width=width or (160 if piped else None), highlight=False).print(render_table(answer, limit))
+    print_renderable(render_table(answer, limit), width=width)
 
