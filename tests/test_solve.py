@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -27,12 +26,8 @@ from cnncalc.solve import Problem, Solution, solve
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The tensors are tiny: one intra-op thread is faster than a pool of them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Tiny tensors: one intra-op thread (conftest's one_torch_thread) for every test here."""
 
 
 # --- torch, the oracle ------------------------------------------------------------------------
