@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from cnncalc.loader import load_spec
     from cnncalc.spec import Spec
     from cnncalc.torch_bridge import build
-    from cnncalc.verify import Verification, verify
+    from cnncalc.verification import Verification, verify
 
 __version__ = "0.1.0"
 
@@ -36,14 +36,18 @@ _WHERE = {
     "TorchMissingError": "cnncalc.errors",
     # torch is imported when build() or verify() runs, not when they are looked up
     "build": "cnncalc.torch_bridge",
-    "verify": "cnncalc.verify",
-    "Verification": "cnncalc.verify",
+    "verify": "cnncalc.verification",
+    "Verification": "cnncalc.verification",
 }
 
 __all__ = [  # provided lazily by __getattr__ below
     "CnncalcError", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
     "TorchMissingError", "Verification", "analyze", "build", "load_spec", "verify",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
 
 
 def __getattr__(name: str) -> Any:

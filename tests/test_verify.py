@@ -17,7 +17,7 @@ from cnncalc import bundled, load_spec
 from cnncalc.cli import cli
 from cnncalc.spec import Spec
 from cnncalc.torch_bridge import build
-from cnncalc.verify import estimate_memory, peak_tflops, verify
+from cnncalc.verification import estimate_memory, peak_tflops, verify
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -171,3 +171,28 @@ def test_cuda_auto_takes_the_gpu() -> None:
     result = verify(load_spec("lenet5"), device="auto", batch=2, runs=2, warmup=1, channels_last=True,
                     backward=True)
     assert result.ok and result.device.startswith("cuda:") and result.backward_timing is not None
+
+
+def test_the_package_functions_stay_functions() -> None:
+    # A submodule named like a function would replace it on the package after the first import.
+    import cnncalc
+
+    spec = load_spec("lenet5")
+    for _ in range(2):
+        assert cnncalc.verify(spec, device="cpu", batch=1, runs=1, warmup=0).ok
+        assert callable(cnncalc.build) and callable(cnncalc.analyze) and callable(cnncalc.load_spec)
+    assert {"verify", "build", "analyze", "load_spec", "Verification"} <= set(dir(cnncalc))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-memory", "1e999"], "write a size such as 8GiB"),
+    (["--seed", str(10**24)], "--seed"),
+    (["--device", "mps"], "cnncalc verifies on cpu or cuda only"),
+    (["--device", "meta"], "cnncalc verifies on cpu or cuda only"),
+    (["--device", "nonsense"], "--device nonsense"),
+])
+def test_bad_verify_options_are_bad_input(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["verify", "lenet5", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cnncalc.loader import load_spec
-from cnncalc.verify import DTYPES, Timing, Verification
+from cnncalc.verification import DTYPES, Timing, Verification
 
 __all__ = ["verify"]
 
@@ -27,7 +27,7 @@ class _Bytes(click.ParamType):  # type: ignore[type-arg]
         if match and match.group(2).lower() in _UNITS:
             try:
                 return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
         self.fail(f"write a size such as 8GiB, 500MB or 2000000000; got {value!r}", param, ctx)
 
@@ -45,7 +45,8 @@ class _Bytes(click.ParamType):  # type: ignore[type-arg]
               help="Untimed runs first (cuDNN autotuning, caches).")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format for the model and input.")
 @click.option("--backward", is_flag=True, help="Time forward + backward as well.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the weights and the input.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed for the weights and the input.")
 @click.option("--max-memory", type=_Bytes(), default=None,
               help="Refuse runs estimated above this (e.g. 8GiB) [default: the device's free memory].")
 @click.option("--force", is_flag=True, help="Run even when the memory estimate does not fit.")
@@ -61,7 +62,7 @@ def verify(ctx: click.Context, spec: str, device: str, dtype: str, batch: int, r
     Exit status: 0 all agree, 1 any layer disagrees, 2 bad input, torch missing, or a run
     the memory guard refuses. Needs PyTorch: pip install "cnncalc[torch]".
     """
-    from cnncalc.verify import verify as run
+    from cnncalc.verification import verify as run
 
     result = run(load_spec(spec), device=device, dtype=dtype, batch=batch, runs=runs, warmup=warmup,
                  channels_last=channels_last, backward=backward, seed=seed, max_memory=max_memory,

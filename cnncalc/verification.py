@@ -12,7 +12,7 @@ Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
 is refused with the estimate and the largest batch that fits.
 
-torch is imported inside these functions only; ``import cnncalc.verify`` is cheap.
+torch is imported inside these functions only; ``import cnncalc.verification`` is cheap.
 """
 
 from __future__ import annotations
@@ -175,8 +175,12 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
 
     torch.manual_seed(seed)
     model: Any = (build or torch_bridge.build)(spec)  # Any: torch's stubs lack .to(memory_format=)
-    model = model.to(device=target, dtype=torch_dtype).eval()
-    x = torch.randn(batch, *report.input_shape, device=target, dtype=torch_dtype)
+    try:
+        model = model.to(device=target, dtype=torch_dtype).eval()
+        x = torch.randn(batch, *report.input_shape, device=target, dtype=torch_dtype)
+    except (RuntimeError, TypeError) as err:  # e.g. a dtype or device torch cannot provide here
+        raise VerifyError(f"cannot place the model on {target} as {dtype}: "
+                          f"{str(err).splitlines()[0]}") from None
     if channels_last and x.dim() == 4:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -250,13 +254,21 @@ def _recorder(seen: dict[str, tuple[int, ...]], name: str) -> Callable[..., None
 def _device(torch: Any, wanted: str) -> Any:
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if wanted.startswith("cuda") and not torch.cuda.is_available():
-        raise VerifyError("--device cuda: no CUDA device is available here (torch.cuda.is_available() "
-                          "is False); use --device cpu or auto")
     try:
-        return torch.device(wanted)
+        device = torch.device(wanted)
     except RuntimeError as err:
-        raise VerifyError(f"--device {wanted}: {err}") from None
+        raise VerifyError(f"--device {wanted}: {str(err).splitlines()[0]}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise VerifyError(f"--device {wanted}: cnncalc verifies on cpu or cuda only")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VerifyError("--device cuda: no CUDA device is available here (torch.cuda.is_available() "
+                              "is False); use --device cpu or auto")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise VerifyError(f"--device {wanted}: this machine has {count} CUDA device"
+                              f"{'s' if count != 1 else ''} (cuda:0 … cuda:{count - 1})")
+    return device
 
 
 def _describe(torch: Any, device: Any) -> str:
