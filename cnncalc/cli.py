@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import sys
 from typing import Any
 
 import click
@@ -70,15 +69,6 @@ def cli() -> None:
     """
 
 
-def _load(spec: str) -> Any:
-    from cnncalc.loader import load_spec, parse_yaml, spec_from_data
-
-    if spec == "-":
-        data, root = parse_yaml(sys.stdin.read(), "<stdin>")
-        return spec_from_data(data, root, source="<stdin>")
-    return load_spec(spec)
-
-
 @cli.command()
 @click.argument("spec")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -94,8 +84,9 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
     SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input.
     """
     from cnncalc.analysis import analyze as run_analysis
+    from cnncalc.loader import load_spec
 
-    loaded = _load(spec)
+    loaded = load_spec(spec)
     report = run_analysis(loaded)
     if strict and report.warnings:
         lines = {layer.name: layer.line for layer in loaded.layers}

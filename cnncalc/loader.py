@@ -11,6 +11,7 @@ YAML line, the layer and what to do, chosen by the error's ``type``.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ from cnncalc import bundled
 from cnncalc.errors import Issue, SpecError
 from cnncalc.spec import LAYER_MODELS, LAYER_TYPES, TYPE_ALIASES, InputShape, Spec, canonical_type, show
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "line_of", "load_spec", "parse_yaml", "read_yaml",
-           "spec_from_data"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "decode_yaml", "line_of", "load_spec", "parse_yaml",
+           "read_yaml", "spec_from_data"]
 
 MAX_BYTES = 16 * 1024 * 1024  # a 10,000-layer spec is well under 1 MiB
 MAX_DEPTH = 32  # a spec needs four or five levels; composites add a few more
@@ -37,11 +38,15 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
     """Load and validate a spec from a YAML file, a bundled name, or a mapping.
 
     ``source`` may be a path, the name of a bundled architecture (``"alexnet"``),
-    or an already-parsed mapping. Raises :class:`SpecError` listing every
-    problem found, each with its line where the YAML gives one.
+    ``"-"`` for standard input, or an already-parsed mapping. Raises
+    :class:`SpecError` listing every problem found, each with its line where the
+    YAML gives one.
     """
     if isinstance(source, Mapping):
         return spec_from_data(source)
+    if source == "-":
+        data, root = decode_yaml(sys.stdin.buffer.read(MAX_BYTES + 1), "<stdin>")
+        return spec_from_data(data, root, source="<stdin>")
     path = bundled.resolve(source)
     data, root = read_yaml(path)
     return spec_from_data(data, root, source=str(source), stem=path.stem)
@@ -60,6 +65,11 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise SpecError([Issue("is a directory, not a spec file")], where) from None
     except OSError as err:
         raise SpecError([Issue(f"cannot read: {err.strerror}")], where) from None
+    return decode_yaml(raw, where)
+
+
+def decode_yaml(raw: bytes, where: str) -> tuple[Any, yaml.Node | None]:
+    """Check raw bytes (size, binary, UTF-8) and parse them; for files and standard input alike."""
     if len(raw) > MAX_BYTES:
         raise SpecError([Issue(f"larger than {MAX_BYTES // 2**20} MiB; a spec is a short text file")],
                         where)
@@ -91,6 +101,9 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
         raise SpecError([Issue(_yaml_problem(err, text), line=line)], where) from None
     except yaml.YAMLError as err:
         raise SpecError([Issue(f"invalid YAML: {err}")], where) from None
+    except ValueError:  # PyYAML's int() of a number longer than Python reads (4,300 digits)
+        raise SpecError([Issue("a number in the file is thousands of digits long; a spec's numbers "
+                               "are short")], where) from None
     if node is not None:
         _check_duplicate_keys(node, where)
     return data, node

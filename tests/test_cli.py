@@ -192,3 +192,22 @@ def test_narrow_tables_hide_columns_but_never_cut_a_number(width: int) -> None:
             assert f"{getattr(row, attribute):,}" in text, (width, heading, row.name)
     assert f"{report.totals.parameters:,}" in text
     assert all(len(line) <= width for line in text.splitlines()[1:6]), width
+
+
+def test_standard_input_gets_the_same_checks_as_a_file(runner: CliRunner) -> None:
+    text = b'input: [1, 2, 2]\nlayers: [{type: relu, name: "\xff"}]\n'
+    not_utf8 = runner.invoke(cli, ["analyze", "-"], input=text)
+    assert not_utf8.exit_code == 2
+    assert not_utf8.stderr.startswith("<stdin>:2: is not UTF-8 text")
+    huge = runner.invoke(cli, ["analyze", "-"], input=b"a" * (16 * 2**20 + 1))
+    assert huge.exit_code == 2 and "larger than 16 MiB" in huge.stderr
+    assert "Traceback" not in not_utf8.output + huge.output
+
+
+def test_a_number_thousands_of_digits_long_is_bad_input(runner: CliRunner, tmp_path: Path) -> None:
+    spec = tmp_path / "huge.yaml"
+    filters = "1" + "0" * 5000
+    spec.write_text("input: [1, 32, 32]\nlayers:\n  - {type: conv2d, filters: " + filters + ", kernel: 3}\n")
+    result = runner.invoke(cli, ["analyze", str(spec)])
+    assert result.exit_code == 2
+    assert "thousands of digits" in result.stderr and "Traceback" not in result.output

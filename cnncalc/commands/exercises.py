@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from typing import Any
 
 import click
 
 from cnncalc.analysis import Report, analyze
 from cnncalc.errors import CnncalcError
-from cnncalc.loader import load_spec, parse_yaml, spec_from_data
+from cnncalc.loader import load_spec, spec_from_data
 from cnncalc.spec import Spec
 from cnncalc.worked import explain_layer
 
 __all__ = ["check", "conv", "explain", "pool"]
 
 FORMATS = ("table", "json", "markdown")
-
-
-def _load(source: str) -> Spec:
-    if source == "-":
-        data, root = parse_yaml(sys.stdin.read(), "<stdin>")
-        return spec_from_data(data, root, source="<stdin>")
-    return load_spec(source)
 
 
 def _print(renderable: Any) -> None:
@@ -57,7 +49,7 @@ def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
     from cnncalc.exercises import load_answers
     from cnncalc.render_worked import marking_group, marking_json
 
-    loaded = _load(spec)
+    loaded = load_spec(spec)
     report = analyze(loaded)
     given, _ = load_answers(answers, loaded)
     marking = mark(loaded, report, given)
@@ -82,7 +74,7 @@ def explain(spec: str, layer: str | None, fmt: str) -> None:
     connections and independent parameters, as the formula and again with the
     layer's numbers, e.g. 1 + (224 + 2×2 − 11)/4 = 55.25 → 55.
     """
-    loaded = _load(spec)
+    loaded = load_spec(spec)
     report = analyze(loaded)
     positions = range(len(report.rows)) if layer is None else [_find(loaded, report, layer)]
     _show(loaded, report, list(positions), fmt)

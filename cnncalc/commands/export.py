@@ -7,24 +7,15 @@ without importing torch.
 from __future__ import annotations
 
 import importlib.util
-import sys
 
 import click
 
 from cnncalc.errors import TorchMissingError
 from cnncalc.export import TARGETS, class_name_error
 from cnncalc.export import export as write_code
-from cnncalc.loader import load_spec, parse_yaml, spec_from_data
-from cnncalc.spec import Spec
+from cnncalc.loader import load_spec
 
 __all__ = ["export"]
-
-
-def _load(source: str) -> Spec:
-    if source == "-":
-        data, root = parse_yaml(sys.stdin.read(), "<stdin>")
-        return spec_from_data(data, root, source="<stdin>")
-    return load_spec(source)
 
 
 def _class_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -57,7 +48,7 @@ def export(spec: str, target: str, class_name: str | None, output: str | None) -
     # (as the contract has it for verify and export) a machine without torch is told to add it.
     if importlib.util.find_spec("torch") is None:
         raise TorchMissingError()
-    code = write_code(_load(spec), target, class_name)
+    code = write_code(load_spec(spec), target, class_name)
     if output is None:
         click.echo(code, nl=False)
         return
