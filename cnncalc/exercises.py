@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cnncalc.analysis import LayerRow, Report
 from cnncalc.errors import Issue, SpecError
-from cnncalc.loader import line_of, read_yaml
+from cnncalc.loader import read_yaml
 from cnncalc.spec import Spec, show
 from cnncalc.worked import METRICS, Worked, explain_layer
 
@@ -95,13 +97,17 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
         raise SpecError([Issue("this is a spec, not an answers file; the spec comes first: "
                                "cnncalc check SPEC ANSWERS")], where)
     names = [layer.name for layer in spec.layers if layer.name]
+    positions = {name: position for position, name in enumerate(names, 1)}
+    nodes = _keys(root)  # key → (key node, value node), built once: no rescans per answer
     answers: dict[str, dict[str, Any]] = {}
+    first_line: dict[str, int | None] = {}
     lines: dict[tuple[str, str], int] = {}
     issues: list[Issue] = []
     for written, asked in data.items():
-        layer_line = line_of(root, [written], key=True)
-        layer = _layer_named(written, names)
-        index = names.index(layer) + 1 if layer in names else None
+        key_node, value_node = nodes.get(str(written), (None, None))
+        layer_line = _line(key_node)
+        layer = _layer_named(written, names, positions)
+        index = positions.get(layer) if layer is not None else None
         if layer is None:
             close = difflib.get_close_matches(str(written), names, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"the layers are: {', '.join(names)}"
@@ -112,15 +118,22 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
             issues.append(Issue(f"the answers must be a mapping such as {{neurons: 4704}}; got {show(asked)}",
                                 line=layer_line, layer=layer, index=index))
             continue
+        if layer in answers:
+            issues.append(Issue(f"answered twice (first on line {first_line[layer]}); keep one",
+                                line=layer_line, layer=layer, index=index))
+            continue
         allowed = TOTALS if layer == TOTALS_KEY else ANSWERABLE
         answers[layer] = {}
+        first_line[layer] = layer_line
+        metric_nodes = _keys(value_node)
         for metric, value in asked.items():
-            line = line_of(root, [written, metric]) or layer_line
+            metric_key, metric_value = metric_nodes.get(str(metric), (None, None))
+            line = _line(metric_value) or layer_line
             if metric not in allowed:
                 close = difflib.get_close_matches(str(metric), allowed, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(allowed)}"
                 issues.append(Issue(f"unknown quantity {show(metric)}; {hint}", layer=layer, index=index,
-                                    line=line_of(root, [written, metric], key=True) or layer_line))
+                                    line=_line(metric_key) or layer_line))
                 continue
             try:
                 answers[layer][metric] = parse_answer(metric, value)
@@ -133,11 +146,22 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
     return answers, lines
 
 
-def _layer_named(written: Any, names: list[str]) -> str | None:
+def _keys(node: Any) -> dict[str, tuple[Any, Any]]:
+    """A YAML mapping node's keys → (key node, value node), for line numbers in one pass."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): (key, value) for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def _line(node: Any) -> int | None:
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _layer_named(written: Any, names: list[str], positions: dict[str, int]) -> str | None:
     """A layer as an answers file names it: its name, ``#3`` (its position), or ``totals``."""
     if not isinstance(written, str):
         return None
-    if written in names or written == TOTALS_KEY:
+    if written in positions or written == TOTALS_KEY:
         return written
     match = re.fullmatch(r"#(\d+)", written.strip())
     if match and 1 <= int(match.group(1)) <= len(names):
@@ -167,7 +191,7 @@ def parse_answer(metric: str, value: Any) -> Any:
         return int(value)
     if isinstance(value, str):
         text = _SEPARATORS.sub("", value.strip())
-        if re.fullmatch(r"-?\d+", text):
+        if re.fullmatch(r"-?\d{1,40}", text):
             return int(text)
     raise ValueError(f"must be a whole number such as 357504 or \"357,504\"; got {show(value)}")
 

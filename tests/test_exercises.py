@@ -222,6 +222,8 @@ def test_check_totals(tmp_path: Path) -> None:
      "answers.yaml:1: layer conv1 (#1): the answers must be a mapping such as {neurons: 4704}; got 5"),
     ('"#3":\n  neurons: 5x\n', "answers.yaml:2: layer pool1 (#3): neurons: must be a whole number such as "
      "357504 or \"357,504\"; got '5x'"),
+    ('conv1:\n  neurons: 290400\n"#1":\n  parameters: 34944\n',
+     "answers.yaml:3: layer conv1 (#1): answered twice (first on line 1); keep one"),
     ("input: [3, 8, 8]\nlayers:\n  - {type: relu}\n",
      "answers.yaml: this is a spec, not an answers file; the spec comes first: cnncalc check SPEC ANSWERS"),
     ("", "answers.yaml: an answers file maps layer names to answers, e.g. C1: {neurons: 4704}; "
@@ -294,5 +296,8 @@ def test_pool_needs_a_size_or_values(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["pool", "--kernel", "2"])
     assert result.exit_code == 2
     assert "give --size" in result.stderr
+    for extra in (["--size", "4"], ["--channels", "3"], ["-f", "markdown"]):
+        clash = runner.invoke(cli, ["pool", "--values", "1 2; 3 4", "--kernel", "2", *extra])
+        assert clash.exit_code == 2, extra
     ragged = runner.invoke(cli, ["pool", "--values", "1 2; 3", "--kernel", "2"])
     assert ragged.exit_code == 2 and "Traceback" not in ragged.output

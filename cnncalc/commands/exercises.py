@@ -234,8 +234,12 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
     The lecture's overlapping pooling: cnncalc pool --size 55 --channels 96 --kernel 3 --stride 2
     """
     if values is not None:
-        if size is not None:
-            raise click.UsageError("--size and --values do not go together: the matrix gives the size")
+        if size is not None or channels != 1:
+            raise click.UsageError("--size and --channels do not go with --values: the matrix is one "
+                                   "channel and gives the size")
+        if fmt == "markdown":
+            raise click.UsageError("--values prints a table or JSON; --format markdown is for a layer's "
+                                   "counts")
         _pool_numbers(values, kernel, stride, padding, ceil_mode, average, windows, fmt)
         return
     if windows:
