@@ -51,8 +51,18 @@ from cnncalc.spec import (
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
-__all__ = ["BYTES_PER_VALUE", "LayerRow", "Report", "Shape", "Step", "Totals", "Warning", "analyze",
-           "conv_padding", "per_map_text"]
+__all__ = [
+    "BYTES_PER_VALUE",
+    "LayerRow",
+    "LayerWarning",
+    "Report",
+    "Shape",
+    "Step",
+    "Totals",
+    "analyze",
+    "conv_padding",
+    "per_map_text",
+]
 
 Shape = tuple[int, ...]
 Field2 = tuple[ReceptiveField, ReceptiveField]  # receptive field along height, width
@@ -77,7 +87,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Warning:
+class LayerWarning:
     """Something the report wants a reader to notice about one layer."""
 
     layer: str
@@ -104,6 +114,11 @@ class LayerRow:
     output_bytes: int
     receptive_field: Field2 | None
     notes: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The type as the report shows it, with the lecture's g() when there is one: conv2d+relu."""
+        return f"{self.type}+{self.activation}" if self.activation else self.type
 
     @property
     def parameter_bytes(self) -> int:
@@ -133,7 +148,7 @@ class Report:
     input_shape: Shape
     rows: list[LayerRow]
     totals: Totals
-    warnings: list[Warning]
+    warnings: list[LayerWarning]
 
     @property
     def output_shape(self) -> Shape:
@@ -166,14 +181,14 @@ def analyze(spec: Spec) -> Report:
     shape: Shape = spec.input.shape
     rf: Field2 | None = (ReceptiveField(), ReceptiveField())
     rows: list[LayerRow] = []
-    warnings: list[Warning] = []
+    warnings: list[LayerWarning] = []
     for index, layer in enumerate(spec.layers, 1):
         try:
             step = _step(layer, shape, rf)
         except _Unfit as unfit:
             issue = Issue(str(unfit), line=layer.line, layer=layer.name, index=index)
             raise ShapeError([issue], spec.source) from None
-        name = layer.name or f"#{index}"
+        name = str(layer.name)  # the spec names every layer (Spec._names)
         rows.append(LayerRow(
             index=index, name=name, type=layer.type,
             activation=getattr(layer, "activation", None),
@@ -183,7 +198,7 @@ def analyze(spec: Spec) -> Report:
             output_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE,
             receptive_field=step.receptive_field, notes=step.notes,
         ))
-        warnings.extend(Warning(name, index, kind, message) for kind, message in step.warnings)
+        warnings.extend(LayerWarning(name, index, kind, message) for kind, message in step.warnings)
         shape, rf = step.output_shape, step.receptive_field
     warnings.extend(_collapse_warnings(rows))
     totals = Totals(
@@ -620,14 +635,14 @@ def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int,
 _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
 
 
-def _collapse_warnings(rows: list[LayerRow]) -> Iterator[Warning]:
+def _collapse_warnings(rows: list[LayerRow]) -> Iterator[LayerWarning]:
     """Warn where the map shrinks to 1×1 while conv/pool layers with larger kernels still follow."""
     for position, row in enumerate(rows):
         if (len(row.output_shape) == 3 and row.output_shape[1:] == (1, 1)
                 and len(row.input_shape) == 3 and row.input_shape[1:] != (1, 1)):
             later = [r.name for r in rows[position + 1:] if r.type in _SPATIAL]
             if later:
-                yield Warning(row.name, row.index, "collapse",
+                yield LayerWarning(row.name, row.index, "collapse",
                               f"the feature map collapses to 1×1 here, but {len(later)} conv/pool "
                               f"layer{'s' if len(later) > 1 else ''} still follow "
                               f"({', '.join(later[:3])}{', …' if len(later) > 3 else ''}); "

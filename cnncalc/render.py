@@ -107,12 +107,12 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    """480 B, 18.4 KiB, 232.6 MiB: binary units, one decimal."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while power < len(units) - 1 and n >= 1024 ** (power + 1):
+        power += 1
+    return f"{n} B" if power == 0 else f"{n / 1024 ** power:,.1f} {units[power]}"
 
 
 def _rf(rf: tuple[ReceptiveField, ReceptiveField] | None) -> str:
@@ -124,12 +124,8 @@ def _rf(rf: tuple[ReceptiveField, ReceptiveField] | None) -> str:
     return f"{size} /{jump}"
 
 
-def _type(row: LayerRow) -> str:
-    return f"{row.type}+{row.activation}" if row.activation else row.type
-
-
 def _cells(row: LayerRow) -> list[str]:
-    return [str(row.index), row.name, _type(row), _shape(row.input_shape), _shape(row.output_shape),
+    return [str(row.index), row.name, row.kind, _shape(row.input_shape), _shape(row.output_shape),
             f"{row.weights_per_neuron:,}", f"{row.neurons:,}", f"{row.connections:,}",
             f"{row.parameters:,}", f"{row.macs:,}", _bytes(row.output_bytes), _rf(row.receptive_field)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis import LayerRow, Warning
+from cnncalc.analysis import LayerRow, LayerWarning
 from cnncalc.exercises import Mark, Marking, metric_label
 from cnncalc.worked import Worked
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["layer_heading", "marking_group", "marking_json", "worked_group", "worked_json", "worked_markdown"]
 
-Explained = list[tuple[LayerRow, list[Worked], list[Warning]]]
+Explained = list[tuple[LayerRow, list[Worked], list[LayerWarning]]]
 
 
 def _value(value: Any) -> str:
@@ -29,7 +29,7 @@ def _value(value: Any) -> str:
 
 def layer_heading(row: LayerRow, details: str = "") -> str:
     shape = "×".join(str(s) for s in row.input_shape)
-    kind = f"{row.type}+{row.activation}" if row.activation else row.type
+    kind = row.kind
     return f"{row.name} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
 
 

@@ -21,7 +21,7 @@ from functools import singledispatch
 from typing import Any
 
 from cnncalc import core
-from cnncalc.analysis import LayerRow, Report, conv_padding, per_map_text
+from cnncalc.analysis import LayerRow, conv_padding, per_map_text
 from cnncalc.spec import (
     RBF,
     AdaptiveAvgPool2d,
@@ -33,12 +33,11 @@ from cnncalc.spec import (
     Flatten,
     Linear,
     MaxPool2d,
-    Spec,
     Subsampling,
     ZeroPad2d,
 )
 
-__all__ = ["METRICS", "Worked", "explain_layer", "explain_report"]
+__all__ = ["METRICS", "Worked", "explain_layer"]
 
 # The quantities a student is asked for, in the lecture's order, with their names in questions.
 METRICS = {
@@ -66,11 +65,6 @@ class Worked:
     @property
     def label(self) -> str:
         return METRICS[self.metric]
-
-
-def explain_report(spec: Spec, report: Report) -> list[tuple[LayerRow, list[Worked]]]:
-    """Worked formulas for every layer of an analysed spec."""
-    return [(row, explain_layer(layer, row)) for layer, row in zip(spec.layers, report.rows, strict=True)]
 
 
 def explain_layer(layer: Any, row: LayerRow) -> list[Worked]:
