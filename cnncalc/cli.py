@@ -1,9 +1,11 @@
 """The command line: thin click commands over the library.
 
-This is the only module that prints or exits. Every user mistake arrives here
-as a :class:`~cnncalc.errors.CnncalcError` and leaves as its messages on
-standard error with exit status 2 (see :class:`_Cli`); anything else is a bug
-and keeps its traceback.
+The command layer (this module, the lazily loaded ``cnncalc/commands/``, and
+``cnncalc/console.py`` which they print through) is the only code that prints or
+exits; the library below it returns values and renderables. Every user mistake
+arrives here as a :class:`~cnncalc.errors.CnncalcError` and leaves as its
+messages on standard error with exit status 2 (see :class:`_Cli`, the one place
+that does this); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
