@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +31,10 @@ from cnncalc.errors import CnncalcError
 
 __all__ = [
     "MAX_CELLS",
+    "MAX_MAGNITUDE",
     "MAX_PRODUCTS",
+    "MAX_TOTAL_CELLS",
+    "CellBudget",
     "ConvCell",
     "Convolution",
     "Matrix",
@@ -39,11 +42,14 @@ __all__ = [
     "NumericError",
     "PoolCell",
     "Pooling",
+    "SizeStep",
     "Softmax",
     "as_matrix",
+    "convolution_size",
     "convolve",
     "format_number",
     "is_rounded",
+    "json_number",
     "parse_logits",
     "parse_matrix",
     "parse_number",
@@ -56,14 +62,29 @@ Matrix = tuple[tuple[Fraction, ...], ...]
 #: what the functions accept as a matrix: MATRIX text (see :func:`parse_matrix`) or rows of numbers
 MatrixLike = str | Sequence[Sequence[int | float | Fraction | str]]
 
-#: at most this many values in one matrix, and this many bytes in a matrix file
+#: at most this many values in one matrix (a feature map included), and this many bytes in a
+#: matrix file
 MAX_CELLS = 100_000
 MAX_FILE_BYTES = 1 << 20
+#: at most this many values in all the matrices of one call (every --input and --kernel), counted
+#: while they are read, so that twenty large files are refused at the third, not after the last
+MAX_TOTAL_CELLS = 2 * MAX_CELLS
 #: at most this many multiply-adds (or window reads) in one call, about a second of work
 MAX_PRODUCTS = 1_000_000
 #: numbers are at most this long, with an exponent of at most this size, so values stay small
 MAX_NUMBER_CHARS = 60
 MAX_EXPONENT = 100
+#: every value is at most this large in size, with a denominator at most this large: a sum of
+#: MAX_PRODUCTS products stays below 1e206 and far from a double's 1.8e308
+MAX_MAGNITUDE = 10**100
+MAX_DENOMINATOR = 10**100
+#: a channel whose values (and kernel's) share a common denominator of at most this many bits is
+#: summed in integers; otherwise each sum is added up one fraction at a time, which costs up to
+#: 20 times more, so then at most MAX_FRACTION_PRODUCTS multiply-adds, and no sum's denominator
+#: may pass MAX_SUM_BITS bits (about 1,200 digits)
+SCALE_BITS = 512
+MAX_FRACTION_PRODUCTS = 100_000
+MAX_SUM_BITS = 4096
 #: decimals with at most this many places are shown exactly
 EXACT_PLACES = 8
 
@@ -93,31 +114,46 @@ def parse_number(token: str, where: str = "") -> Fraction:
     if decimal:
         if decimal.group(1) is not None and abs(int(decimal.group(1))) > MAX_EXPONENT:
             raise NumericError(f"{prefix}{text!r} is out of range: exponents go up to ±{MAX_EXPONENT}")
-        return Fraction(text)
+        return _in_range(Fraction(text), repr(text), prefix)
     ratio = _RATIO.fullmatch(text)
     if ratio:
         if int(ratio.group(2)) == 0:
             raise NumericError(f"{prefix}{text!r} divides by zero")
-        return Fraction(int(ratio.group(1)), int(ratio.group(2)))
+        return _in_range(Fraction(int(ratio.group(1)), int(ratio.group(2))), repr(text), prefix)
     if text.lstrip("+-").lower() in ("nan", "inf", "infinity"):
         raise NumericError(f"{prefix}{text!r} is not allowed: values must be finite numbers")
     raise NumericError(f"{prefix}{text!r} is not a number")
 
 
+def _in_range(value: Fraction, shown: str, prefix: str) -> Fraction:
+    """``value`` when its size and denominator are at most 1e100 (:data:`MAX_MAGNITUDE`,
+    :data:`MAX_DENOMINATOR`); larger ones would overflow a double once multiplied and summed."""
+    if abs(value) > MAX_MAGNITUDE:
+        raise NumericError(f"{prefix}{shown} is out of range: values go up to ±1e100")
+    if value.denominator > MAX_DENOMINATOR:
+        raise NumericError(f"{prefix}{shown} is too fine: a denominator may be at most 1e100 "
+                           "(at most 100 decimal places)")
+    return value
+
+
+def _float(value: Fraction) -> float:
+    """The nearest double; a value too large for one is refused, never an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise NumericError("a result is too large for a double (over 1.8e308); use smaller values") from None
+
+
 def _decimal_places(value: Fraction) -> int | None:
-    """Places of the exact decimal expansion, or None when it does not terminate."""
-    rest, twos, fives = value.denominator, 0, 0
-    while rest % 2 == 0:
-        rest, twos = rest // 2, twos + 1
-    while rest % 5 == 0:
-        rest, fives = rest // 5, fives + 1
-    return max(twos, fives) if rest == 1 else None
+    """Places of the exact decimal expansion when it has at most ``EXACT_PLACES``, else None
+    (longer, or never ending): the least p with a denominator dividing 10^p."""
+    return next((places for places in range(EXACT_PLACES + 1) if 10**places % value.denominator == 0),
+                None)
 
 
 def is_rounded(value: Fraction) -> bool:
     """Whether :func:`format_number` shows ``value`` rounded rather than exactly."""
-    places = _decimal_places(value)
-    return places is None or places > EXACT_PLACES
+    return _decimal_places(value) is None
 
 
 def format_number(value: Fraction | int) -> str:
@@ -130,7 +166,7 @@ def format_number(value: Fraction | int) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     if is_rounded(value):
-        return f"{float(value):.6g}"
+        return f"{_float(value):.6g}"
     places = _decimal_places(value) or 0
     digits = str(abs(value.numerator * 10**places // value.denominator)).rjust(places + 1, "0")
     sign = "-" if value < 0 else ""
@@ -139,7 +175,7 @@ def format_number(value: Fraction | int) -> str:
 
 def json_number(value: Fraction) -> int | float:
     """An integer stays an int in JSON; anything else becomes the nearest float."""
-    return value.numerator if value.denominator == 1 else float(value)
+    return value.numerator if value.denominator == 1 else _float(value)
 
 
 # --- matrices -----------------------------------------------------------------------------
@@ -147,14 +183,32 @@ def json_number(value: Fraction) -> int | float:
 _SEPARATOR = re.compile(r"\s*,\s*|\s+")
 
 
-def parse_matrix(text: str, name: str = "matrix") -> Matrix:
+class CellBudget:
+    """The values left to read in one call: every matrix of a call (each --input and --kernel)
+    draws on one budget, so that many large matrices are refused as soon as they pass it."""
+
+    def __init__(self, cells: int = MAX_TOTAL_CELLS) -> None:
+        self.cells = cells
+        self.left = cells
+
+    def take(self, count: int, name: str) -> None:
+        """Draw ``count`` values for the matrix ``name``, or refuse: too many in all."""
+        if count > self.left:
+            raise NumericError(f"{name}: more than {self.cells:,} values in all the matrices; "
+                               "too large to work by hand")
+        self.left -= count
+
+
+def parse_matrix(text: str, name: str = "matrix", budget: CellBudget | None = None) -> Matrix:
     """Parse MATRIX text: ``"1 2 0; 0 1 3"``, or ``@path`` to read it from a text file.
 
     Rows are separated by ``;`` or new lines, values by spaces or commas; blank
     rows and ``#`` comments are ignored. Values are exact (:func:`parse_number`).
     ``name`` (say ``"--input"``) starts the error messages of inline text; a file's
-    messages start with its path and line.
+    messages start with its path and line. ``budget`` counts the values of every matrix
+    of one call (:class:`CellBudget`); without it, this matrix has its own.
     """
+    budget = CellBudget() if budget is None else budget
     if text.startswith("@"):
         path = Path(text[1:])
         try:
@@ -169,13 +223,14 @@ def parse_matrix(text: str, name: str = "matrix") -> Matrix:
             body = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise NumericError(f"{path}: not a UTF-8 text file") from None
-        return _parse_rows(body, str(path), in_file=True)
-    return _parse_rows(text, name, in_file=False)
+        return _parse_rows(body, str(path), True, budget)
+    return _parse_rows(text, name, False, budget)
 
 
-def _parse_rows(text: str, name: str, in_file: bool) -> Matrix:
+def _parse_rows(text: str, name: str, in_file: bool, budget: CellBudget) -> Matrix:
     rows: list[tuple[Fraction, ...]] = []
     first_where = ""
+    cells = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
         for part in line.split("#", 1)[0].split(";"):
             part = part.strip()
@@ -185,8 +240,10 @@ def _parse_rows(text: str, name: str, in_file: bool) -> Matrix:
             tokens = _SEPARATOR.split(part)
             if "" in tokens:
                 raise NumericError(f"{where}: an empty value (two commas in a row?)")
-            if sum(len(row) for row in rows) + len(tokens) > MAX_CELLS:
+            cells += len(tokens)
+            if cells > MAX_CELLS:
                 raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
+            budget.take(len(tokens), name)
             row = tuple(parse_number(token, where) for token in tokens)
             if rows and len(row) != len(rows[0]):
                 raise NumericError(f"{where}: {_count(len(row), 'value')}, but {first_where} has "
@@ -203,18 +260,28 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def as_matrix(matrix: MatrixLike, name: str = "matrix") -> Matrix:
+def as_matrix(matrix: MatrixLike, name: str = "matrix", budget: CellBudget | None = None) -> Matrix:
     """A matrix from MATRIX text (:func:`parse_matrix`) or from rows of numbers.
 
     Numbers may be ints, Fractions, strings (:func:`parse_number`) or floats; a
-    float is taken as its shortest decimal, so ``0.1`` is exactly 1/10.
+    float is taken as its shortest decimal, so ``0.1`` is exactly 1/10. ``budget``
+    as for :func:`parse_matrix`.
     """
+    budget = CellBudget() if budget is None else budget
     if isinstance(matrix, str):
-        return parse_matrix(matrix, name)
+        return parse_matrix(matrix, name, budget)
     rows: list[tuple[Fraction, ...]] = []
+    cells = 0
     for r, raw_row in enumerate(matrix, start=1):
         if isinstance(raw_row, str):
             raise NumericError(f"{name}: row {r} is text, not a row of numbers")
+        try:
+            cells += len(raw_row)
+        except TypeError:
+            raise NumericError(f"{name}: row {r} is not a row of numbers") from None
+        if cells > MAX_CELLS:
+            raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
+        budget.take(len(raw_row), name)
         row = tuple(_exact(value, f"{name}: row {r}") for value in raw_row)
         if not row:
             raise NumericError(f"{name}: row {r} is empty")
@@ -224,8 +291,6 @@ def as_matrix(matrix: MatrixLike, name: str = "matrix") -> Matrix:
         rows.append(row)
     if not rows:
         raise NumericError(f"{name}: the matrix is empty")
-    if len(rows) * len(rows[0]) > MAX_CELLS:
-        raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
     return tuple(rows)
 
 
@@ -233,7 +298,10 @@ def _exact(value: int | float | Fraction | str, where: str) -> Fraction:
     if isinstance(value, bool):
         raise NumericError(f"{where}: {value!r} is not a number")
     if isinstance(value, (int, Fraction)):
-        return Fraction(value)
+        exact = Fraction(value)
+        # the repr of a number over 4300 digits raises: a long one is only described
+        long = max(exact.numerator.bit_length(), exact.denominator.bit_length()) > 1000
+        return _in_range(exact, "a value of over 300 digits" if long else repr(value), f"{where}: ")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise NumericError(f"{where}: {value!r} is not allowed: values must be finite numbers")
@@ -357,6 +425,35 @@ def _are(n: int) -> str:
     return "is 1 class" if n == 1 else f"are {n} classes"
 
 
+# --- output sizes -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SizeStep:
+    """One axis of an operator's output size, worked out: the lecture's 1 + (J + 2P − M)/s
+    (``step`` is the fraction) and the ``output`` PyTorch gives, rounding it."""
+
+    size: int
+    padding: int
+    kernel: int
+    stride: int
+    output: int
+
+    @property
+    def step(self) -> Fraction:
+        """(J + 2P − M)/s, before any rounding."""
+        return Fraction(self.size + 2 * self.padding - self.kernel, self.stride)
+
+    @property
+    def exact(self) -> bool:
+        """Whether (J + 2P − M)/s is whole, so that nothing is rounded."""
+        return self.step.denominator == 1
+
+    @property
+    def rounded_up(self) -> bool:
+        """Whether the output is above 1 + (J + 2P − M)/s: ceil_mode added a partial window."""
+        return self.output > 1 + self.step
+
+
 # --- convolution (lecture 9.1-9.2, 9.5) -----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -434,21 +531,33 @@ class Convolution:
         return _size(self.output)
 
     @property
+    def axes(self) -> tuple[SizeStep, SizeStep]:
+        """The map's size worked out for rows and columns; PyTorch rounds it down."""
+        return _axes(self.input_size, self.padding, self.kernel_size, self.stride, self.output_size)
+
+    @property
     def steps(self) -> tuple[Fraction, Fraction]:
         """The lecture's (J + 2P − M)/s for rows and columns; PyTorch rounds it down."""
-        return (Fraction(self.input_size[0] + 2 * self.padding[0] - self.kernel_size[0], self.stride[0]),
-                Fraction(self.input_size[1] + 2 * self.padding[1] - self.kernel_size[1], self.stride[1]))
+        rows, cols = self.axes
+        return rows.step, cols.step
 
 
-def _channels(matrices: MatrixLike | Sequence[MatrixLike], what: str) -> tuple[Matrix, ...]:
+def _axes(size: tuple[int, int], padding: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+          output: tuple[int, int]) -> tuple[SizeStep, SizeStep]:
+    return (SizeStep(size[0], padding[0], kernel[0], stride[0], output[0]),
+            SizeStep(size[1], padding[1], kernel[1], stride[1], output[1]))
+
+
+def _channels(matrices: MatrixLike | Sequence[MatrixLike], what: str,
+              budget: CellBudget) -> tuple[Matrix, ...]:
     """One matrix (text, or rows of numbers), or a list of them (one per channel)."""
     if isinstance(matrices, str) or _is_one_matrix(matrices):
-        return (as_matrix(matrices, what),)  # type: ignore[arg-type]  # narrowed by _is_one_matrix
+        return (as_matrix(matrices, what, budget),)  # type: ignore[arg-type]  # narrowed by _is_one_matrix
     items = list(matrices)
     if not items:
         raise NumericError(f"give at least one {what}")
     many = len(items) > 1
-    return tuple(as_matrix(item, f"{what} {n}" if many else what)  # type: ignore[arg-type]
+    return tuple(as_matrix(item, f"{what} {n}" if many else what, budget)  # type: ignore[arg-type]
                  for n, item in enumerate(items, start=1))
 
 
@@ -466,10 +575,60 @@ def _at(matrix: Matrix, r: int, c: int) -> Fraction:
     return matrix[r][c] if 0 <= r < len(matrix) and 0 <= c < len(matrix[0]) else Fraction(0)
 
 
-def _scaled(matrix: Matrix) -> tuple[list[list[int]], int]:
-    """The matrix times the least common multiple D of its denominators, as integers, and D."""
-    common = math.lcm(*(v.denominator for row in matrix for v in row))
+def _scaled(matrix: Matrix) -> tuple[list[list[int]], int] | None:
+    """The matrix times the least common multiple D of its denominators, as integers, and D;
+    None when D passes ``SCALE_BITS`` bits. D grows one distinct denominator at a time and
+    the search stops there, so thousands of different denominators cost one pass, never the
+    quadratic time and memory of their full least common multiple."""
+    common = 1
+    for denominator in {v.denominator for row in matrix for v in row}:
+        common = math.lcm(common, denominator)
+        if common.bit_length() > SCALE_BITS:
+            return None
     return [[v.numerator * (common // v.denominator) for v in row] for row in matrix], common
+
+
+def _fraction_sum(terms: Iterator[tuple[Fraction, Fraction]], position: tuple[int, int]) -> Fraction:
+    """Σ k·i, exactly, for values with no small common denominator: over the least common
+    multiple of the terms' denominators so far, refused once it passes ``MAX_SUM_BITS`` bits."""
+    numerator, denominator = 0, 1
+    for weight, value in terms:
+        top, bottom = weight.numerator * value.numerator, weight.denominator * value.denominator
+        if not top:
+            continue
+        scale = bottom // math.gcd(denominator, bottom)
+        if scale != 1:
+            numerator, denominator = numerator * scale, denominator * scale
+            if denominator.bit_length() > MAX_SUM_BITS:
+                raise NumericError(f"S({position[0]},{position[1]}): the exact sum needs a denominator "
+                                   f"of over {int(MAX_SUM_BITS * 0.30103):,} digits; use values with fewer "
+                                   "different denominators (shorter decimals, simpler fractions)")
+        numerator += top * (denominator // bottom)
+    return Fraction(numerator, denominator)
+
+
+def convolution_size(input_size: tuple[int, int], kernel_size: tuple[int, int], channels: int,
+                     stride: int | tuple[int, int] = 1,
+                     padding: int | tuple[int, int] = 0) -> tuple[int, int]:
+    """The feature map's size, or :class:`NumericError` when the kernel does not fit, the work
+    passes ``MAX_PRODUCTS`` multiply-adds or the map ``MAX_CELLS`` values. Known from the
+    first input and kernel, so a command can refuse before it reads the other channels."""
+    s = _pair(stride, "stride", 1)
+    p = _pair(padding, "padding", 0)
+    (rows, cols), (kh, kw) = input_size, kernel_size
+    out = (conv_output_size(rows, kh, s[0], p[0]), conv_output_size(cols, kw, s[1], p[1]))
+    if min(out) < 1:
+        raise NumericError(f"the {_shape((kh, kw))} kernel does not fit the {_shape((rows, cols))} input"
+                           f"{_padded(rows, cols, p)}: a kernel may be at most as large as the padded "
+                           "input; use a smaller kernel or more padding")
+    work = out[0] * out[1] * channels * kh * kw
+    if work > MAX_PRODUCTS:
+        raise NumericError(f"{work:,} multiply-adds is too much work (at most {MAX_PRODUCTS:,}); "
+                           "use smaller matrices")
+    if out[0] * out[1] > MAX_CELLS:
+        raise NumericError(f"the feature map would be {_shape(out)}, more than {MAX_CELLS:,} values; "
+                           "too large to work by hand (use less padding or a larger stride)")
+    return out
 
 
 def _flipped(matrix: Matrix) -> Matrix:
@@ -488,8 +647,9 @@ def convolve(inputs: MatrixLike | Sequence[MatrixLike], kernels: MatrixLike | Se
     ``flip`` flips the kernel first (true convolution); ``sums`` keeps each
     cell's terms in :attr:`Convolution.cells`.
     """
-    ins = _channels(inputs, "input")
-    ks = _channels(kernels, "kernel")
+    budget = CellBudget()
+    ins = _channels(inputs, "input", budget)
+    ks = _channels(kernels, "kernel", budget)
     b = _exact(bias, "bias")
     s = _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
@@ -502,29 +662,27 @@ def convolve(inputs: MatrixLike | Sequence[MatrixLike], kernels: MatrixLike | Se
                 raise NumericError(f"{what} {n} is {_shape(_size(matrix))}, but {what} 1 is "
                                    f"{_shape(_size(group[0]))}; every {what} must have the same size")
     (rows, cols), (kh, kw) = _size(ins[0]), _size(ks[0])
-    out = (conv_output_size(rows, kh, s[0], p[0]), conv_output_size(cols, kw, s[1], p[1]))
-    if min(out) < 1:
-        raise NumericError(f"the {_shape((kh, kw))} kernel does not fit the {_shape((rows, cols))} input"
-                           f"{_padded(rows, cols, p)}: a kernel may be at most as large as the padded "
-                           "input; use a smaller kernel or more padding")
-    work = out[0] * out[1] * len(ins) * kh * kw
-    if work > MAX_PRODUCTS:
-        raise NumericError(f"{work:,} multiply-adds is too much work (at most {MAX_PRODUCTS:,}); "
-                           "use smaller matrices")
+    out = convolution_size((rows, cols), (kh, kw), len(ins), s, p)
     applied = tuple(_flipped(k) for k in ks) if flip else ks
-    # Fractions are slow; each channel is summed in integers, scaled by its common denominators.
+    # Fractions are slow; a channel is summed in integers, scaled by its common denominators,
+    # unless they are huge; then each sum is added up a fraction at a time, and costs more.
     scaled = [(_scaled(image), _scaled(kernel)) for image, kernel in zip(ins, applied, strict=True)]
+    slow = sum(1 for image, kernel in scaled if image is None or kernel is None)
+    work = out[0] * out[1] * slow * kh * kw
+    if work > MAX_FRACTION_PRODUCTS:
+        raise NumericError(f"{work:,} multiply-adds of values with no common denominator below "
+                           f"2^{SCALE_BITS} is too much work (at most {MAX_FRACTION_PRODUCTS:,}); use "
+                           "shorter decimals or simpler fractions, or smaller matrices")
     output: list[tuple[Fraction, ...]] = []
     cells: list[ConvCell] = []
     for j in range(out[0]):
         row: list[Fraction] = []
         for k in range(out[1]):
             top, left = j * s[0] - p[0], k * s[1] - p[1]
-            channel_sums = tuple(
-                Fraction(sum(weights[m][n] * image[top + m][left + n]
-                             for m in range(max(0, -top), min(kh, rows - top))
-                             for n in range(max(0, -left), min(kw, cols - left))), d_image * d_kernel)
-                for (image, d_image), (weights, d_kernel) in scaled)
+            rows_in = range(max(0, -top), min(kh, rows - top))
+            cols_in = range(max(0, -left), min(kw, cols - left))
+            channel_sums = tuple(_channel_sum(image, kernel, scale, (top, left), rows_in, cols_in, (j, k))
+                                 for image, kernel, scale in zip(ins, applied, scaled, strict=True))
             value = sum(channel_sums, Fraction(0)) + b
             row.append(value)
             if sums:
@@ -534,6 +692,21 @@ def convolve(inputs: MatrixLike | Sequence[MatrixLike], kernels: MatrixLike | Se
                 cells.append(ConvCell((j, k), terms, channel_sums, b, value))
         output.append(tuple(row))
     return Convolution(ins, ks, applied, b, s, p, flip, tuple(output), tuple(cells))
+
+
+_Scaled = tuple[list[list[int]], int] | None
+
+
+def _channel_sum(image: Matrix, kernel: Matrix, scale: tuple[_Scaled, _Scaled], corner: tuple[int, int],
+                 rows: range, cols: range, position: tuple[int, int]) -> Fraction:
+    """One channel's Σ_m Σ_n K(m,n)·I(top + m, left + n) over the window's rows and columns
+    inside the input: in integers when both matrices have a small common denominator."""
+    (top, left), (scaled_image, scaled_kernel) = corner, scale
+    if scaled_image is None or scaled_kernel is None:
+        return _fraction_sum(((kernel[m][n], image[top + m][left + n]) for m in rows for n in cols), position)
+    (ints, d_image), (weights, d_kernel) = scaled_image, scaled_kernel
+    return Fraction(sum(weights[m][n] * ints[top + m][left + n] for m in rows for n in cols),
+                    d_image * d_kernel)
 
 
 # --- pooling (lecture 9.3-9.4) --------------------------------------------------------------
@@ -588,11 +761,16 @@ class Pooling:
         return _size(self.output)
 
     @property
+    def axes(self) -> tuple[SizeStep, SizeStep]:
+        """The pooled size worked out for rows and columns: rounded down, or under
+        ``ceil_mode`` up (:attr:`SizeStep.rounded_up`) unless PyTorch drops the last window."""
+        return _axes(self.input_size, self.padding, self.kernel_size, self.stride, self.output_size)
+
+    @property
     def steps(self) -> tuple[Fraction, Fraction]:
         """The lecture's (J + 2P − F)/s for rows and columns, before PyTorch rounds it."""
-        (rows, cols), (ph, pw), (fh, fw), (sh, sw) = (self.input_size, self.padding, self.kernel_size,
-                                                      self.stride)
-        return Fraction(rows + 2 * ph - fh, sh), Fraction(cols + 2 * pw - fw, sw)
+        rows, cols = self.axes
+        return rows.step, cols.step
 
 
 def pool_values(matrix: MatrixLike, kernel_size: int | tuple[int, int],

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.numeric import (
     Convolution,
     Matrix,
     Pooling,
+    SizeStep,
     Softmax,
     format_number,
     is_rounded,
@@ -175,13 +175,12 @@ def _offset(stride: int, letter: str, inner: str, padding: int, sign: str) -> st
     return f"{text}−{padding}" if padding else text
 
 
-def _size_line(what: str, letters: tuple[str, str], size: int, pad: int, kernel: int, stride: int,
-               step: Fraction) -> str:
+def _size_line(what: str, letters: tuple[str, str], axis: SizeStep) -> str:
     j, m = letters
-    formula = f"1 + ({j} + 2P − {m})/s = 1 + ({size} + 2×{pad} − {kernel})/{stride}"
-    if step.denominator == 1:
-        return f"{what}: {formula} = {1 + step}"
-    return (f"{what}: {formula} = 1 + {format_number(step)} → {1 + step.__floor__()} "
+    formula = f"1 + ({j} + 2P − {m})/s = 1 + ({axis.size} + 2×{axis.padding} − {axis.kernel})/{axis.stride}"
+    if axis.exact:
+        return f"{what}: {formula} = {axis.output}"
+    return (f"{what}: {formula} = 1 + {format_number(axis.step)} → {axis.output} "
             "(rounded down, as PyTorch does)")
 
 
@@ -215,9 +214,9 @@ def convolution_group(result: Convolution) -> Group:
     channels = f"{len(result.inputs)} channels of " if many else ""
     lines.append(f"input {channels}{rows}×{cols}, kernel {kh}×{kw} → feature map "
                  f"{result.output_size[0]}×{result.output_size[1]}")
-    step_rows, step_cols = result.steps
-    lines.append(_size_line("rows", ("J", "M"), rows, ph, kh, sh, step_rows))
-    lines.append(_size_line("columns", ("K", "N"), cols, pw, kw, sw, step_cols))
+    axis_rows, axis_cols = result.axes
+    lines.append(_size_line("rows", ("J", "M"), axis_rows))
+    lines.append(_size_line("columns", ("K", "N"), axis_cols))
     parts: list[Any] = [_line(line) for line in lines]
     if result.flip:
         for n, kernel in enumerate(result.applied):
@@ -282,21 +281,20 @@ def pooling_group(result: Pooling) -> Group:
     lines = [f"{name} pooling, window {fh}×{fw}, stride {_pair_text((sh, sw))}, "
              f"padding {_pair_text((ph, pw))}{ceil}: input {rows}×{cols} → "
              f"{result.output_size[0]}×{result.output_size[1]}"]
-    for what, letter, size, pad, f, s, step, out in (
-            ("rows", "J", rows, ph, fh, sh, result.steps[0], result.output_size[0]),
-            ("columns", "K", cols, pw, fw, sw, result.steps[1], result.output_size[1])):
-        worked = f"{what}: 1 + ({letter} + 2P − F)/s = 1 + ({size} + 2×{pad} − {f})/{s}"
-        if step.denominator == 1:
-            worked += f" = {out}"
+    for what, letter, axis in zip(("rows", "columns"), "JK", result.axes, strict=True):
+        worked = (f"{what}: 1 + ({letter} + 2P − F)/s = "
+                  f"1 + ({axis.size} + 2×{axis.padding} − {axis.kernel})/{axis.stride}")
+        if axis.exact:
+            worked += f" = {axis.output}"
         else:
-            worked += f" = 1 + {format_number(step)}"
-            if out > 1 + step:
-                worked += f" → {out} (rounded up: ceil_mode)"
+            worked += f" = 1 + {format_number(axis.step)} → {axis.output}"
+            if axis.rounded_up:
+                worked += " (rounded up: ceil_mode)"
             elif result.ceil_mode:
-                worked += (f" → {out} (rounded down: under ceil_mode PyTorch drops a last window "
+                worked += (" (rounded down: under ceil_mode PyTorch drops a last window "
                            "that would start past the input)")
             else:
-                worked += f" → {out} (rounded down, as PyTorch does)"
+                worked += " (rounded down, as PyTorch does)"
         lines.append(worked)
     if result.mode == "avg" and (ph or pw):
         lines.append("padded zeros count in each average (PyTorch's count_include_pad=True)")

@@ -22,6 +22,12 @@ M // 2, and under ``ceil_mode`` the division rounds up unless the last window wo
 the right padding. With ``ceil_mode`` the output is the floor's or one more, so the candidates
 for 2P widen to [(O − 2)·s, O·s − 1] + M_eff − J, each checked with core.
 
+Every value is bounded (see :func:`_check`): sizes, kernels, paddings and dilations by
+``MAX_SIZE``, as specs are, and they cost nothing, since each (M, s, d) costs O(1) but for the
+paddings it lists, at most ⌈s/2⌉ + 1; so a fixed stride is capped at ``FIXED_STRIDE_CAP`` and
+the search bounds at ``KERNEL_CAP``, ``STRIDE_CAP`` and ``DILATION_CAP``. The worst question
+allowed takes well under a second.
+
 ``same`` asks for ceil(J/s) at each stride: PyTorch's ``padding='same'`` at stride 1 and
 TensorFlow's ``SAME`` at stride s (``core.same_padding``), whose odd extra pixel goes to the
 bottom/right, alongside every symmetric padding that gives the same size. Its answers are
@@ -42,13 +48,18 @@ from typing import Any
 from cnncalc import core
 from cnncalc.errors import CnncalcError
 
-__all__ = ["DILATION_CAP", "KERNEL_CAP", "STRIDE_CAP", "Answer", "Problem", "Solution", "Suggestion",
-           "solve"]
+__all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Problem",
+           "Solution", "Suggestion", "solve"]
 
 # The search bounds may not exceed these, so that a search stays well under a second.
 KERNEL_CAP = 64
 STRIDE_CAP = 16
 DILATION_CAP = 8
+#: a fixed stride lists up to ⌈s/2⌉ paddings for each kernel and dilation searched
+FIXED_STRIDE_CAP = 64
+#: every size, kernel, padding and dilation: cnncalc.spec.MAX_SIZE, not imported (pydantic is slow
+#: to load); the search costs the same whatever they are
+MAX_SIZE = 2**31 - 1
 
 SUGGESTIONS = 4  # at most this many suggestions of each kind
 
@@ -98,13 +109,6 @@ class Problem:
             high = min(high, kernel // 2)  # PyTorch: "pad should be at most half of kernel size"
         return range(low, high + 1)
 
-    def target_for(self, stride: int) -> int:
-        """The wanted output: ``target``, or ceil(J/s) under ``same``."""
-        if self.same:
-            return -(-self.size // stride)
-        assert self.target is not None  # checked by solve()
-        return self.target
-
     def output(self, size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> int:
         """PyTorch's output size for this layer (``core``'s formulas)."""
         if self.pool:
@@ -133,6 +137,18 @@ class Problem:
 
 def _choices(fixed: int | None, top: int) -> range:
     return range(fixed, fixed + 1) if fixed is not None else range(1, top + 1)
+
+
+def _target_for(p: Problem, stride: int) -> int:
+    """The wanted output: ``target``, or ceil(J/s) under ``same``."""
+    return -(-p.size // stride) if p.same else _target(p)
+
+
+def _target(p: Problem) -> int:
+    """The target of a question that is not 'same' (:func:`_check` makes sure it has one)."""
+    if p.target is None:
+        raise CnncalcError("give a target size (--target) or ask for 'same' (--same)")
+    return p.target
 
 
 @dataclass(frozen=True)
@@ -281,8 +297,13 @@ class Solution:
 
 
 def _decimal(value: Fraction) -> str:
-    """``= 55.25``, or ``≈ 3.33`` when two decimals do not say it exactly."""
-    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    """``= 55.25``, or ``≈ 3.33`` when two decimals do not say it exactly.
+
+    Rounded in integers (half to even), never through a float, which overflows past 1e308.
+    """
+    hundredths = round(value * 100)
+    whole, cents = divmod(abs(hundredths), 100)
+    text = f"{'-' if hundredths < 0 else ''}{whole}.{cents:02d}".rstrip("0").rstrip(".")
     return ("= " if Fraction(text) == value else "≈ ") + text
 
 
@@ -361,30 +382,39 @@ def solve(problem: Problem) -> Answer:
 
 
 def _check(p: Problem) -> None:
+    """Refuse a question with no sense, or one whose search would not stay small."""
+    for field in ("size", "target", "kernel", "stride", "padding", "dilation", "max_kernel", "max_stride",
+                  "max_padding", "max_dilation"):
+        value = getattr(p, field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise CnncalcError(f"{field} must be a whole number; got {value!r}")
+
     def at_least(name: str, value: int | None, low: int) -> None:
         if value is not None and value < low:
-            raise CnncalcError(f"{name} must be at least {low}; got {value}")
+            raise CnncalcError(f"{name} must be at least {low}; got {_shown(value)}")
 
-    def at_most(name: str, value: int, high: int) -> None:
-        if value > high:
-            raise CnncalcError(f"{name} must be at most {high} to keep the search small; got {value}")
+    def at_most(name: str, value: int | None, high: int) -> None:
+        if value is not None and value > high:
+            why = " (2³¹ − 1)" if high == MAX_SIZE else " to keep the search small"
+            raise CnncalcError(f"{name} must be at most {high}{why}; got {_shown(value)}")
 
-    at_least("the input size", p.size, 1)
-    at_least("the kernel", p.kernel, 1)
-    at_least("the stride", p.stride, 1)
-    at_least("the padding", p.padding, 0)
-    at_least("the dilation", p.dilation, 1)
-    at_least("--max-kernel", p.max_kernel, 1)
-    at_least("--max-stride", p.max_stride, 1)
-    at_least("--max-padding", p.max_padding, 0)
-    at_least("--max-dilation", p.max_dilation, 1)
-    at_most("--max-kernel", p.max_kernel, KERNEL_CAP)
-    at_most("--max-stride", p.max_stride, STRIDE_CAP)
-    at_most("--max-dilation", p.max_dilation, DILATION_CAP)
+    for name, value, low, high in (
+            ("the input size", p.size, 1, MAX_SIZE),
+            ("the kernel", p.kernel, 1, MAX_SIZE),
+            ("the stride", p.stride, 1, FIXED_STRIDE_CAP),
+            ("the padding", p.padding, 0, MAX_SIZE),
+            ("the dilation", p.dilation, 1, MAX_SIZE),
+            ("--max-kernel", p.max_kernel, 1, KERNEL_CAP),
+            ("--max-stride", p.max_stride, 1, STRIDE_CAP),
+            ("--max-padding", p.max_padding, 0, MAX_SIZE),
+            ("--max-dilation", p.max_dilation, 1, DILATION_CAP)):
+        at_least(name, value, low)
+        at_most(name, value, high)
     if p.same == (p.target is not None):
         raise CnncalcError("give a target size or ask for 'same', not both" if p.same
                            else "give a target size (--target) or ask for 'same' (--same)")
     at_least("the target", p.target, 1)
+    at_most("the target", p.target, MAX_SIZE)
     if p.same and p.padding is not None:
         raise CnncalcError("'same' chooses the padding; leave the padding out")
     if p.ceil_mode and not p.pool:
@@ -392,6 +422,15 @@ def _check(p: Problem) -> None:
     if p.pool and p.padding is not None and p.kernel is not None and p.padding > p.kernel // 2:
         raise CnncalcError(f"pooling pads at most half its kernel (PyTorch): kernel {p.kernel} allows "
                            f"padding ≤ {p.kernel // 2}; got {p.padding}")
+
+
+def _shown(value: int) -> str:
+    """An integer for a message: in full up to 20 digits, else its size (str() of a number
+    over 4300 digits raises)."""
+    if abs(value) < 10**20:
+        return str(value)
+    sign = "a negative" if value < 0 else "a"
+    return f"{sign} number of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
 
 
 def _triples(p: Problem) -> Iterator[tuple[int, int, int, range]]:
@@ -414,8 +453,7 @@ def _check_reachable(p: Problem) -> None:
     if best is None:
         raise CnncalcError(f"no allowed layer fits an input of {p.size} ({p.bounds()}); "
                            "allow a smaller kernel or more padding")
-    assert p.target is not None
-    if p.target > best.out:
+    if _target(p) > best.out:
         raise CnncalcError(f"target {p.target} is out of reach from {p.size}: the largest output of "
                            f"any allowed layer is {best.out} ({best.describe()}); a larger output "
                            "needs more padding (--max-padding) or a larger kernel")
@@ -435,13 +473,24 @@ def _with_target(p: Problem, size: int, target: int, kernel: int, stride: int, d
 
 def _search(p: Problem) -> Iterator[Solution]:
     for dilation, kernel, stride, pads in _triples(p):
-        target = p.target_for(stride)
+        target = _target_for(p, stride)
         yield from _with_target(p, p.size, target, kernel, stride, dilation, pads)
         if p.same and not p.pool:
             before, after = core.same_padding(p.size, kernel, stride, dilation)
             if before != after and after < pads.stop:
                 out = core.conv_output_size(p.size, kernel, stride, before, after, dilation)
                 yield Solution(p.size, kernel, stride, before, after, dilation, out)
+
+
+def _exact_search(p: Problem) -> Iterator[Solution]:
+    """The exact layers with symmetric padding, at most one per (M, s, d): exact means
+    J + 2P − M_eff = (O − 1)·s, which fixes 2P."""
+    target = _target(p)
+    for dilation, kernel, stride, pads in _triples(p):
+        twice = (target - 1) * stride + core.effective_kernel(kernel, dilation) - p.size
+        pad = twice // 2
+        if twice % 2 == 0 and pad in pads and p.output(p.size, kernel, stride, pad, pad, dilation) == target:
+            yield Solution(p.size, kernel, stride, pad, pad, dilation, target, p.pool, p.ceil_mode)
 
 
 # --- suggestions, when nothing is exact ---------------------------------------------------
@@ -451,25 +500,31 @@ def _nearest_targets(p: Problem) -> list[Suggestion]:
 
     For one (M, s, d) the output grows with P, by at most 1 per step of P except at stride 1,
     where it grows by 2; so the nearest reachable value is the target clipped to the range,
-    or one beside it.
+    or one beside it. Layers are built only for the nearest outputs, nearest first, until
+    enough are found: the widest search has thousands of (M, s, d).
     """
-    target = p.target
-    assert target is not None
-    found: list[Solution] = []
+    target = _target(p)
+    outs: dict[int, list[tuple[int, int, int, range]]] = {}
     for dilation, kernel, stride, pads in _triples(p):
         low = max(p.output(p.size, kernel, stride, pads[0], pads[0], dilation), 1)
         high = p.output(p.size, kernel, stride, pads[-1], pads[-1], dilation)
         middle = min(max(target, low), high)
         for out in (middle - 1, middle, middle + 1):
             if low <= out <= high and out != target:
-                found += _with_target(p, p.size, out, kernel, stride, dilation, pads)
-    found.sort(key=lambda s: (abs(s.out - target), *s.sort_key()))
+                outs.setdefault(out, []).append((dilation, kernel, stride, pads))
+    chosen: list[Solution] = []
     per_output: dict[int, int] = {}
-    chosen = []
-    for s in found:  # at most two layers for each output, so that both sides can show
-        per_output[s.out] = per_output.get(s.out, 0) + 1
-        if per_output[s.out] <= 2:
-            chosen.append(s)
+    for distance in sorted({abs(out - target) for out in outs}):
+        found = [s for out in (target - distance, target + distance)
+                 for dilation, kernel, stride, pads in outs.get(out, ())
+                 for s in _with_target(p, p.size, out, kernel, stride, dilation, pads)]
+        found.sort(key=Solution.sort_key)
+        for s in found:  # at most two layers for each output, so that both sides can show
+            per_output[s.out] = per_output.get(s.out, 0) + 1
+            if per_output[s.out] <= 2:
+                chosen.append(s)
+        if len(chosen) >= SUGGESTIONS:
+            break
     return [Suggestion("target", s, target) for s in chosen[:SUGGESTIONS]]
 
 
@@ -488,7 +543,7 @@ def _relaxed(p: Problem, name: str) -> list[Suggestion]:
         bound, extra, cap = _WIDEN[name]
         changes[bound] = max(getattr(p, bound), min(fixed + extra, cap))
     free = dataclasses.replace(p, **changes)
-    found = [s for s in _search(free) if s.exact]
+    found = list(_exact_search(free))
     found.sort(key=lambda s: (abs(_value(s, name) - fixed), *s.sort_key()))
     return [Suggestion(name, s, fixed) for s in found[:SUGGESTIONS]]
 
@@ -503,19 +558,25 @@ def _other_sizes(p: Problem) -> list[Suggestion]:
 
     Exact means J' + 2P − M_eff = (O − 1)·s, so J' = (O − 1)·s + M_eff − 2P: for each
     (M, s, d) the paddings nearest P* = ((O − 1)·s + M_eff − J)/2 give the nearest sizes.
+    Layers are built only for the nearest sizes.
     """
-    assert p.target is not None
-    found: dict[int, Solution] = {}
+    target = _target(p)
+    candidates: list[tuple[int, int, int, int, int]] = []  # (J', M, s, P, d)
     for dilation, kernel, stride, pads in _triples(p):
         extent = core.effective_kernel(kernel, dilation)
-        reach = (p.target - 1) * stride + extent  # J' + 2P
+        reach = (target - 1) * stride + extent  # J' + 2P
         centre = min(max((reach - p.size) // 2, pads.start), pads.stop - 1)
         for pad in range(max(centre - 2, pads.start), min(centre + 3, pads.stop)):
             size = reach - 2 * pad
-            if size < 1 or size == p.size or p.output(size, kernel, stride, pad, pad, dilation) != p.target:
-                continue
-            s = Solution(size, kernel, stride, pad, pad, dilation, p.target, p.pool, p.ceil_mode)
-            if size not in found or s.sort_key() < found[size].sort_key():
-                found[size] = s
-    best = sorted(found.values(), key=lambda s: (abs(s.size - p.size), *s.sort_key()))
-    return [Suggestion("size", s, p.size) for s in best[:SUGGESTIONS]]
+            if size >= 1 and size != p.size and p.output(size, kernel, stride, pad, pad, dilation) == target:
+                candidates.append((size, kernel, stride, pad, dilation))
+    distances = sorted({abs(c[0] - p.size) for c in candidates})[:SUGGESTIONS]
+    found: dict[int, tuple[tuple[int, ...], Solution]] = {}
+    for size, kernel, stride, pad, dilation in candidates:
+        if distances and abs(size - p.size) <= distances[-1]:
+            s = Solution(size, kernel, stride, pad, pad, dilation, target, p.pool, p.ceil_mode)
+            key = s.sort_key()
+            if size not in found or key < found[size][0]:
+                found[size] = (key, s)
+    best = sorted(found.values(), key=lambda f: (abs(f[1].size - p.size), *f[0]))
+    return [Suggestion("size", s, p.size) for _, s in best[:SUGGESTIONS]]

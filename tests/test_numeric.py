@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,11 +29,14 @@ from hypothesis import strategies as st
 from cnncalc.cli import cli
 from cnncalc.core import pool_output_size
 from cnncalc.numeric import (
+    MAX_TOTAL_CELLS,
+    CellBudget,
     Matrix,
     NumericError,
     convolve,
     format_number,
     is_rounded,
+    json_number,
     parse_logits,
     parse_matrix,
     parse_number,
@@ -545,3 +552,186 @@ def test_cli_usage_errors_exit_2(runner: CliRunner) -> None:
         result = runner.invoke(cli, args)
         assert result.exit_code == 2
         assert "Traceback" not in result.output
+
+
+# --- bounded: huge values, many denominators, many matrices ------------------------------------
+
+def run_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m cnncalc ARGS`` in a subprocess with a timeout, so that a hang fails the test."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True, text=True,
+                          timeout=20)
+    return done, time.perf_counter() - start
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], message: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_values_near_1e155_are_refused_before_they_overflow_a_double() -> None:
+    """55 nines e100 passed the exponent check; its square overflowed float() in the table."""
+    near = "9" * 55 + "e100"
+    done, seconds = run_cli("convolve", "--input", near, "--kernel", near, "--bias", "1/3")
+    assert_refused(done, f"--input: row 1: '{near}' is out of range: values go up to ±1e100")
+    assert seconds < 10
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1e100", Fraction(10**100)), ("-1e100", Fraction(-10**100)), ("1e-100", Fraction(1, 10**100)),
+    ("1/" + "9" * 58, Fraction(1, 10**58 - 1)), ("-0.5e-99", Fraction(-1, 2 * 10**99)),
+])
+def test_parse_number_takes_values_up_to_1e100(text: str, value: Fraction) -> None:
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1.5e100", "'1.5e100' is out of range: values go up to ±1e100"),
+    ("-2e100", "out of range"),
+    ("1" * 50 + "e60", "out of range"),
+    ("1.5e-100", "'1.5e-100' is too fine: a denominator may be at most 1e100"),
+    ("0." + "0" * 40 + "1e-80", "too fine"),
+])
+def test_parse_number_refuses_values_past_1e100(text: str, message: str) -> None:
+    with pytest.raises(NumericError, match=re.escape(message)):
+        parse_number(text)
+
+
+def test_the_largest_values_stay_finite_in_tables_and_json(runner: CliRunner) -> None:
+    result = convolve("1e100 -1e100; 1e100 1e100", "1e100 1e100; 1e100 1e100", bias="1/3", sums=True)
+    value = result.output[0][0]
+    assert value == 2 * 10**200 + Fraction(1, 3)
+    assert format_number(value) == "2e+200" and json_number(value) == 2e200
+    for args in ([], ["-f", "json"]):
+        done = runner.invoke(cli, ["convolve", "--input", "1e100 1e100", "--kernel", "1e100 1e100",
+                                   "--bias", "1/3", "--sums", *args])
+        assert done.exit_code == 0, done.output
+        assert "2e+200" in done.stdout or "2e200" in done.stdout.replace("+", "")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (10**400, "input: row 1: a value of over 300 digits is out of range"),
+    (-10**101, "is out of range"),
+    (Fraction(1, 10**5000), "input: row 1: a value of over 300 digits is too fine"),
+    (Fraction(1, 3 * 10**100), "too fine"),
+    (1e300, "'1e+300' is out of range: exponents go up to ±100"),
+])
+def test_huge_python_values_are_refused(value: object, message: str) -> None:
+    with pytest.raises(NumericError, match=re.escape(message)):
+        convolve([[value]], [[1]])  # type: ignore[list-item]
+
+
+def test_format_number_and_json_number_refuse_what_overflows_a_double() -> None:
+    huge = Fraction(10**400, 3)
+    for show in (format_number, json_number):
+        with pytest.raises(NumericError, match="too large for a double"):
+            show(huge)
+    assert format_number(Fraction(1, 10**400)) == "0"  # underflow to 0.0 is harmless
+
+
+BIG_DENOMINATORS = [10**39 + 7 * n + 3 for n in range(10_000)]  # 40 digits, mostly coprime
+
+
+def test_ten_thousand_different_denominators_are_summed_cell_by_cell(tmp_path: Path) -> None:
+    """The least common multiple of the whole matrix took 20 s and 1.5 GB."""
+    path = tmp_path / "thin.txt"
+    path.write_text("\n".join(" ".join(f"1/{d}" for d in BIG_DENOMINATORS[r * 100:(r + 1) * 100])
+                              for r in range(100)))
+    done, seconds = run_cli("convolve", "--input", f"@{path}", "--kernel", "1 2; 3 4", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert seconds < 10
+    out = json.loads(done.stdout)["output"]
+    d = BIG_DENOMINATORS
+    exact = Fraction(1, d[0]) + Fraction(2, d[1]) + Fraction(3, d[100]) + Fraction(4, d[101])
+    assert len(out) == 99 and out[0][0] == pytest.approx(float(exact), rel=1e-12)
+    result = convolve(f"@{path}", "1 2; 3 4")
+    assert result.output[0][0] == exact
+
+
+def test_sums_with_too_many_different_denominators_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "thin.txt"
+    path.write_text("\n".join(" ".join(f"1/{d}" for d in BIG_DENOMINATORS[r * 100:(r + 1) * 100])
+                              for r in range(100)))
+    done, seconds = run_cli("convolve", "--input", f"@{path}", "--kernel", f"@{path}")
+    assert_refused(done, "S(0,0): the exact sum needs a denominator of over 1,233 digits")
+    assert seconds < 10
+    done, _ = run_cli("convolve", "--input", f"@{path}", "--kernel", "; ".join(["1 1 1 1 1"] * 5))
+    assert_refused(done, "230,400 multiply-adds of values with no common denominator below 2^512 is too "
+                         "much work (at most 100,000)")
+
+
+big_denominator_values = st.builds(Fraction, st.integers(-10**6, 10**6),
+                                   st.sampled_from([*BIG_DENOMINATORS[:12], 1, 2, 3, 10]))
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 3), st.data())
+def test_summed_in_integers_or_fraction_by_fraction_the_map_is_exact(rows: int, cols: int, channels: int,
+                                                                      data: st.DataObject) -> None:
+    import cnncalc.numeric as numeric
+
+    def matrix(r: int, c: int) -> list[list[Fraction]]:
+        return [[data.draw(big_denominator_values) for _ in range(c)] for _ in range(r)]
+
+    ins = [matrix(rows, cols) for _ in range(channels)]
+    kh, kw = data.draw(st.integers(1, rows)), data.draw(st.integers(1, cols))
+    ks = [matrix(kh, kw) for _ in range(channels)]
+    expected = tuple(tuple(sum((ks[c][m][n] * ins[c][j + m][k + n] for c in range(channels)
+                                for m in range(kh) for n in range(kw)), Fraction(0))
+                           for k in range(cols - kw + 1)) for j in range(rows - kh + 1))
+    assert convolve(ins, ks).output == expected
+    scale_bits = numeric.SCALE_BITS
+    numeric.SCALE_BITS = 0  # every channel summed a fraction at a time
+    try:
+        assert convolve(ins, ks).output == expected
+    finally:
+        numeric.SCALE_BITS = scale_bits
+
+
+def test_one_cell_budget_for_every_matrix_of_a_call(tmp_path: Path) -> None:
+    """MAX_CELLS was per matrix, and the work was checked after every --input was read:
+    twenty 100,000-value files took 4.8 s and 237 MB before the refusal."""
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(["1 " * 100] * 1000))  # 100,000 values
+    many = [arg for _ in range(20) for arg in ("--input", f"@{path}")]
+    done, seconds = run_cli("convolve", *many, *["--kernel", "1"] * 20)
+    assert_refused(done, "2,000,000 multiply-adds is too much work (at most 1,000,000)")
+    assert seconds < 5
+    # little work (one output), but 300,000 values to read: refused at the third matrix
+    done, seconds = run_cli("convolve", "--input", f"@{path}", "--input", f"@{path}",
+                            "--kernel", f"@{path}", "--kernel", f"@{path}")
+    assert_refused(done, f"{path}: more than {MAX_TOTAL_CELLS:,} values in all the matrices; "
+                         "too large to work by hand")
+    assert seconds < 5
+    budget = CellBudget()
+    parse_matrix(f"@{path}", "--input", budget)
+    parse_matrix(f"@{path}", "--kernel", budget)
+    with pytest.raises(NumericError, match="more than 200,000 values in all the matrices"):
+        parse_matrix("1 2", "--input 2", budget)
+    with pytest.raises(NumericError, match="more than 200,000 values in all the matrices"):
+        convolve([f"@{path}", f"@{path}", "1"], [f"@{path}", "1", "1"])
+
+
+def test_a_feature_map_is_at_most_max_cells() -> None:
+    """--padding 499 on a 1×1 input made a 999×999 map: ten seconds of rich."""
+    with pytest.raises(NumericError, match="the feature map would be 999×999, more than 100,000 values"):
+        convolve("1", "1", padding=499)
+
+
+def test_the_rounding_of_sizes_is_in_the_results_not_the_renderers() -> None:
+    import inspect
+
+    import cnncalc.numeric_render as render
+
+    conv = convolve("1 2 3 4 5", "1 1", stride=2)
+    rows, cols = conv.axes
+    assert (rows.exact, rows.output) == (True, 1)
+    assert (cols.step, cols.exact, cols.rounded_up, cols.output) == (Fraction(3, 2), False, False, 2)
+    assert conv.steps == (Fraction(0), Fraction(3, 2))
+    pool = pool_values("1 2 3 4 5", 2, ceil_mode=True)
+    assert (pool.axes[1].rounded_up, pool.axes[1].output) == (True, 3)
+    dropped = pool_values("1 2 3 4 5", 2, stride=2, padding=1, ceil_mode=True)  # last window in the padding
+    assert (dropped.axes[1].exact, dropped.axes[1].rounded_up, dropped.axes[1].output) == (False, False, 3)
+    source = inspect.getsource(render)
+    assert "__floor__" not in source and "1 + step" not in source

@@ -9,9 +9,11 @@ formulas without cnncalc.core.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import pytest
 import torch
@@ -458,3 +460,151 @@ def test_solve_never_imports_torch() -> None:
             "finally:\n    print('torch' in sys.modules, file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "False"
+
+
+# --- every value bounded: no hostile flag hangs, overflows or asserts ----------------------------
+
+def run_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m cnncalc ARGS`` in a subprocess, with a timeout: a hang fails, it does not block."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True, text=True,
+                          timeout=20)
+    return done, time.perf_counter() - start
+
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    # a fixed stride and padding bound of 1e12 looped over s/2 paddings: hung, eating memory
+    (["--size", "32", "--target", "1", "--stride", "1000000000000", "--max-padding", "1000000000000"],
+     "the stride must be at most 64 to keep the search small; got 1000000000000"),
+    (["--size", "32", "--target", "1", "--stride", "100000000", "--kernel", "100000000"],
+     "the stride must be at most 64"),
+    (["--size", "32", "--same", "--stride", "1000000000000", "--max-padding", "1000000000000000"],
+     "the stride must be at most 64"),
+    # a 401-digit size: OverflowError from float() in the formula
+    (["--size", HUGE, "--target", "3", "--kernel", "3", "--stride", "3"],
+     "the input size must be at most 2147483647 (2³¹ − 1); got a number of about 401 digits"),
+    (["--size", "32", "--target", HUGE], "the target must be at most 2147483647"),
+    (["--size", "32", "--target", "1", "--kernel", HUGE], "the kernel must be at most 2147483647"),
+    (["--size", "32", "--target", "1", "--padding", HUGE], "the padding must be at most 2147483647"),
+    (["--size", "32", "--target", "1", "--dilation", HUGE], "the dilation must be at most 2147483647"),
+    (["--size", "32", "--target", "1", "--max-padding", HUGE], "--max-padding must be at most 2147483647"),
+    (["--size", "32", "--target", "1", "--max-stride", "17"], "--max-stride must be at most 16"),
+    (["--size", "32", "--target", "1", "--max-dilation", "9"], "--max-dilation must be at most 8"),
+])
+def test_hostile_values_exit_2_quickly_with_one_line(args: list[str], message: str) -> None:
+    done, seconds = run_cli("solve", *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert seconds < 10
+
+
+def test_max_size_is_the_specs() -> None:
+    from cnncalc import solve as module
+    from cnncalc.spec import MAX_SIZE
+
+    assert module.MAX_SIZE == MAX_SIZE
+
+
+def test_huge_fixed_kernel_padding_and_dilation_cost_nothing() -> None:
+    """The search costs O(1) per (M, s, d) but for the ⌈s/2⌉ paddings listed: only the stride is
+    capped tightly, and the largest values of the others answer at once."""
+    top = 2**31 - 1
+    start = time.perf_counter()
+    answer = solve(Problem(size=32, target=1, kernel=10**8, stride=64))
+    assert answer.exact and all(s.kernel == 10**8 for s in answer.solutions)
+    assert solve(Problem(size=top, target=2 * top // 64 + 1, padding=top, kernel=top, stride=64)).solutions
+    solve(Problem(size=top, target=1, max_padding=top, max_kernel=64, max_stride=16, max_dilation=8))
+    assert time.perf_counter() - start < 3
+
+
+def test_a_formula_never_goes_through_a_float() -> None:
+    """Rounded in integers: a 401-digit span gave OverflowError from float()."""
+    out = (10**400 - 2) // 3 + 1
+    s = Solution(size=10**400, kernel=2, stride=3, pad_before=0, pad_after=0, dilation=1, out=out)
+    assert s.formula().endswith(f"/3 ≈ {(10**400 + 1) // 3}.67 → {out}")  # 1 + (J − 2)/3 = (J + 1)/3
+    assert Solution(224, 11, 4, 2, 2, 1, 55).formula() == "1 + (224 + 2×2 − 11)/4 = 55.25 → 55"
+    assert Solution(10, 1, 3, 0, 0, 1, 4).formula() == "1 + (10 − 1)/3 = 4"
+    assert Solution(10, 2, 3, 0, 0, 1, 3).formula() == "1 + (10 − 2)/3 ≈ 3.67 → 3"
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 64))
+def test_the_decimal_matches_two_places_of_the_exact_value(span: int, stride: int) -> None:
+    text = Solution(span + 1, 1, stride, 0, 0, 1, span // stride + 1).formula()
+    value = 1 + Fraction(span, stride)
+    found = re.search(r"/\d+ ([=≈]) ([0-9.]+)", text)
+    assert found, text
+    sign, shown = found.groups()
+    assert abs(Fraction(shown) - value) <= Fraction(1, 200)
+    assert (sign == "≈") == (Fraction(shown) != value)
+
+
+@pytest.mark.parametrize("problem", [
+    Problem(size=1000, target=1000, max_kernel=64, max_stride=16, max_dilation=8, max_padding=2**31 - 1),
+    Problem(size=100, same=True, max_kernel=64, max_stride=16, max_dilation=8, max_padding=2**31 - 1),
+    Problem(size=2**31 - 1, target=1, max_kernel=64, max_stride=16, max_dilation=8, max_padding=2**31 - 1),
+    Problem(size=65536, target=2, pool=True, ceil_mode=True, max_kernel=64, max_stride=16, max_dilation=8),
+    Problem(size=1000, target=999, stride=64, max_kernel=64, max_dilation=8, max_padding=2**31 - 1),
+    Problem(size=1000, target=7, padding=3, stride=64, max_kernel=64, max_dilation=8),
+])
+def test_the_widest_searches_stay_under_a_second(problem: Problem) -> None:
+    start = time.perf_counter()
+    solve(problem)
+    assert time.perf_counter() - start < 2  # about 0.25 s here; slack for a slow CI
+
+
+def test_a_table_shows_at_most_table_rows(runner: CliRunner) -> None:
+    """--limit 0 on the widest search listed 39,000 rows through rich: 22 seconds."""
+    from cnncalc.solve_render import TABLE_ROWS
+
+    args = ["solve", "--size", "100", "--same", "--max-kernel", "64", "--max-stride", "16",
+            "--max-dilation", "8", "--limit", "0"]
+    start = time.perf_counter()
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - start < 5
+    rows = [line for line in result.stdout.splitlines()  # a row's first line has its kernel
+            if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+    assert len(rows) == TABLE_ROWS
+    assert f"(a table shows at most {TABLE_ROWS}; --format json lists all)" in result.stdout
+    doc = json.loads(runner.invoke(cli, [*args, "-f", "json"]).stdout)
+    assert doc["shown"] == doc["count"] > TABLE_ROWS
+
+
+@pytest.mark.parametrize(("problem", "message"), [
+    (Problem(size=32), "give a target size (--target) or ask for 'same' (--same)"),
+    (Problem(size=32.5, target=3), "size must be a whole number; got 32.5"),  # type: ignore[arg-type]
+    (Problem(size=32, target=True), "target must be a whole number; got True"),
+    (Problem(size=-10**5000, target=3),
+     "the input size must be at least 1; got a negative number of about 5001 digits"),
+])
+def test_the_library_refuses_what_the_command_line_does(problem: Problem, message: str) -> None:
+    with pytest.raises(CnncalcError) as caught:
+        solve(problem)
+    assert message in str(caught.value)
+
+
+def test_no_assert_narrows_user_state_and_target_for_is_private() -> None:
+    from pathlib import Path
+
+    from cnncalc import solve as module
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert not [line for line in source.splitlines() if line.strip().startswith("assert ")]
+    assert not hasattr(Problem, "target_for")
+
+
+def test_renderers_live_in_solve_render() -> None:
+    """The command is thin: its table and JSON come from cnncalc.solve_render."""
+    from cnncalc.commands import solve as command
+    from cnncalc.solve_render import render_json, render_table
+
+    assert command.render_table is render_table and command.render_json is render_json
+    assert command.__all__ == ["solve"]
+    done = subprocess.run([sys.executable, "-c", "import sys, cnncalc.solve_render\n"
+                           "print('rich' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

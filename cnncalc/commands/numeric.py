@@ -122,16 +122,24 @@ def convolve(inputs: tuple[str, ...], kernels: tuple[str, ...], bias: str, strid
     channel's sum, one feature map. Integers stay integers; other values are exact
     decimals up to 8 places, otherwise rounded to 6 significant digits.
     """
+    from cnncalc.numeric import CellBudget, convolution_size, parse_matrix, parse_number
     from cnncalc.numeric import convolve as compute
-    from cnncalc.numeric import parse_matrix, parse_number
     from cnncalc.numeric_render import convolution_group, convolution_json
 
     def named(option: str, values: tuple[str, ...]) -> list[str]:
         return [option if len(values) == 1 else f"{option} {n}" for n in range(1, len(values) + 1)]
 
-    images = [parse_matrix(text, name) for text, name in zip(inputs, named("--input", inputs), strict=True)]
-    weights = [parse_matrix(text, name)
-               for text, name in zip(kernels, named("--kernel", kernels), strict=True)]
+    budget = CellBudget()  # one for every matrix of the call
+    input_names, kernel_names = named("--input", inputs), named("--kernel", kernels)
+    first_image = parse_matrix(inputs[0], input_names[0], budget)
+    first_kernel = parse_matrix(kernels[0], kernel_names[0], budget)
+    # the work is known from the first channel: refuse before reading the others
+    convolution_size((len(first_image), len(first_image[0])), (len(first_kernel), len(first_kernel[0])),
+                     len(inputs), stride, padding)
+    images = [first_image, *(parse_matrix(text, name, budget)
+                             for text, name in zip(inputs[1:], input_names[1:], strict=True))]
+    weights = [first_kernel, *(parse_matrix(text, name, budget)
+                               for text, name in zip(kernels[1:], kernel_names[1:], strict=True))]
     result = compute(images, weights, bias=parse_number(bias, "--bias"), stride=stride, padding=padding,
                      flip=flip, sums=sums)
     if fmt == "json":
