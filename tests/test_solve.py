@@ -454,14 +454,6 @@ def test_bad_input_exits_2_with_one_line(runner: CliRunner, args: list[str], mes
         assert result.stderr.count("\n") == 1
 
 
-def test_solve_never_imports_torch() -> None:
-    code = ("import sys\nfrom cnncalc.cli import cli\n"
-            "try:\n    cli(['solve', '-J', '224', '-O', '55', '-M', '11'], standalone_mode=False)\n"
-            "finally:\n    print('torch' in sys.modules, file=sys.stderr)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stderr.strip() == "False"
-
-
 # --- every value bounded: no hostile flag hangs, overflows or asserts ----------------------------
 
 def run_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
