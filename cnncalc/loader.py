@@ -122,6 +122,8 @@ def _yaml_problem(err: yaml.MarkedYAMLError, text: str) -> str:
         tag = problem.split("'")[1] if problem.count("'") >= 2 else "?"
         tag = tag.replace("tag:yaml.org,2002:", "!!")
         return f"tag {tag} is not allowed; a spec holds plain values (numbers, words, lists)"
+    if "maximum nesting depth" in problem:  # libyaml's own bound (PyYAML >= 6.0.4), above ours
+        return f"nested more than {MAX_DEPTH} levels deep; a spec needs a few"
     if "mapping values are not allowed" in problem:
         return ("invalid YAML: a ':' where none may be (is this key indented too far, or is a "
                 "'-' or ':' missing above?)")
