@@ -8,9 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-import tomllib
-
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
