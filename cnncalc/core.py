@@ -18,13 +18,16 @@ from fractions import Fraction
 
 __all__ = [
     "ReceptiveField",
+    "Taps",
     "Window",
     "adaptive_connections",
     "adaptive_max_window",
     "conv_output_size",
+    "conv_transpose_output_size",
     "effective_kernel",
     "pool_output_size",
     "same_padding",
+    "transposed_taps",
     "window",
 ]
 
@@ -175,3 +178,58 @@ class ReceptiveField:
             jump=self.jump * stride,
             start=self.start + (Fraction(extent - 1, 2) - pad_before) * self.jump,
         )
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output size of a transposed convolution along one dimension.
+
+    (J − 1)·s − 2P + d·(M − 1) + output_padding + 1 (PyTorch's ``ConvTranspose2d`` docs): the
+    inverse of a convolution's 1 + (J + 2P − M_eff)/s, with ``output_padding`` choosing among the
+    sizes a strided convolution maps to the same J.
+    """
+    return (size - 1) * stride - 2 * padding + effective_kernel(kernel, dilation) + output_padding
+
+
+@dataclass(frozen=True)
+class Taps:
+    """How many kernel weights reach the outputs of a transposed convolution, along one dimension.
+
+    Input i meets kernel tap k at output o = i·s + k·d − P. Unlike a convolution's, the
+    count varies with o (with s = 2 and M = 3, outputs alternate between 2 taps and 1):
+    ``total`` sums it over the outputs, ``most`` is its largest value.
+    """
+
+    total: int
+    most: int
+
+
+def transposed_taps(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                    output_padding: int = 0, dilation: int = 1) -> Taps:
+    """Count the (input, tap) pairs that reach each output of a transposed convolution.
+
+    Output o receives c(t) pairs, t = o + P, where c(t) counts the ways t = j·s + k·d with
+    0 ≤ j < J and 0 ≤ k < M. Work is O(M²) whatever the image size:
+
+    - total: for each tap k, the inputs j with P ≤ j·s + k·d ≤ P + O − 1 form one range;
+    - most: within one residue class of t mod s, c is a sum of indicator intervals
+      [k·d, k·d + (J − 1)·s], so its maximum is reached at some interval's start, or at the
+      first t ≥ P of that class; only those 2M values of t need counting.
+    """
+    out = conv_transpose_output_size(size, kernel, stride, padding, output_padding, dilation)
+    first, last = padding, padding + out - 1  # the t = o + P that are real outputs
+    total = 0
+    for k in range(kernel):
+        offset = k * dilation
+        lo = max(0, -(-(first - offset) // stride))
+        hi = min(size - 1, (last - offset) // stride)
+        total += max(0, hi - lo + 1)
+
+    def count(t: int) -> int:
+        return sum(1 for k in range(kernel)
+                   if (t - k * dilation) % stride == 0 and 0 <= (t - k * dilation) // stride < size)
+
+    candidates = {k * dilation for k in range(kernel)}
+    candidates |= {first + (k * dilation - first) % stride for k in range(kernel)}
+    most = max((count(t) for t in candidates if first <= t <= last), default=0)
+    return Taps(total=total, most=most)
