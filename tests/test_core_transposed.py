@@ -69,4 +69,5 @@ def test_the_count_varies_with_the_output_position() -> None:
 
 def test_work_does_not_grow_with_the_image() -> None:
     assert transposed_taps(2**30, 3, 2, 1, 1).most == 2
-    assert transposed_taps(2**30, 3, 2, 1, 1).total == 2**30 * 3 - 1  # only the first input's first tap lands in the padding
+    # every pair lands on an output but the first input's first tap, which falls in the padding
+    assert transposed_taps(2**30, 3, 2, 1, 1).total == 2**30 * 3 - 1
