@@ -69,8 +69,8 @@ def verify(path: Path, layers: int, size: int) -> None:
 _PHASES = r"""
 import json, sys, time
 t = [time.perf_counter()]
-from cnncalc.loader import read_yaml, spec_from_data
-from cnncalc.analysis import analyze
+from cnncalc.spec.loader import read_yaml, spec_from_data
+from cnncalc.analysis.walk import analyze
 from pathlib import Path
 t.append(time.perf_counter())
 data, root = read_yaml(Path(PATH))
@@ -89,8 +89,8 @@ _PHASE_NAMES = ["imports", "read_yaml (read + YAML parse)", "spec_from_data (val
 _PROFILE = r"""
 import cProfile, io, pstats
 from pathlib import Path
-from cnncalc.loader import load_spec
-from cnncalc.analysis import analyze
+from cnncalc.spec.loader import load_spec
+from cnncalc.analysis.walk import analyze
 profile = cProfile.Profile()
 profile.enable()
 text = analyze(load_spec(Path(PATH))).render("json")

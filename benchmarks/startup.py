@@ -58,9 +58,9 @@ import json, time
 t = [time.perf_counter()]
 import cnncalc.cli                                   # click, the CLI module
 t.append(time.perf_counter())
-from cnncalc.loader import load_spec                 # PyYAML, pydantic, the spec models
+from cnncalc.spec.loader import load_spec                 # PyYAML, pydantic, the spec models
 t.append(time.perf_counter())
-from cnncalc.analysis import analyze                 # the walk
+from cnncalc.analysis.walk import analyze                 # the walk
 t.append(time.perf_counter())
 spec = load_spec(SPEC)                               # read, parse, validate
 t.append(time.perf_counter())
@@ -70,8 +70,8 @@ text = report.render("json")                         # renderers (lazy imports i
 t.append(time.perf_counter())
 print(json.dumps([b - a for a, b in zip(t, t[1:])]))
 """
-_PHASE_NAMES = ["import cnncalc.cli (click)", "import cnncalc.loader (yaml, pydantic, spec models)",
-                "import cnncalc.analysis", "load_spec (read + parse + validate)", "analyze",
+_PHASE_NAMES = ["import cnncalc.cli (click)", "import cnncalc.spec.loader (yaml, pydantic, spec models)",
+                "import cnncalc.analysis.walk", "load_spec (read + parse + validate)", "analyze",
                 "render json"]
 
 

@@ -7,7 +7,7 @@ script creates it when it is missing). For each architecture, interleaved:
 
 - cnncalc: ``python -m cnncalc analyze SPEC --format json``, a fresh process;
 - torchinfo: a fresh process that imports torch and torchinfo, builds the model
-  with ``cnncalc.torch_bridge.build(cnncalc.load_spec(SPEC))`` and runs
+  with ``cnncalc.pytorch.bridge.build(cnncalc.load_spec(SPEC))`` and runs
   ``torchinfo.summary(model, input_size=(1, C, H, W), verbose=0)``; timed end to
   end from outside, as a user experiences it (the import, build and summary
   phases are also timed inside).
@@ -54,7 +54,7 @@ t0 = time.perf_counter()
 import torch, torchinfo
 t1 = time.perf_counter()
 import cnncalc
-from cnncalc.torch_bridge import build
+from cnncalc.pytorch.bridge import build
 spec = cnncalc.load_spec(PATH)
 model = build(spec)
 t2 = time.perf_counter()

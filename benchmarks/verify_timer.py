@@ -1,7 +1,7 @@
 """`cnncalc verify`'s timing against `torch.utils.benchmark.Timer` on the same model.
 
 For each bundled architecture (or those given), in one process: build the model once with
-cnncalc's bridge, then alternately time its forward pass with `cnncalc.verification.verify`'s timer
+cnncalc's bridge, then alternately time its forward pass with `cnncalc.pytorch.verification.verify`'s timer
 (the median of `--runs` runs after `--warmup`) and with `torch.utils.benchmark.Timer`
 (`blocked_autorange`, its median), under `torch.inference_mode()` in eval mode, on the same
 input and thread count. The goal: verify's median within 5 % of the Timer's.
@@ -23,8 +23,8 @@ import torch.utils.benchmark as tbench
 from _bench import ARCHITECTURES, machine, table
 
 from cnncalc import analyze, load_spec
-from cnncalc.torch_bridge import build
-from cnncalc.verification import _time  # the very timer verify uses
+from cnncalc.pytorch.bridge import build
+from cnncalc.pytorch.verification import _time  # the very timer verify uses
 
 
 def main() -> int:

@@ -14,30 +14,30 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cnncalc.analysis import LayerRow, Report, analyze
+    from cnncalc.analysis.walk import LayerRow, Report, analyze
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
-    from cnncalc.loader import load_spec
-    from cnncalc.spec import Spec
-    from cnncalc.torch_bridge import build
-    from cnncalc.verification import Verification, verify
+    from cnncalc.pytorch.bridge import build
+    from cnncalc.pytorch.verification import Verification, verify
+    from cnncalc.spec.loader import load_spec
+    from cnncalc.spec.models import Spec
 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "analyze": "cnncalc.analysis",
-    "Report": "cnncalc.analysis",
-    "LayerRow": "cnncalc.analysis",
-    "load_spec": "cnncalc.loader",
-    "Spec": "cnncalc.spec",
+    "analyze": "cnncalc.analysis.walk",
+    "Report": "cnncalc.analysis.walk",
+    "LayerRow": "cnncalc.analysis.walk",
+    "load_spec": "cnncalc.spec.loader",
+    "Spec": "cnncalc.spec.models",
     "CnncalcError": "cnncalc.errors",
     "Issue": "cnncalc.errors",
     "SpecError": "cnncalc.errors",
     "ShapeError": "cnncalc.errors",
     "TorchMissingError": "cnncalc.errors",
     # torch is imported when build() or verify() runs, not when they are looked up
-    "build": "cnncalc.torch_bridge",
-    "verify": "cnncalc.verification",
-    "Verification": "cnncalc.verification",
+    "build": "cnncalc.pytorch.bridge",
+    "verify": "cnncalc.pytorch.verification",
+    "Verification": "cnncalc.pytorch.verification",
 }
 
 __all__ = [  # provided lazily by __getattr__ below

@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnncalc.errors import Issue, ShapeError, SpecError
-from cnncalc.expressions import ExpressionError, evaluate, whole
+from cnncalc.spec.expressions import ExpressionError, evaluate, whole
 
 __all__ = ["INPUT", "MAX_LAYERS", "MAX_NESTING", "MAX_STEPS", "BlockDef", "Entry", "Graph", "Node",
            "expand"]

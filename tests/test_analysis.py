@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from cnncalc import ShapeError, analyze, load_spec
-from cnncalc.analysis import Report
+from cnncalc.analysis.walk import Report
 
 
 def report_of(input_shape: list[int], *layers: dict) -> Report:

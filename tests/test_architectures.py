@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnncalc import analyze, bundled, load_spec
-from cnncalc.torch_bridge import build
+from cnncalc import analyze, load_spec
+from cnncalc.pytorch.bridge import build
+from cnncalc.spec import bundled
 
 # Published counts: the header comment of each file names its source.
 PUBLISHED = {

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 import cnncalc
 from cnncalc.cli import cli
-from cnncalc.loader import MAX_DEPTH
+from cnncalc.spec.loader import MAX_DEPTH
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "bad_specs"

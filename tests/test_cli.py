@@ -86,7 +86,7 @@ def test_unknown_format_is_a_usage_error(runner: CliRunner) -> None:
 
 
 def test_list_shows_every_bundled_architecture(runner: CliRunner) -> None:
-    from cnncalc import bundled
+    from cnncalc.spec import bundled
 
     result = runner.invoke(cli, ["list"])
     assert result.exit_code == 0
@@ -99,7 +99,7 @@ def test_schema_accepts_what_cnncalc_accepts(runner: CliRunner) -> None:
     import jsonschema
     import yaml
 
-    from cnncalc import bundled
+    from cnncalc.spec import bundled
 
     validator = jsonschema.Draft202012Validator(json.loads(runner.invoke(cli, ["schema"]).stdout))
     for name in bundled.names():

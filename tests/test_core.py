@@ -1,6 +1,6 @@
 """Table-driven tests of the pure arithmetic in cnncalc.core, with torch as the referee.
 
-Each table row's expected value is checked twice: against cnncalc.core, and
+Each table row's expected value is checked twice: against cnncalc.analysis.core, and
 (where torch defines the quantity) against what torch actually does. Grids of
 small sizes then compare the functions with torch by brute force.
 """
@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnncalc.core import (
+from cnncalc.analysis.core import (
     ReceptiveField,
     adaptive_connections,
     adaptive_max_window,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncalc.core import Taps, conv_transpose_output_size, transposed_taps
+from cnncalc.analysis.core import Taps, conv_transpose_output_size, transposed_taps
 
 
 def brute_force(size: int, kernel: int, stride: int, padding: int, output_padding: int,

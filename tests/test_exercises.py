@@ -16,8 +16,8 @@ from strategies import specs
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.exercises import check, load_answers
-from cnncalc.worked import explain_layer
+from cnncalc.lecture.check import check, load_answers
+from cnncalc.lecture.worked import explain_layer
 
 # --- every worked expression evaluates to the value it claims ----------------------------------
 

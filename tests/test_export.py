@@ -21,11 +21,18 @@ from hypothesis import example, given, settings
 from strategies import specs
 from torch import nn
 
-from cnncalc import analyze, bundled, load_spec
+from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.export import NN_MODULE_ATTRIBUTES, class_name_error, default_class_name, export, to_torch
-from cnncalc.spec import Spec
-from cnncalc.torch_bridge import build, module_names
+from cnncalc.pytorch.bridge import build, module_names
+from cnncalc.pytorch.export import (
+    NN_MODULE_ATTRIBUTES,
+    class_name_error,
+    default_class_name,
+    export,
+    to_torch,
+)
+from cnncalc.spec import bundled
+from cnncalc.spec.models import Spec
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -277,7 +284,8 @@ def test_export_without_torch_says_how_to_install() -> None:
 
 def test_writing_the_code_imports_no_torch() -> None:
     # The generator itself works from the spec and the analysis alone.
-    code = ("import sys\nsys.modules['torch'] = None\nimport cnncalc\nfrom cnncalc.export import export\n"
+    code = ("import sys\nsys.modules['torch'] = None\nimport cnncalc\n"
+            "from cnncalc.pytorch.export import export\n"
             "print(export(cnncalc.load_spec('lenet5-1998'), 'torch', None))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr

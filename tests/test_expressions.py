@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncalc.expressions import MAX_LENGTH, ExpressionError, evaluate, make_divisible, whole
+from cnncalc.spec.expressions import MAX_LENGTH, ExpressionError, evaluate, make_divisible, whole
 
 NAMES = {"c": 64, "stride": 2, "in_channels": 32, "ratio": 0.25, "act": "relu", "flag": True}
 

@@ -22,8 +22,8 @@ from torch import nn
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.torch_bridge import build
-from cnncalc.worked import explain_layer
+from cnncalc.lecture.worked import explain_layer
+from cnncalc.pytorch.bridge import build
 
 NAME = "lenet5-1998"
 

@@ -1,4 +1,4 @@
-"""The lecture's operators on numbers (cnncalc.numeric): softmax, convolve, pool_values.
+"""The lecture's operators on numbers (cnncalc.lecture.numeric): softmax, convolve, pool_values.
 
 PyTorch is the oracle: ``torch.softmax``/``log_softmax`` and autograd through
 ``F.cross_entropy`` for softmax, ``F.conv2d`` (with ``torch.flip`` for --flip)
@@ -26,9 +26,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnncalc.analysis.core import pool_output_size
 from cnncalc.cli import cli
-from cnncalc.core import pool_output_size
-from cnncalc.numeric import (
+from cnncalc.lecture.numeric import (
     MAX_TOTAL_CELLS,
     CellBudget,
     Matrix,
@@ -43,7 +43,7 @@ from cnncalc.numeric import (
     pool_values,
     softmax,
 )
-from cnncalc.numeric_render import pooling_group, pooling_json
+from cnncalc.render.numeric import pooling_group, pooling_json
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=150, database=None)
 
@@ -669,7 +669,7 @@ big_denominator_values = st.builds(Fraction, st.integers(-10**6, 10**6),
 @given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 3), st.data())
 def test_summed_in_integers_or_fraction_by_fraction_the_map_is_exact(rows: int, cols: int, channels: int,
                                                                       data: st.DataObject) -> None:
-    import cnncalc.numeric as numeric
+    import cnncalc.lecture.numeric as numeric
 
     def matrix(r: int, c: int) -> list[list[Fraction]]:
         return [[data.draw(big_denominator_values) for _ in range(c)] for _ in range(r)]
@@ -722,7 +722,7 @@ def test_a_feature_map_is_at_most_max_cells() -> None:
 def test_the_rounding_of_sizes_is_in_the_results_not_the_renderers() -> None:
     import inspect
 
-    import cnncalc.numeric_render as render
+    import cnncalc.render.numeric as render
 
     conv = convolve("1 2 3 4 5", "1 1", stride=2)
     rows, cols = conv.axes

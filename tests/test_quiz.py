@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.quiz import Quiz, describe, make_quiz
+from cnncalc.lecture.quiz import Quiz, describe, make_quiz
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 torch is the oracle for each listed layer (its real output size, and whether any row is
 rounded away, found by shrinking the input until the output shrinks). Completeness is
 checked against a brute force over the same bounds, written from PyTorch's documented
-formulas without cnncalc.core.
+formulas without cnncalc.analysis.core.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from cnncalc.cli import cli
 from cnncalc.errors import CnncalcError
-from cnncalc.solve import Problem, Solution, solve
+from cnncalc.lecture.solve import Problem, Solution, solve
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -495,8 +495,8 @@ def test_hostile_values_exit_2_quickly_with_one_line(args: list[str], message: s
 
 
 def test_max_size_is_the_specs() -> None:
-    from cnncalc import solve as module
-    from cnncalc.spec import MAX_SIZE
+    from cnncalc.lecture import solve as module
+    from cnncalc.spec.models import MAX_SIZE
 
     assert module.MAX_SIZE == MAX_SIZE
 
@@ -551,7 +551,7 @@ def test_the_widest_searches_stay_under_a_second(problem: Problem) -> None:
 
 def test_a_table_shows_at_most_table_rows(runner: CliRunner) -> None:
     """--limit 0 on the widest search listed 39,000 rows through rich: 22 seconds."""
-    from cnncalc.solve_render import TABLE_ROWS
+    from cnncalc.render.solve import TABLE_ROWS
 
     args = ["solve", "--size", "100", "--same", "--max-kernel", "64", "--max-stride", "16",
             "--max-dilation", "8", "--limit", "0"]
@@ -583,7 +583,7 @@ def test_the_library_refuses_what_the_command_line_does(problem: Problem, messag
 def test_no_assert_narrows_user_state_and_target_for_is_private() -> None:
     from pathlib import Path
 
-    from cnncalc import solve as module
+    from cnncalc.lecture import solve as module
 
     source = Path(module.__file__).read_text(encoding="utf-8")
     assert not [line for line in source.splitlines() if line.strip().startswith("assert ")]
@@ -591,12 +591,12 @@ def test_no_assert_narrows_user_state_and_target_for_is_private() -> None:
 
 
 def test_renderers_live_in_solve_render() -> None:
-    """The command is thin: its table and JSON come from cnncalc.solve_render."""
-    from cnncalc.commands import solve as command
-    from cnncalc.solve_render import render_json, render_table
+    """The command is thin: its table and JSON come from cnncalc.render.solve."""
+    from cnncalc.cli.commands import solve as command
+    from cnncalc.render.solve import render_json, render_table
 
     assert command.render_table is render_table and command.render_json is render_json
     assert command.__all__ == ["solve"]
-    done = subprocess.run([sys.executable, "-c", "import sys, cnncalc.solve_render\n"
+    done = subprocess.run([sys.executable, "-c", "import sys, cnncalc.render.solve\n"
                            "print('rich' in sys.modules)"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from strategies import ALL_TYPES, near_misses, specs, tf_same_pads
 from torch import nn
 
-from cnncalc.analysis import analyze
+from cnncalc.analysis.walk import analyze
 from cnncalc.errors import ShapeError
-from cnncalc.loader import load_spec
-from cnncalc.spec import LAYER_TYPES
-from cnncalc.torch_bridge import build
+from cnncalc.pytorch.bridge import build
+from cnncalc.spec.loader import load_spec
+from cnncalc.spec.models import LAYER_TYPES
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 

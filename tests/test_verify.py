@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from strategies import specs
 
-from cnncalc import bundled, load_spec
+from cnncalc import load_spec
 from cnncalc.cli import cli
-from cnncalc.spec import Spec
-from cnncalc.torch_bridge import build
-from cnncalc.verification import estimate_memory, peak_tflops, verify
+from cnncalc.pytorch.bridge import build
+from cnncalc.pytorch.verification import estimate_memory, peak_tflops, verify
+from cnncalc.spec import bundled
+from cnncalc.spec.models import Spec
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -75,9 +76,9 @@ def test_a_broken_build_is_caught_and_the_layer_named(runner: CliRunner,
     assert result.error is not None  # F5 then gets 200 features instead of 400
     assert result.timing is None  # no timing for a model that does not match
     # Through the command line: exit 1, the layer named.
-    import cnncalc.torch_bridge
+    import cnncalc.pytorch.bridge
 
-    monkeypatch.setattr(cnncalc.torch_bridge, "build", broken_build)
+    monkeypatch.setattr(cnncalc.pytorch.bridge, "build", broken_build)
     cli_result = runner.invoke(cli, ["verify", "lenet5", *QUICK])
     assert cli_result.exit_code == 1
     assert "disagree: C3" in cli_result.stdout

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from cnncalc.errors import CnncalcError
-from cnncalc.exercises import parse_answer
-from cnncalc.quiz import Question, Quiz, make_quiz
+from cnncalc.lecture.check import parse_answer
+from cnncalc.lecture.quiz import Question, Quiz, make_quiz
 
 __all__ = ["quiz"]
 

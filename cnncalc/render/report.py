@@ -1,4 +1,4 @@
-"""Renderers: a :class:`~cnncalc.analysis.Report` as a table, JSON, CSV or Markdown.
+"""Renderers: a :class:`~cnncalc.analysis.walk.Report` as a table, JSON, CSV or Markdown.
 
 Each returns text and prints nothing; the CLI decides where it goes. rich is
 imported only by the table renderer, so ``--format json`` never pays for it.
@@ -11,8 +11,8 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis import LayerRow, Report
-from cnncalc.core import ReceptiveField
+from cnncalc.analysis.core import ReceptiveField
+from cnncalc.analysis.walk import LayerRow, Report
 
 if TYPE_CHECKING:
     from rich.console import Group

@@ -1,6 +1,6 @@
 """The lecture's operators on actual numbers: softmax, the convolution operator, pooling.
 
-Where :mod:`cnncalc.core` counts sizes, this module computes values, so that a
+Where :mod:`cnncalc.analysis.core` counts sizes, this module computes values, so that a
 student can check a worked example by hand (COMP9444 3b: Softmax 6.2.2,
 Convolution Operator 9.1-9.2, Max Pooling 9.3-9.4, Stride 9.5). Nothing here
 imports torch; the tests use it as the oracle.
@@ -26,7 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from cnncalc.core import conv_output_size, pool_output_size
+from cnncalc.analysis.core import conv_output_size, pool_output_size
 from cnncalc.errors import CnncalcError
 
 __all__ = [
@@ -784,14 +784,14 @@ def pool_values(matrix: MatrixLike, kernel_size: int | tuple[int, int],
     ``"avg"``. The result has 1 + (J + 2P − F)/s rows (lecture 9.3-9.4), rounded
     down, or with ``ceil_mode`` rounded up unless the last window would start
     past the input and its left padding (PyTorch's rule,
-    :func:`cnncalc.core.pool_output_size`). Average pooling divides by the
+    :func:`cnncalc.analysis.core.pool_output_size`). Average pooling divides by the
     window's size including padded zeros (``count_include_pad=True``) but not
     what a ``ceil_mode`` window hangs past the padded input. As in PyTorch, P
     may be at most F/2. With ``windows``, :attr:`Pooling.cells` holds each
     cell's window, whose ``written()`` is ``max(1, 2, 0, 1) = 2``.
 
-    Render the result with :func:`cnncalc.numeric_render.pooling_group` (a rich
-    renderable) or :func:`~cnncalc.numeric_render.pooling_json`.
+    Render the result with :func:`cnncalc.render.numeric.pooling_group` (a rich
+    renderable) or :func:`~cnncalc.render.numeric.pooling_json`.
     """
     if mode not in ("max", "avg"):
         raise NumericError(f"pooling mode must be 'max' or 'avg'; got {mode!r}")

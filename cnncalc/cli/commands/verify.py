@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from cnncalc.loader import load_spec
-from cnncalc.verification import DTYPES, Timing, Verification
+from cnncalc.pytorch.verification import DTYPES, Timing, Verification
+from cnncalc.spec.loader import load_spec
 
 __all__ = ["verify"]
 
@@ -62,7 +62,7 @@ def verify(ctx: click.Context, spec: str, device: str, dtype: str, batch: int, r
     Exit status: 0 all agree, 1 any layer disagrees, 2 bad input, torch missing, or a run
     the memory guard refuses. Needs PyTorch: pip install "cnncalc[torch]".
     """
-    from cnncalc.verification import verify as run
+    from cnncalc.pytorch.verification import verify as run
 
     result = run(load_spec(spec), device=device, dtype=dtype, batch=batch, runs=runs, warmup=warmup,
                  channels_last=channels_last, backward=backward, seed=seed, max_memory=max_memory,
@@ -70,7 +70,7 @@ def verify(ctx: click.Context, spec: str, device: str, dtype: str, batch: int, r
     if fmt == "json":
         click.echo(json.dumps(verification_dict(result), indent=2, ensure_ascii=False))
     else:
-        from cnncalc.console import print_renderable
+        from cnncalc.cli.console import print_renderable
 
         print_renderable(verification_group(result))
     ctx.exit(0 if result.ok else 1)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from cnncalc import core
+from cnncalc.analysis import core
 from cnncalc.errors import CnncalcError
 
 __all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Problem",
@@ -57,7 +57,7 @@ STRIDE_CAP = 16
 DILATION_CAP = 8
 #: a fixed stride lists up to ⌈s/2⌉ paddings for each kernel and dilation searched
 FIXED_STRIDE_CAP = 64
-#: every size, kernel, padding and dilation: cnncalc.spec.MAX_SIZE, not imported (pydantic is slow
+#: every size, kernel, padding and dilation: cnncalc.spec.models.MAX_SIZE, not imported (pydantic is slow
 #: to load); the search costs the same whatever they are
 MAX_SIZE = 2**31 - 1
 

@@ -1,4 +1,4 @@
-"""Renderers for :mod:`cnncalc.solve`: a rich table and JSON, never printing.
+"""Renderers for :mod:`cnncalc.lecture.solve`: a rich table and JSON, never printing.
 
 rich is imported inside :func:`render_table`, so that ``--format json`` never loads it.
 A table lists at most ``TABLE_ROWS`` solutions, whatever ``--limit`` asks (``--limit 0``
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from cnncalc.solve import Answer
+from cnncalc.lecture.solve import Answer
 
 if TYPE_CHECKING:
     from rich.console import Group

@@ -20,9 +20,9 @@ from fractions import Fraction
 from functools import singledispatch
 from typing import Any
 
-from cnncalc import core
-from cnncalc.analysis import LayerRow, conv_padding, per_map_text
-from cnncalc.spec import (
+from cnncalc.analysis import core
+from cnncalc.analysis.walk import LayerRow, conv_padding, per_map_text
+from cnncalc.spec.models import (
     RBF,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,

@@ -1,16 +1,16 @@
 """``cnncalc solve``: the kernels, paddings and strides that give a wanted output size.
 
-A thin click command over :func:`cnncalc.solve.solve` (the search, which checks every value
-and bound) and :mod:`cnncalc.solve_render` (the table and JSON).
+A thin click command over :func:`cnncalc.lecture.solve.solve` (the search, which checks every value
+and bound) and :mod:`cnncalc.render.solve` (the table and JSON).
 """
 
 from __future__ import annotations
 
 import click
 
-from cnncalc.solve import DILATION_CAP, FIXED_STRIDE_CAP, KERNEL_CAP, STRIDE_CAP, Problem
-from cnncalc.solve import solve as run_solve
-from cnncalc.solve_render import TABLE_ROWS, render_json, render_table
+from cnncalc.lecture.solve import DILATION_CAP, FIXED_STRIDE_CAP, KERNEL_CAP, STRIDE_CAP, Problem
+from cnncalc.lecture.solve import solve as run_solve
+from cnncalc.render.solve import TABLE_ROWS, render_json, render_table
 
 __all__ = ["solve"]
 
@@ -64,7 +64,7 @@ def solve(size: int, target: int | None, same: bool, kernel: int | None, stride:
     if fmt == "json":
         click.echo(render_json(answer, limit), nl=False)
         return
-    from cnncalc.console import print_renderable
+    from cnncalc.cli.console import print_renderable
 
     print_renderable(render_table(answer, limit), width=width)
 

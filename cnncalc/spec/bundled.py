@@ -11,13 +11,13 @@ from pathlib import Path
 
 __all__ = ["directory", "names", "resolve"]
 
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # cnncalc/
 
 
 def directory() -> Path:
     """The folder holding the bundled ``*.yaml`` specs."""
-    installed = _HERE / "architectures"
-    return installed if installed.is_dir() else _HERE.parent / "architectures"
+    installed = _PACKAGE / "architectures"
+    return installed if installed.is_dir() else _PACKAGE.parent / "architectures"
 
 
 def names() -> list[str]:

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from cnncalc.analysis import Report, analyze
+from cnncalc.analysis.walk import Report, analyze
 from cnncalc.errors import CnncalcError
-from cnncalc.loader import load_spec, spec_from_data
-from cnncalc.spec import Spec
-from cnncalc.worked import explain_layer
+from cnncalc.lecture.worked import explain_layer
+from cnncalc.spec.loader import load_spec, spec_from_data
+from cnncalc.spec.models import Spec
 
 __all__ = ["check", "conv", "explain", "pool"]
 
@@ -24,7 +24,7 @@ FORMATS = ("table", "json", "markdown")
 
 
 def _print(renderable: Any) -> None:
-    from cnncalc.console import print_renderable
+    from cnncalc.cli.console import print_renderable
 
     print_renderable(renderable)
 
@@ -45,9 +45,9 @@ def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
     network's parameters, neurons, connections and macs. Numbers may be written
     357,504. Exit status: 0 all right, 1 any wrong, 2 bad input.
     """
-    from cnncalc.exercises import check as mark
-    from cnncalc.exercises import load_answers
-    from cnncalc.render_worked import marking_group, marking_json
+    from cnncalc.lecture.check import check as mark
+    from cnncalc.lecture.check import load_answers
+    from cnncalc.render.worked import marking_group, marking_json
 
     loaded = load_spec(spec)
     report = analyze(loaded)
@@ -94,7 +94,7 @@ def _find(spec: Spec, report: Report, wanted: str) -> int:
 
 def _show(spec: Spec, report: Report, positions: list[int], fmt: str,
           headings: list[str] | None = None) -> None:
-    from cnncalc.render_worked import worked_group, worked_json, worked_markdown
+    from cnncalc.render.worked import worked_group, worked_json, worked_markdown
 
     # The worked size already explains a fraction or ceil_mode; other warnings still show.
     explained = [(report.rows[i], explain_layer(spec.layers[i], report.rows[i]),
@@ -262,8 +262,8 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
 
 def _pool_numbers(values: str, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, average: bool,
                   windows: bool, fmt: str) -> None:
-    from cnncalc.numeric import parse_matrix, pool_values
-    from cnncalc.numeric_render import pooling_group, pooling_json
+    from cnncalc.lecture.numeric import parse_matrix, pool_values
+    from cnncalc.render.numeric import pooling_group, pooling_json
 
     def pair(value: Any) -> Any:
         return value if value is None or isinstance(value, int) else tuple(value)
@@ -273,6 +273,6 @@ def _pool_numbers(values: str, kernel: Any, stride: Any, padding: Any, ceil_mode
     if fmt == "json":
         click.echo(pooling_json(result), nl=False)
         return
-    from cnncalc.console import print_renderable
+    from cnncalc.cli.console import print_renderable
 
     print_renderable(pooling_group(result), soft_wrap=True)

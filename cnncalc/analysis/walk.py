@@ -18,10 +18,10 @@ from fractions import Fraction
 from functools import singledispatch
 from typing import TYPE_CHECKING, Any
 
-from cnncalc import core
-from cnncalc.core import ReceptiveField
+from cnncalc.analysis import core
+from cnncalc.analysis.core import ReceptiveField
 from cnncalc.errors import Issue, ShapeError
-from cnncalc.spec import (
+from cnncalc.spec.models import (
     ELU,
     GELU,
     RBF,
@@ -155,12 +155,12 @@ class Report:
         return self.rows[-1].output_shape if self.rows else self.input_shape
 
     def to_dict(self) -> dict[str, Any]:
-        from cnncalc import render
+        from cnncalc.render import report as render
 
         return render.report_dict(self)
 
     def render(self, fmt: str = "table", width: int | None = None) -> str:
-        from cnncalc import render
+        from cnncalc.render import report as render
 
         return render.render(self, fmt, width=width)
 
@@ -168,7 +168,7 @@ class Report:
         return self.render("table")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from cnncalc import render
+        from cnncalc.render import report as render
 
         yield render.rich_group(self, options.max_width)
 

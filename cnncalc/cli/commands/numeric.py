@@ -1,8 +1,8 @@
 """The lecture's operators on numbers: ``softmax`` and ``convolve``.
 
-Thin click commands over :mod:`cnncalc.numeric` (the arithmetic) and
-:mod:`cnncalc.numeric_render` (the tables and JSON). Pooling on numbers is
-:func:`cnncalc.numeric.pool_values`, used by ``cnncalc pool``. None of them
+Thin click commands over :mod:`cnncalc.lecture.numeric` (the arithmetic) and
+:mod:`cnncalc.render.numeric` (the tables and JSON). Pooling on numbers is
+:func:`cnncalc.lecture.numeric.pool_values`, used by ``cnncalc pool``. None of them
 imports torch.
 """
 
@@ -19,7 +19,7 @@ FORMATS = ("table", "json")
 
 
 def _print(renderable: Any) -> None:
-    from cnncalc.console import print_renderable
+    from cnncalc.cli.console import print_renderable
 
     # soft_wrap: a long sum stays on one line (the terminal may wrap it), never cut at the width
     print_renderable(renderable, soft_wrap=True)
@@ -86,9 +86,9 @@ def softmax(logits: tuple[str, ...], target: int | None, fmt: str) -> None:
     down most. Negative logits work as they are (`cnncalc softmax -1 2 0.5`); logits may
     also be one quoted list, "2, 1, 0.1".
     """
-    from cnncalc.numeric import parse_logits
-    from cnncalc.numeric import softmax as compute
-    from cnncalc.numeric_render import softmax_group, softmax_json
+    from cnncalc.lecture.numeric import parse_logits
+    from cnncalc.lecture.numeric import softmax as compute
+    from cnncalc.render.numeric import softmax_group, softmax_json
 
     result = compute(parse_logits(logits), target)
     if fmt == "json":
@@ -122,9 +122,9 @@ def convolve(inputs: tuple[str, ...], kernels: tuple[str, ...], bias: str, strid
     channel's sum, one feature map. Integers stay integers; other values are exact
     decimals up to 8 places, otherwise rounded to 6 significant digits.
     """
-    from cnncalc.numeric import CellBudget, convolution_size, parse_matrix, parse_number
-    from cnncalc.numeric import convolve as compute
-    from cnncalc.numeric_render import convolution_group, convolution_json
+    from cnncalc.lecture.numeric import CellBudget, convolution_size, parse_matrix, parse_number
+    from cnncalc.lecture.numeric import convolve as compute
+    from cnncalc.render.numeric import convolution_group, convolution_json
 
     def named(option: str, values: tuple[str, ...]) -> list[str]:
         return [option if len(values) == 1 else f"{option} {n}" for n in range(1, len(values) + 1)]

@@ -1,6 +1,6 @@
 """The torch bridge: a spec built as a real ``torch.nn.Module``.
 
-It imports torch (and LeNet-5's own modules, ``cnncalc.torch_modules``) only
+It imports torch (and LeNet-5's own modules, ``cnncalc.pytorch.lenet``) only
 inside its functions, so that ``analyze`` and ``check`` never load it. Each
 spec layer becomes a child module named after the layer; a layer with
 ``activation:`` becomes a small ``Sequential`` of the layer and its g(), so a
@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis import analyze, conv_padding
+from cnncalc.analysis.walk import analyze, conv_padding
 from cnncalc.errors import TorchMissingError
-from cnncalc.spec import Spec
+from cnncalc.spec.models import Spec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -95,7 +95,7 @@ _PADS = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "Repli
 def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
     kind = layer.type
     if kind in ("conv2d", "subsampling", "rbf"):
-        from cnncalc import torch_modules as lenet  # LeNet-5's own layers (LeCun et al. 1998)
+        from cnncalc.pytorch import lenet as lenet  # LeNet-5's own layers (LeCun et al. 1998
 
         if kind == "conv2d" and layer.connection_table is not None:
             (top, bottom), (left, right) = conv_padding(layer, shape[1:3])

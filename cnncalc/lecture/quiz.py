@@ -19,10 +19,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from cnncalc.analysis import Report, analyze
-from cnncalc.loader import load_spec
-from cnncalc.spec import Spec
-from cnncalc.worked import METRICS, Worked, explain_layer
+from cnncalc.analysis.walk import Report, analyze
+from cnncalc.lecture.worked import METRICS, Worked, explain_layer
+from cnncalc.spec.loader import load_spec
+from cnncalc.spec.models import Spec
 
 __all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "describe", "make_quiz"]
 

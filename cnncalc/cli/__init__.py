@@ -16,26 +16,27 @@ from typing import Any
 
 import click
 
-from cnncalc import __version__, bundled
+from cnncalc import __version__
 from cnncalc.errors import CnncalcError, Issue, SpecError
+from cnncalc.spec import bundled
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.FORMATS, without importing it
+FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.report.FORMATS, without importing it
 
 
 # Commands that live in their own modules, imported only when run (or listed in --help), so
 # that `cnncalc analyze` never pays for them. Each value is "module:function".
 LAZY_COMMANDS: dict[str, str] = {
-    "check": "cnncalc.commands.exercises:check",
-    "explain": "cnncalc.commands.exercises:explain",
-    "conv": "cnncalc.commands.exercises:conv",
-    "pool": "cnncalc.commands.exercises:pool",
-    "quiz": "cnncalc.commands.quiz:quiz",
-    "verify": "cnncalc.commands.verify:verify",
-    "export": "cnncalc.commands.export:export",
-    "solve": "cnncalc.commands.solve:solve",
-    "softmax": "cnncalc.commands.numeric:softmax",
-    "convolve": "cnncalc.commands.numeric:convolve",
+    "check": "cnncalc.cli.commands.exercises:check",
+    "explain": "cnncalc.cli.commands.exercises:explain",
+    "conv": "cnncalc.cli.commands.exercises:conv",
+    "pool": "cnncalc.cli.commands.exercises:pool",
+    "quiz": "cnncalc.cli.commands.quiz:quiz",
+    "verify": "cnncalc.cli.commands.verify:verify",
+    "export": "cnncalc.cli.commands.export:export",
+    "solve": "cnncalc.cli.commands.solve:solve",
+    "softmax": "cnncalc.cli.commands.numeric:softmax",
+    "convolve": "cnncalc.cli.commands.numeric:convolve",
 }
 
 
@@ -85,8 +86,8 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
 
     SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input.
     """
-    from cnncalc.analysis import analyze as run_analysis
-    from cnncalc.loader import load_spec
+    from cnncalc.analysis.walk import analyze as run_analysis
+    from cnncalc.spec.loader import load_spec
 
     loaded = load_spec(spec)
     report = run_analysis(loaded)
@@ -98,7 +99,7 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
     if fmt != "table":
         click.echo(report.render(fmt), nl=False)
         return
-    from cnncalc.console import print_renderable
+    from cnncalc.cli.console import print_renderable
 
     print_renderable(report, width)
 
@@ -108,9 +109,9 @@ def list_architectures() -> None:
     """List the bundled architectures with their input and parameter count."""
     from rich.table import Table
 
-    from cnncalc.analysis import analyze as run_analysis
-    from cnncalc.console import print_renderable
-    from cnncalc.loader import load_spec
+    from cnncalc.analysis.walk import analyze as run_analysis
+    from cnncalc.cli.console import print_renderable
+    from cnncalc.spec.loader import load_spec
 
     table = Table("name", "input", "parameters", "description", header_style="bold")
     for name in bundled.names():
@@ -130,7 +131,7 @@ def schema() -> None:
     """
     import json
 
-    from cnncalc.spec import json_schema
+    from cnncalc.spec.models import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 

@@ -1,6 +1,6 @@
 """Renderers for worked formulas (``explain``, ``conv``, ``pool``) and marked answers (``check``).
 
-Like :mod:`cnncalc.render`, these return rich renderables or text and never print;
+Like :mod:`cnncalc.render.report`, these return rich renderables or text and never print;
 rich is imported inside the functions that need it.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis import LayerRow, LayerWarning
-from cnncalc.exercises import Mark, Marking, metric_label
-from cnncalc.worked import Worked
+from cnncalc.analysis.walk import LayerRow, LayerWarning
+from cnncalc.lecture.check import Mark, Marking, metric_label
+from cnncalc.lecture.worked import Worked
 
 if TYPE_CHECKING:
     from rich.console import Group

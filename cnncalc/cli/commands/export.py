@@ -1,6 +1,6 @@
 """``cnncalc export``: a spec as standalone source code (PyTorch for now).
 
-A thin click command over :mod:`cnncalc.export`, which writes the code as text
+A thin click command over :mod:`cnncalc.pytorch.export`, which writes the code as text
 without importing torch.
 """
 
@@ -11,9 +11,9 @@ import importlib.util
 import click
 
 from cnncalc.errors import TorchMissingError
-from cnncalc.export import TARGETS, class_name_error
-from cnncalc.export import export as write_code
-from cnncalc.loader import load_spec
+from cnncalc.pytorch.export import TARGETS, class_name_error
+from cnncalc.pytorch.export import export as write_code
+from cnncalc.spec.loader import load_spec
 
 __all__ = ["export"]
 

@@ -1,10 +1,10 @@
 """Export a spec as standalone source code: for now, a PyTorch ``nn.Module``.
 
 Pure text generation from the spec and its analysis; torch is never imported.
-The generated class has the structure :func:`cnncalc.torch_bridge.build` gives
+The generated class has the structure :func:`cnncalc.pytorch.bridge.build` gives
 (one attribute per layer, named as build names its children, an activation
 fused into its layer's child), so its ``state_dict()`` keys are build's. The
-custom modules of LeNet-5 (1998) are copied from ``cnncalc/torch_modules.py``,
+custom modules of LeNet-5 (1998) are copied from ``cnncalc/pytorch/lenet.py``,
 read as text, so the result needs torch alone, never cnncalc.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from cnncalc.analysis import Report, analyze, conv_padding
-from cnncalc.spec import Spec
-from cnncalc.torch_bridge import unique_names
+from cnncalc.analysis.walk import Report, analyze, conv_padding
+from cnncalc.pytorch.bridge import unique_names
+from cnncalc.spec.models import Spec
 
 __all__ = ["NN_MODULE_ATTRIBUTES", "TARGETS", "class_name_error", "default_class_name", "export",
            "to_torch"]
@@ -56,7 +56,7 @@ _ATTRIBUTES = """
 """
 NN_MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 
-# LeNet-5's own modules, by the layer that needs each; their source is cnncalc/torch_modules.py.
+# LeNet-5's own modules, by the layer that needs each; their source is cnncalc/pytorch/lenet.py.
 _CUSTOM = ("TableConv2d", "Subsampling", "RBF")
 # Names the generated file defines or imports at module level, which the class must not take.
 _TAKEN = frozenset({*_CUSTOM, "OrderedDict", "math", "torch", "nn", "F"})
@@ -349,14 +349,14 @@ def _sequential(*children: tuple[str, Expr]) -> Expr:
 # --- the file --------------------------------------------------------------------------------
 
 def _custom_source(name: str) -> str:
-    """The source of one of LeNet-5's modules, read from cnncalc/torch_modules.py as text."""
-    text = resources.files("cnncalc").joinpath("torch_modules.py").read_text(encoding="utf-8")
+    """The source of one of LeNet-5's modules, read from cnncalc/pytorch/lenet.py as text."""
+    text = resources.files("cnncalc.pytorch").joinpath("lenet.py").read_text(encoding="utf-8")
     for node in ast.parse(text).body:
         if isinstance(node, ast.ClassDef) and node.name == name:
             source = ast.get_source_segment(text, node)
             assert source is not None
             return source
-    raise LookupError(f"cnncalc/torch_modules.py defines no class {name}")
+    raise LookupError(f"cnncalc/pytorch/lenet.py defines no class {name}")
 
 
 def _imports(code: str) -> str:

@@ -1,4 +1,4 @@
-"""Loading a spec: YAML text to a validated :class:`~cnncalc.spec.Spec`.
+"""Loading a spec: YAML text to a validated :class:`~cnncalc.spec.models.Spec`.
 
 This module owns the YAML and every error mapping on the way in. The file is
 untrusted: it is read with a size limit, parsed with the safe loader only,
@@ -20,9 +20,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cnncalc import bundled
 from cnncalc.errors import Issue, SpecError
-from cnncalc.spec import LAYER_MODELS, LAYER_TYPES, TYPE_ALIASES, InputShape, Spec, canonical_type, show
+from cnncalc.spec import bundled
+from cnncalc.spec.models import (
+    LAYER_MODELS,
+    LAYER_TYPES,
+    TYPE_ALIASES,
+    InputShape,
+    Spec,
+    canonical_type,
+    show,
+)
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "decode_yaml", "line_of", "load_spec", "parse_yaml",
            "read_yaml", "spec_from_data"]

@@ -24,11 +24,11 @@ from typing import Any
 
 import yaml
 
-from cnncalc.analysis import LayerRow, Report
+from cnncalc.analysis.walk import LayerRow, Report
 from cnncalc.errors import Issue, SpecError
-from cnncalc.loader import read_yaml
-from cnncalc.spec import Spec, show
-from cnncalc.worked import METRICS, Worked, explain_layer
+from cnncalc.lecture.worked import METRICS, Worked, explain_layer
+from cnncalc.spec.loader import read_yaml
+from cnncalc.spec.models import Spec, show
 
 __all__ = ["ANSWERABLE", "Mark", "Marking", "check", "load_answers", "parse_answer"]
 

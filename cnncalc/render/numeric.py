@@ -1,6 +1,6 @@
-"""Renderers for :mod:`cnncalc.numeric`: rich renderables and JSON text, never printing.
+"""Renderers for :mod:`cnncalc.lecture.numeric`: rich renderables and JSON text, never printing.
 
-Numbers in tables and sums are shown by :func:`cnncalc.numeric.format_number`:
+Numbers in tables and sums are shown by :func:`cnncalc.lecture.numeric.format_number`:
 integers as integers, decimals exactly up to 8 places, anything else rounded to
 6 significant digits (and ``≈`` in written sums). JSON gives integers as
 integers and everything else as the nearest double. rich is imported inside the
@@ -13,7 +13,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.numeric import (
+from cnncalc.lecture.numeric import (
     Convolution,
     Matrix,
     Pooling,

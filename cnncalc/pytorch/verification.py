@@ -1,7 +1,7 @@
 """Proof in torch: build the spec, run it, compare every layer with the analysis, time it.
 
 The analysis claims; torch proves. :func:`verify` builds the spec with
-:func:`cnncalc.torch_bridge.build`, runs one batch with a forward hook on every
+:func:`cnncalc.pytorch.bridge.build`, runs one batch with a forward hook on every
 child to record the real output shapes, counts parameters from the modules
 themselves (a tensor shared by two layers counts once), and compares both with
 the report. Then it times the forward pass (and, on request, forward and
@@ -12,7 +12,7 @@ Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
 is refused with the estimate and the largest batch that fits.
 
-torch is imported inside these functions only; ``import cnncalc.verification`` is cheap.
+torch is imported inside these functions only; ``import cnncalc.pytorch.verification`` is cheap.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnncalc.analysis import Report, analyze
+from cnncalc.analysis.walk import Report, analyze
 from cnncalc.errors import CnncalcError, TorchMissingError
-from cnncalc.spec import Spec
+from cnncalc.spec.models import Spec
 
 __all__ = ["DTYPES", "LayerCheck", "MemoryEstimate", "Timing", "Verification", "VerifyError",
            "estimate_memory", "peak_tflops", "verify"]
@@ -156,7 +156,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
            build: Callable[[Spec], Any] | None = None) -> Verification:
     """Build ``spec`` in torch, run it, compare with the analysis layer by layer, and time it.
 
-    ``build`` defaults to :func:`cnncalc.torch_bridge.build`; tests pass a double. Raises
+    ``build`` defaults to :func:`cnncalc.pytorch.bridge.build`; tests pass a double. Raises
     :class:`TorchMissingError` without torch and :class:`VerifyError` when the run cannot
     be done as asked (``force`` skips the memory guard).
     """
@@ -164,7 +164,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         import torch
     except ImportError:
         raise TorchMissingError() from None
-    from cnncalc import torch_bridge
+    from cnncalc.pytorch import bridge as torch_bridge
 
     report = analyze(spec)
     target = _device(torch, device)
