@@ -62,6 +62,7 @@ __all__ = [
     "analyze",
     "conv_padding",
     "per_map_text",
+    "uneven_pad_module",
 ]
 
 Shape = tuple[int, ...]
@@ -261,9 +262,13 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
                                 layer.dilation, out, "convolution")
     if layer.padding == "same" and any(before != after for before, after in pads):
         (top, bottom), (left, right) = pads
+        built = (f"TableConv2d, which pads with padding_mode {layer.padding_mode!r} before convolving"
+                 if layer.connection_table is not None else
+                 f"{uneven_pad_module(layer.padding_mode)}(({left}, {right}, {top}, {bottom})) "
+                 "then the convolution")
         how = ("as PyTorch's padding='same' does" if layer.stride == (1, 1)
                else "as TensorFlow's 'SAME' does; PyTorch allows padding='same' only at stride 1, so "
-                    "cnncalc builds it as ZeroPad2d then the convolution")
+                    f"cnncalc builds it as {built}")
         warnings.append(("asymmetric_padding",
                          f"padding 'same' pads unevenly: {top} top / {bottom} bottom, "
                          f"{left} left / {right} right (the extra row or column goes bottom/right, {how})"))
@@ -542,6 +547,17 @@ def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int]
         return h, w
     ph, pw = layer.padding
     return (ph, ph), (pw, pw)
+
+
+# The torch module that pads first where a conv's padding is uneven (torch's Conv2d pads each
+# side alike): one per padding_mode. torch_bridge builds it, export writes it, the warning names it.
+_PAD_MODULES = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
+                "circular": "CircularPad2d"}
+
+
+def uneven_pad_module(padding_mode: str) -> str:
+    """The ``torch.nn`` class that pads a conv's input first when its padding is uneven."""
+    return _PAD_MODULES[padding_mode]
 
 
 def _check_fit(kind: str, sizes: tuple[int, int], kernels: tuple[int, int],
