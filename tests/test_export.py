@@ -22,10 +22,9 @@ from hypothesis import example, given, settings
 from strategies import specs
 from torch import nn
 
-from cnncalc import analyze, bundled, load_spec
-from cnncalc.cli import cli
-from cnncalc import torch_modules
+from cnncalc import analyze, bundled, load_spec, torch_modules
 from cnncalc.analysis import Report
+from cnncalc.cli import cli
 from cnncalc.export import NN_MODULE_ATTRIBUTES, class_name_error, default_class_name, export, to_torch
 from cnncalc.spec import Spec
 from cnncalc.torch_bridge import build, module_names
