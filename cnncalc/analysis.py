@@ -339,9 +339,8 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
                 (height, width), layer.kernel_size, stride, layer.padding, dilation, tuple(out)):
             warnings.extend(_ceil_warnings(size, kernel, step, pad, dil, size_out, axis))
     pads = tuple((p, p) for p in layer.padding)
-    if not layer.ceil_mode:
-        warnings = _window_warnings((height, width), layer.kernel_size, stride, pads, dilation,
-                                    out, "pooling") + warnings
+    warnings += _window_warnings((height, width), layer.kernel_size, stride, pads, dilation, out,
+                                 "pooling", ceil_mode=layer.ceil_mode)
     neurons = channels * out[0] * out[1]
     return Step(
         output_shape=(channels, out[0], out[1]),
@@ -601,13 +600,19 @@ def _formula(size: int, kernel: int, stride: int, before: int, after: int, dilat
 
 def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: tuple[int, int],
                      pads: tuple[tuple[int, int], ...], dilations: tuple[int, int],
-                     outs: list[int], what: str) -> list[tuple[str, str]]:
-    """Warn where (J + 2P − M)/s is not whole, and where windows skip positions."""
+                     outs: list[int], what: str, ceil_mode: bool = False) -> list[tuple[str, str]]:
+    """Warn where (J + 2P − M)/s is not whole, and where windows skip positions.
+
+    Under ``ceil_mode`` the ceil_mode warning already says how a fraction was rounded, so
+    the fraction warning comes only where input is still lost: the last window dropped by
+    PyTorch's rule, with a stride gap before the end of the input. Each warning is decided
+    on its own: a stride gap is reported whatever the rounding.
+    """
     found = []
     for (size, kernel, stride, (before, after), dilation, out), axis in _per_axis(
             sizes, kernels, strides, pads, dilations, tuple(outs)):
         w = core.window(size, kernel, stride, before, after, dilation, out)
-        if not w.whole:
+        if not w.whole and (not ceil_mode or w.unread_input):
             if w.unread_input:
                 first = size - w.unread_input + 1
                 span = f"{axis.singular} {size}" if w.unread_input == 1 \
@@ -620,7 +625,7 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
             found.append(("fraction", f"{_formula(size, kernel, stride, before, after, dilation)} "
                                       f"is not whole; PyTorch rounds it down: 1 + {out - 1} = {out} "
                                       f"{axis.plural}, and {lost}"))
-        if w.skipped:
+        if w.skipped and out > 1:  # one window leaves no gap between windows
             found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
                                         f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "
                                         f"every {stride} {axis.plural} fall between windows and are "
@@ -652,15 +657,27 @@ _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
 
 
 def _collapse_warnings(rows: list[LayerRow]) -> Iterator[LayerWarning]:
-    """Warn where the map shrinks to 1×1 while conv/pool layers with larger kernels still follow."""
+    """Warn where the map shrinks to 1×1 while conv/pool layers still follow on the 1×1 map.
+
+    Each collapse is its own warning, naming the layers that see the 1×1 map it makes (up to
+    a layer that pads it larger again, which may collapse it once more).
+    """
     for position, row in enumerate(rows):
-        if (len(row.output_shape) == 3 and row.output_shape[1:] == (1, 1)
-                and len(row.input_shape) == 3 and row.input_shape[1:] != (1, 1)):
-            later = [r.name for r in rows[position + 1:] if r.type in _SPATIAL]
+        if _is_point(row.output_shape) and not _is_point(row.input_shape):
+            later = []
+            for after in rows[position + 1:]:
+                if not _is_point(after.input_shape):
+                    break
+                if after.type in _SPATIAL:
+                    later.append(after.name)
             if later:
                 yield LayerWarning(row.name, row.index, "collapse",
                               f"the feature map collapses to 1×1 here, but {len(later)} conv/pool "
                               f"layer{'s' if len(later) > 1 else ''} still follow "
                               f"({', '.join(later[:3])}{', …' if len(later) > 3 else ''}); "
                               "they see a single position")
-            return
+
+
+def _is_point(shape: Shape) -> bool:
+    """A feature map of one position: [C, 1, 1]."""
+    return len(shape) == 3 and shape[1:] == (1, 1)

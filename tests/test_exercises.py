@@ -125,6 +125,18 @@ def test_pool_ceil_mode_explains_itself(runner: CliRunner) -> None:
     assert "ceil_mode rounds up" in size["note"]
 
 
+def test_pool_ceil_mode_keeps_what_the_warnings_say(runner: CliRunner) -> None:
+    # J = 11, F = 2, s = 4: ceil_mode's fourth window would start at 12, past the input, so PyTorch
+    # keeps 3 (windows at 0, 4, 8): rows 2–3 and 6–7 fall between windows, row 10 after the last.
+    result = runner.invoke(cli, ["pool", "--size", "11", "--kernel", "2", "--stride", "4", "--ceil-mode",
+                                 "-f", "json"])
+    [layer] = json.loads(result.stdout)
+    (size,) = [w for w in layer["worked"] if w["metric"] == "output_size"]
+    assert size["worked"].endswith("= 4 → 3")
+    assert "the last 1 input position is never seen" in size["note"]
+    assert [m for m in layer["warnings"] if m.startswith("stride 4 is larger than the pooling window")]
+
+
 @pytest.mark.parametrize("args", [
     ["conv", "--size", "0", "--filters", "1", "--kernel", "3"],
     ["conv", "--size", "4", "--filters", "1", "--kernel", "5"],
