@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -161,3 +162,111 @@ def test_shape_errors(layers: list[dict], needle: str) -> None:
     with pytest.raises(ShapeError) as caught:
         report_of([4, 4, 4], *layers)
     assert needle in caught.value.issues[0].message
+
+
+# --- which warnings a sliding window gets, from first principles -----------------------------
+
+def expected_kinds(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int,
+                   ceil_mode: bool) -> tuple[set[str], bool] | None:
+    """The warning kinds one square sliding-window layer must get, found by listing its windows
+    along one axis (padded positions 0 … J + P_before + P_after − 1, the input at
+    P_before … P_before + J − 1), and whether any input position after the last window is unread.
+    None where the window does not fit."""
+    before, after = pads
+    extent = dilation * (kernel - 1) + 1
+    padded = size + before + after
+    if padded < extent:
+        return None
+    span = padded - extent
+    out = span // stride + 1
+    if ceil_mode and span % stride:
+        out += 1
+        if (out - 1) * stride >= size + before:  # PyTorch's rule: no window starts in the right padding
+            out -= 1
+    read = [set(range(i * stride, i * stride + extent)) for i in range(out)]
+    covered = set().union(*read)
+    first, last = min(covered), max(covered)
+    between = {q for q in range(first, last + 1) if q not in covered}
+    tail_input = {q for q in range(last + 1, padded) if before <= q < before + size}
+    kinds = set()
+    if span % stride and (not ceil_mode or tail_input):
+        kinds.add("fraction")  # PyTorch rounded a fraction down (a ceil_mode warning says the rest)
+    if between:
+        kinds.add("stride_gap")
+    if ceil_mode and span % stride:
+        kinds.add("ceil_mode")
+    if before != after:
+        kinds.add("asymmetric_padding")
+    if out == 1 and size > 1:  # the 1×1 conv after it sees one position
+        kinds.add("collapse")
+    return kinds, bool(tail_input)
+
+
+def window_cases() -> list[tuple[dict, int, tuple[int, int], bool]]:
+    """(layer, J, (P_before, P_after), ceil_mode) over small k, s, P, dilation and ceil_mode."""
+    cases = []
+    for size, kernel, stride, dilation in itertools.product(range(1, 9), range(1, 5), range(1, 6), (1, 2)):
+        extent = dilation * (kernel - 1) + 1
+        for pad in range(3):
+            cases.append(({"type": "conv2d", "out_channels": 1, "kernel_size": kernel, "stride": stride,
+                           "padding": pad, "dilation": dilation}, size, (pad, pad), False))
+        out = -(-size // stride)  # TensorFlow's SAME: ceil(J/s), the odd pad at the bottom/right
+        total = max((out - 1) * stride + extent - size, 0)
+        cases.append(({"type": "conv2d", "out_channels": 1, "kernel_size": kernel, "stride": stride,
+                       "padding": "same", "dilation": dilation}, size, (total // 2, total - total // 2),
+                      False))
+        for pad, ceil_mode in itertools.product(range(kernel // 2 + 1), (False, True)):
+            cases.append(({"type": "maxpool2d", "kernel_size": kernel, "stride": stride, "padding": pad,
+                           "dilation": dilation, "ceil_mode": ceil_mode}, size, (pad, pad), ceil_mode))
+            if dilation == 1:
+                cases.append(({"type": "avgpool2d", "kernel_size": kernel, "stride": stride, "padding": pad,
+                               "ceil_mode": ceil_mode}, size, (pad, pad), ceil_mode))
+        if dilation == 1:
+            cases.append(({"type": "subsampling", "kernel_size": kernel, "stride": stride}, size, (0, 0),
+                          False))
+    return cases
+
+
+def test_each_warning_is_decided_on_its_own() -> None:
+    """No warning hides another (ceil_mode once hid the stride gap): over every small layer, the
+    kinds reported are exactly those its windows call for."""
+    wrong = []
+    checked = 0
+    for layer, size, pads, ceil_mode in window_cases():
+        found = expected_kinds(size, layer["kernel_size"], layer["stride"], pads, layer.get("dilation", 1),
+                               ceil_mode)
+        if found is None:
+            continue
+        kinds, input_lost = found
+        spec = {"input": [1, size, size], "layers": [layer, {"type": "conv2d", "out_channels": 1,
+                                                             "kernel_size": 1}]}
+        report = analyze(load_spec(spec))
+        got = [w for w in report.warnings if w.index == 1]
+        checked += 1
+        if sorted(w.kind for w in got) != sorted(kinds):
+            wrong.append((layer, size, sorted(kinds), [w.kind for w in got]))
+        # The fraction warning says whether input is lost, as the windows show.
+        for w in got:
+            if w.kind == "fraction" and ("of the input" in w.message) != input_lost:
+                wrong.append((layer, size, "fraction message", w.message))
+    assert checked > 2500
+    assert wrong == [], wrong[:10]
+
+
+def test_stride_gap_shows_with_ceil_mode() -> None:
+    # The issue's example: k = 2, s = 3 on 10×10. ceil_mode adds a fourth window; rows 3, 6 and 9
+    # (1-based) still fall between windows.
+    report = report_of([1, 10, 10], {"type": "maxpool2d", "kernel_size": 2, "stride": 3, "ceil_mode": True})
+    assert sorted(w.kind for w in report.warnings) == ["ceil_mode", "stride_gap"]
+
+
+def test_each_collapse_is_its_own_warning() -> None:
+    report = report_of([1, 8, 8],
+                       {"type": "conv2d", "name": "squash", "out_channels": 4, "kernel_size": 8},
+                       {"type": "maxpool2d", "name": "sees_one", "kernel_size": 1},
+                       {"type": "zeropad2d", "name": "grow", "padding": 2},
+                       {"type": "conv2d", "name": "squash_again", "out_channels": 4, "kernel_size": 5},
+                       {"type": "conv2d", "name": "sees_one_again", "out_channels": 4, "kernel_size": 1})
+    collapses = [(w.layer, w.message) for w in report.warnings if w.kind == "collapse"]
+    assert [layer for layer, _ in collapses] == ["squash", "squash_again"]
+    assert "(sees_one)" in collapses[0][1] and "(sees_one_again)" in collapses[1][1]

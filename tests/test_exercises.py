@@ -89,6 +89,29 @@ def test_conv_alexnet_conv1(runner: CliRunner) -> None:
     assert "no input is lost" in out  # what the dropped fraction means, in a sentence
 
 
+@pytest.mark.parametrize(("args", "symbols"), [
+    (["-J", "7", "-M", "5", "-P", "same"], "M = N = 5, P = 2 for 'same')"),
+    (["-J", "7", "-M", "3x5", "-P", "same"], "M = 3, N = 5, P = 1×2 for 'same')"),
+    # even kernel: the odd row and column of padding goes bottom/right
+    (["-J", "7", "-M", "4", "-P", "same"], "M = N = 4, P = 1 top/left + 2 bottom/right for 'same')"),
+    (["-J", "7", "-M", "4x3", "-P", "same"],
+     "M = 4, N = 3, P = 1 top + 2 bottom, 1 left + 1 right for 'same')"),
+    # TensorFlow's 'SAME' at stride 2: ceil(224/2) = 112 needs 1 row and column, at the bottom/right
+    (["-J", "224", "-M", "3", "-s", "2", "-P", "same"],
+     "M = N = 3, P = 0 top/left + 1 bottom/right for 'same', s = 2)"),
+    (["-J", "7", "-M", "1", "-P", "same"], "M = N = 1, P = 0 for 'same')"),
+    (["-J", "7", "-M", "3", "-P", "valid"], "M = N = 3, P = 0 for 'valid')"),
+    (["-J", "7", "-M", "3", "-P", "1x2"], "M = N = 3, P = 1×2)"),
+])
+def test_conv_shows_the_padding_as_numbers(runner: CliRunner, args: list[str], symbols: str) -> None:
+    """'same' and 'valid' are shown as the P the formulas use, with the word once."""
+    result = runner.invoke(cli, ["conv", "--filters", "1", *args], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    heading = result.stdout.splitlines()[0]
+    assert heading.endswith(symbols), heading
+    assert heading.count("same") + heading.count("valid") == (args[-1] in ("same", "valid"))
+
+
 def test_conv_colour_lenet(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["conv", "-J", "32", "-L", "3", "--filters", "6", "-M", "5", "-f", "json"])
     worked = {w["metric"]: w for w in json.loads(result.stdout)[0]["worked"]}
@@ -123,6 +146,18 @@ def test_pool_ceil_mode_explains_itself(runner: CliRunner) -> None:
     (size,) = [w for w in json.loads(result.stdout)[0]["worked"] if w["metric"] == "output_size"]
     assert size["worked"] == "1 + ⌈(6 − 3)/2⌉ = 1 + ⌈1.5⌉ = 3"
     assert "ceil_mode rounds up" in size["note"]
+
+
+def test_pool_ceil_mode_keeps_what_the_warnings_say(runner: CliRunner) -> None:
+    # J = 11, F = 2, s = 4: ceil_mode's fourth window would start at 12, past the input, so PyTorch
+    # keeps 3 (windows at 0, 4, 8): rows 2–3 and 6–7 fall between windows, row 10 after the last.
+    result = runner.invoke(cli, ["pool", "--size", "11", "--kernel", "2", "--stride", "4", "--ceil-mode",
+                                 "-f", "json"])
+    [layer] = json.loads(result.stdout)
+    (size,) = [w for w in layer["worked"] if w["metric"] == "output_size"]
+    assert size["worked"].endswith("= 4 → 3")
+    assert "the last 1 input position is never seen" in size["note"]
+    assert [m for m in layer["warnings"] if m.startswith("stride 4 is larger than the pooling window")]
 
 
 @pytest.mark.parametrize("args", [

@@ -9,6 +9,7 @@ and need neither cnncalc to run nor torch to be written.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ from strategies import specs
 from torch import nn
 
 from cnncalc import analyze, load_spec
+from cnncalc.analysis.walk import Report
 from cnncalc.cli import cli
+from cnncalc.pytorch import lenet as torch_modules
 from cnncalc.pytorch.bridge import build, module_names
 from cnncalc.pytorch.export import (
     NN_MODULE_ATTRIBUTES,
@@ -97,12 +100,27 @@ def load_class(code: str, name: str) -> type[nn.Module]:
     return cls
 
 
+# Every module class a warning could name: torch.nn's and LeNet-5's own.
+MODULE_CLASSES = {name for namespace in (nn, torch_modules) for name, value in vars(namespace).items()
+                  if isinstance(value, type) and issubclass(value, nn.Module)}
+
+
+def named_modules_are_built(report: Report, model: nn.Module) -> None:
+    """A warning that names a module class names one that build made for that layer."""
+    children = list(model.children())
+    for warning in report.warnings:
+        named = set(re.findall(r"\b[A-Z]\w*", warning.message)) & MODULE_CLASSES
+        built = {type(m).__name__ for m in children[warning.index - 1].modules()}
+        assert named <= built, (warning.message, sorted(built))
+
+
 def check_against_build(spec: Spec) -> str:
     """The generated model has build's state_dict keys and shapes, and build's outputs."""
     report = analyze(spec)
     code = to_torch(spec, report=report)
     assert "cnncalc" not in "".join(line for line in code.splitlines() if "import" in line)
     expected = build(spec).eval()
+    named_modules_are_built(report, expected)
     model = load_class(code, default_class_name(report.name))().eval()
 
     state, wanted = model.state_dict(), expected.state_dict()
@@ -135,6 +153,22 @@ def test_bundled_architecture(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TRICKY))
 def test_tricky_specs(name: str) -> None:
     check_against_build(load_spec(TRICKY[name]))
+
+
+@pytest.mark.parametrize("table", [None, [[0], [0, 1], [1]]])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_uneven_padding_warning_names_the_pad_built(mode: str, table: list[list[int]] | None) -> None:
+    # 'same' at stride 2 on 9×8: ceil(9/2) = 5 needs 2 rows of padding (1 + 1), ceil(8/2) = 4
+    # needs 1 column (0 left + 1 right), so the conv is built as a pad module then the conv.
+    spec = load_spec({"input": [2, 9, 8], "layers": [
+        {"type": "conv2d", "filters": 3, "kernel": 3, "stride": 2, "padding": "same",
+         "padding_mode": mode, "connection_table": table}]})
+    report = analyze(spec)
+    [warning] = [w for w in report.warnings if w.kind == "asymmetric_padding"]
+    built = {type(m).__name__ for m in build(spec).modules()} & MODULE_CLASSES
+    named = set(re.findall(r"\b[A-Z]\w*", warning.message)) & MODULE_CLASSES
+    assert named and named <= built, (warning.message, sorted(built))
+    check_against_build(spec)
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)

@@ -192,18 +192,8 @@ def test_the_printed_command_sets_the_same_quiz(runner: CliRunner, tmp_path: Pat
     assert interactive.output.startswith(f"{command.group(1)}: answer each question")
 
 
-def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
-    save(runner, tmp_path, 7, "--layers", "4")
-    template = (tmp_path / "answers.yaml").read_text()
-    assert template.startswith("# Your answers to cnncalc quiz --seed 7 --layers 4.")
-    assert f"cnncalc check {tmp_path / 'quiz.yaml'} answers.yaml" in template
-    key = yaml.safe_load((tmp_path / "key.yaml").read_text())
-    blank = yaml.safe_load(template)
-    assert blank == {layer: dict.fromkeys(asked) for layer, asked in key.items()}  # every value null
-    # An unfilled answer is bad input, not a wrong one.
-    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml")])
-    assert unfilled.exit_code == 2
-    # Filled in as a student would (after the colon, keeping the comments), it scores 100%.
+def filled(template: str, key: dict) -> str:
+    """The blank answers file filled in with the key's answers, as a student would."""
     layer, lines = None, []
     for line in template.splitlines():
         if re.match(r"\w+:$", line):
@@ -212,7 +202,48 @@ def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
             assert layer is not None
             line = line.replace(":  #", f": {key[layer][metric.group(1)]:,}  #", 1)
         lines.append(line)
-    (tmp_path / "filled.yaml").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("folder", ["q3", "my class/q 3", ".", "../elsewhere/q3", "{tmp}/outside"])
+def test_the_check_command_works_where_the_quiz_was_run(runner: CliRunner, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, folder: str) -> None:
+    """The command written into answers.yaml and printed on standard error, pasted in the
+    directory quiz ran in, marks the filled-in answers.yaml (a folder with a space is quoted)."""
+    here = tmp_path / "run here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    folder = folder.format(tmp=tmp_path)
+    result = runner.invoke(cli, ["quiz", "--seed", "3", "-f", "markdown", "--save", folder])
+    assert result.exit_code == 0, result.output
+    saved = here / folder
+    template = (saved / "answers.yaml").read_text()
+    [command] = [line.removeprefix("#   ") for line in template.splitlines() if "cnncalc check" in line]
+    assert result.stderr.rstrip().endswith(command)
+    words = shlex.split(command)
+    assert words[:2] == ["cnncalc", "check"]
+    # Relative to where quiz ran when the folder is inside it, absolute otherwise.
+    assert all(Path(word).is_absolute() == folder.startswith(("..", str(tmp_path))) for word in words[2:])
+    (saved / "answers.yaml").write_text(filled(template, yaml.safe_load((saved / "key.yaml").read_text())))
+    marked = runner.invoke(cli, words[1:])
+    assert marked.exit_code == 0, marked.output
+    assert "(100%)" in marked.stdout
+
+
+def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
+    save(runner, tmp_path, 7, "--layers", "4")
+    template = (tmp_path / "answers.yaml").read_text()
+    assert template.startswith("# Your answers to cnncalc quiz --seed 7 --layers 4.")
+    quiz_file, answers_file = (shlex.quote(str(tmp_path / name)) for name in ("quiz.yaml", "answers.yaml"))
+    assert f"cnncalc check {quiz_file} {answers_file}" in template  # outside the current directory
+    key = yaml.safe_load((tmp_path / "key.yaml").read_text())
+    blank = yaml.safe_load(template)
+    assert blank == {layer: dict.fromkeys(asked) for layer, asked in key.items()}  # every value null
+    # An unfilled answer is bad input, not a wrong one.
+    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml")])
+    assert unfilled.exit_code == 2
+    # Filled in as a student would (after the colon, keeping the comments), it scores 100%.
+    (tmp_path / "filled.yaml").write_text(filled(template, key))
     marked = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "filled.yaml")])
     assert marked.exit_code == 0, marked.output
     total = sum(len(asked) for asked in key.values())

@@ -209,6 +209,18 @@ def test_the_ceil_mode_rule_that_drops_a_window_in_the_padding() -> None:
     assert "drops it" in dropped.note()
 
 
+def test_notes_say_where_the_dropped_window_starts_and_gaps_need_two_windows() -> None:
+    # J = 11, F = 2, s = 4, no padding: the 4th window would start at 12, past the input.
+    answer = solve(Problem(size=11, target=3, pool=True, ceil_mode=True, kernel=2, stride=4, padding=0))
+    [dropped] = answer.solutions
+    assert "would start past the end of the input" in dropped.note()
+    assert "2 of every 4 rows/columns fall between windows" in dropped.note()
+    # One window (J = 3, M = 1, s = 3) has nothing between windows to skip.
+    answer = solve(Problem(size=3, target=1, kernel=1, stride=3, padding=0))
+    [single] = answer.solutions
+    assert "between windows" not in single.note()
+
+
 # --- properties, with torch as the oracle -------------------------------------------------------
 
 def _sometimes(values: st.SearchStrategy[int]) -> st.SearchStrategy[int | None]:

@@ -62,6 +62,7 @@ __all__ = [
     "analyze",
     "conv_padding",
     "per_map_text",
+    "uneven_pad_module",
 ]
 
 Shape = tuple[int, ...]
@@ -261,9 +262,13 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
                                 layer.dilation, out, "convolution")
     if layer.padding == "same" and any(before != after for before, after in pads):
         (top, bottom), (left, right) = pads
+        built = (f"TableConv2d, which pads with padding_mode {layer.padding_mode!r} before convolving"
+                 if layer.connection_table is not None else
+                 f"{uneven_pad_module(layer.padding_mode)}(({left}, {right}, {top}, {bottom})) "
+                 "then the convolution")
         how = ("as PyTorch's padding='same' does" if layer.stride == (1, 1)
                else "as TensorFlow's 'SAME' does; PyTorch allows padding='same' only at stride 1, so "
-                    "cnncalc builds it as ZeroPad2d then the convolution")
+                    f"cnncalc builds it as {built}")
         warnings.append(("asymmetric_padding",
                          f"padding 'same' pads unevenly: {top} top / {bottom} bottom, "
                          f"{left} left / {right} right (the extra row or column goes bottom/right, {how})"))
@@ -334,9 +339,8 @@ def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> St
                 (height, width), layer.kernel_size, stride, layer.padding, dilation, tuple(out)):
             warnings.extend(_ceil_warnings(size, kernel, step, pad, dil, size_out, axis))
     pads = tuple((p, p) for p in layer.padding)
-    if not layer.ceil_mode:
-        warnings = _window_warnings((height, width), layer.kernel_size, stride, pads, dilation,
-                                    out, "pooling") + warnings
+    warnings += _window_warnings((height, width), layer.kernel_size, stride, pads, dilation, out,
+                                 "pooling", ceil_mode=layer.ceil_mode)
     neurons = channels * out[0] * out[1]
     return Step(
         output_shape=(channels, out[0], out[1]),
@@ -544,6 +548,17 @@ def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int]
     return (ph, ph), (pw, pw)
 
 
+# The torch module that pads first where a conv's padding is uneven (torch's Conv2d pads each
+# side alike): one per padding_mode. torch_bridge builds it, export writes it, the warning names it.
+_PAD_MODULES = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
+                "circular": "CircularPad2d"}
+
+
+def uneven_pad_module(padding_mode: str) -> str:
+    """The ``torch.nn`` class that pads a conv's input first when its padding is uneven."""
+    return _PAD_MODULES[padding_mode]
+
+
 def _check_fit(kind: str, sizes: tuple[int, int], kernels: tuple[int, int],
                pads: tuple[tuple[int, int], ...], dilations: tuple[int, int], outs: list[int]) -> None:
     """Raise when the window does not fit the padded input along either dimension."""
@@ -585,13 +600,19 @@ def _formula(size: int, kernel: int, stride: int, before: int, after: int, dilat
 
 def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: tuple[int, int],
                      pads: tuple[tuple[int, int], ...], dilations: tuple[int, int],
-                     outs: list[int], what: str) -> list[tuple[str, str]]:
-    """Warn where (J + 2P − M)/s is not whole, and where windows skip positions."""
+                     outs: list[int], what: str, ceil_mode: bool = False) -> list[tuple[str, str]]:
+    """Warn where (J + 2P − M)/s is not whole, and where windows skip positions.
+
+    Under ``ceil_mode`` the ceil_mode warning already says how a fraction was rounded, so
+    the fraction warning comes only where input is still lost: the last window dropped by
+    PyTorch's rule, with a stride gap before the end of the input. Each warning is decided
+    on its own: a stride gap is reported whatever the rounding.
+    """
     found = []
     for (size, kernel, stride, (before, after), dilation, out), axis in _per_axis(
             sizes, kernels, strides, pads, dilations, tuple(outs)):
         w = core.window(size, kernel, stride, before, after, dilation, out)
-        if not w.whole:
+        if not w.whole and (not ceil_mode or w.unread_input):
             if w.unread_input:
                 first = size - w.unread_input + 1
                 span = f"{axis.singular} {size}" if w.unread_input == 1 \
@@ -604,7 +625,7 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
             found.append(("fraction", f"{_formula(size, kernel, stride, before, after, dilation)} "
                                       f"is not whole; PyTorch rounds it down: 1 + {out - 1} = {out} "
                                       f"{axis.plural}, and {lost}"))
-        if w.skipped:
+        if w.skipped and out > 1:  # one window leaves no gap between windows
             found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
                                         f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "
                                         f"every {stride} {axis.plural} fall between windows and are "
@@ -636,15 +657,27 @@ _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
 
 
 def _collapse_warnings(rows: list[LayerRow]) -> Iterator[LayerWarning]:
-    """Warn where the map shrinks to 1×1 while conv/pool layers with larger kernels still follow."""
+    """Warn where the map shrinks to 1×1 while conv/pool layers still follow on the 1×1 map.
+
+    Each collapse is its own warning, naming the layers that see the 1×1 map it makes (up to
+    a layer that pads it larger again, which may collapse it once more).
+    """
     for position, row in enumerate(rows):
-        if (len(row.output_shape) == 3 and row.output_shape[1:] == (1, 1)
-                and len(row.input_shape) == 3 and row.input_shape[1:] != (1, 1)):
-            later = [r.name for r in rows[position + 1:] if r.type in _SPATIAL]
+        if _is_point(row.output_shape) and not _is_point(row.input_shape):
+            later = []
+            for after in rows[position + 1:]:
+                if not _is_point(after.input_shape):
+                    break
+                if after.type in _SPATIAL:
+                    later.append(after.name)
             if later:
                 yield LayerWarning(row.name, row.index, "collapse",
                               f"the feature map collapses to 1×1 here, but {len(later)} conv/pool "
                               f"layer{'s' if len(later) > 1 else ''} still follow "
                               f"({', '.join(later[:3])}{', …' if len(later) > 3 else ''}); "
                               "they see a single position")
-            return
+
+
+def _is_point(shape: Shape) -> bool:
+    """A feature map of one position: [C, 1, 1]."""
+    return len(shape) == 3 and shape[1:] == (1, 1)

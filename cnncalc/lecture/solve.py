@@ -255,8 +255,8 @@ class Solution:
                 notes.append(f"ceil_mode adds a partial last window reaching {_rows(w.overhang)} past "
                              "the padded input")
             elif self.ceil_mode and self.floor_out < -(-self.span // self.stride) + 1:
-                notes.append("ceil_mode's extra window would start in the right padding, so PyTorch "
-                             "drops it")
+                where = "in the right padding" if self.pad_after else "past the end of the input"
+                notes.append(f"ceil_mode's extra window would start {where}, so PyTorch drops it")
             if w.unread_input == 1:
                 notes.append("the last input row/column is never read")
             elif w.unread_input:
@@ -267,7 +267,7 @@ class Solution:
             sizes = self.exact_sizes()
             if sizes:
                 notes.append("exact for J = " + " or ".join(f"{j} (→ {o})" for j, o in sizes))
-        if w.skipped:
+        if w.skipped and self.out > 1:  # one window leaves no gap between windows
             notes.append(f"stride {self.stride} > window {self.extent}: {w.skipped} of every "
                          f"{self.stride} rows/columns fall between windows")
         if self.dilation != 1:

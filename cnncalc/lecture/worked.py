@@ -195,9 +195,11 @@ def _one_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilatio
                 else f"{numbers} = 1 + ⌈{_decimal(fraction)}⌉ = {_n(rounded)}")
         if out < rounded:
             where = "in the right padding" if after else "past the end of the input"
+            unread = core.window(size, kernel, stride, before, after, dilation, out).unread_input
+            lost = f", and {_unread(unread)}" if unread else ""
             return formula, f"{text} → {out}", (
                 f"ceil_mode gives {rounded}, but that last window would start {where}, "
-                f"so PyTorch drops it and keeps {out}")
+                f"so PyTorch drops it and keeps {out}{lost}")
         if fraction.denominator == 1:
             return formula, text, ""
         return formula, text, (f"ceil_mode rounds up: the last window hangs over the edge, giving {out} "
@@ -208,12 +210,16 @@ def _one_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilatio
     sign = "=" if Fraction(shown) == 1 + fraction else "≈"
     text = f"{numbers} {sign} {shown} → {out}"
     w = core.window(size, kernel, stride, before, after, dilation, out)
-    lost = (f"the last {w.unread_input} input position{'s are' if w.unread_input > 1 else ' is'} "
-            "never seen by any window" if w.unread_input else
-            "what is left unread is padding, so no input is lost")
+    lost = _unread(w.unread_input) if w.unread_input else \
+        "what is left unread is padding, so no input is lost"
     note = (f"after the first window {_decimal(fraction)} strides fit; the part-stride left over "
             f"cannot hold another whole window, so PyTorch drops it ({out} positions), and {lost}")
     return formula, text, note
+
+
+def _unread(positions: int) -> str:
+    return (f"the last {positions} input position{'s are' if positions > 1 else ' is'} never seen by "
+            "any window")
 
 
 # --- the lecture's counts --------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis.walk import analyze, conv_padding
+from cnncalc.analysis.walk import analyze, conv_padding, uneven_pad_module
 from cnncalc.errors import TorchMissingError
 from cnncalc.spec.models import Spec
 
@@ -88,10 +88,6 @@ def _activation(nn: Any, name: str) -> Any:
     }[name]()
 
 
-_PADS = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
-         "circular": "CircularPad2d"}
-
-
 def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
     kind = layer.type
     if kind in ("conv2d", "subsampling", "rbf"):
@@ -115,7 +111,7 @@ def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
         if top == bottom and left == right:
             return nn.Conv2d(padding=(top, left), **conv)
         # Uneven 'same' (an even kernel, or TensorFlow's rule at stride > 1): pad first.
-        pad = getattr(nn, _PADS[layer.padding_mode])((left, right, top, bottom))
+        pad = getattr(nn, uneven_pad_module(layer.padding_mode))((left, right, top, bottom))
         return nn.Sequential(OrderedDict([("pad", pad), ("conv", nn.Conv2d(padding=0, **conv))]))
     if kind == "linear":
         return nn.Linear(shape[0], layer.out_features, bias=layer.bias)

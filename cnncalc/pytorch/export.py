@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from cnncalc.analysis.walk import Report, analyze, conv_padding
+from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
 from cnncalc.pytorch.bridge import unique_names
 from cnncalc.spec.models import Spec
 
@@ -225,12 +225,8 @@ def _conv2d(layer: Any, shape: Sequence[int]) -> Expr:
     if even:
         return conv
     # Uneven 'same' (an even kernel, or TensorFlow's rule at stride > 1): pad first, as build does.
-    pad = _Call(f"nn.{_PADS[layer.padding_mode]}", (_literal((left, right, top, bottom)),))
+    pad = _Call(f"nn.{uneven_pad_module(layer.padding_mode)}", (_literal((left, right, top, bottom)),))
     return _sequential(("pad", pad), ("conv", conv))
-
-
-_PADS = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
-         "circular": "CircularPad2d"}
 
 
 def _pairs(*pairs: tuple[str, Any, Any]) -> tuple[tuple[str, Expr], ...]:

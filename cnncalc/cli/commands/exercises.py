@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from cnncalc.analysis.walk import Report, analyze
+from cnncalc.analysis.walk import Report, analyze, conv_padding
 from cnncalc.errors import CnncalcError
 from cnncalc.lecture.worked import explain_layer
 from cnncalc.spec.loader import load_spec, spec_from_data
-from cnncalc.spec.models import Spec
+from cnncalc.spec.models import Conv2d, Spec
 
 __all__ = ["check", "conv", "explain", "pool"]
 
@@ -154,10 +154,25 @@ def _symbols(prefix: tuple[str, str], value: int | list[int]) -> str:
     return f"{prefix[0]} = {prefix[1]} = {a}" if a == b else f"{prefix[0]} = {a}, {prefix[1]} = {b}"
 
 
-def _one_layer(input_shape: list[int], layer: dict[str, Any], heading: str, fmt: str, source: str) -> None:
-    spec = spec_from_data({"input": input_shape, "layers": [layer]}, source=source)
-    report = analyze(spec)
-    _show(spec, report, [0], fmt, headings=[heading])
+def _one_layer(input_shape: list[int], layer: dict[str, Any], source: str) -> Spec:
+    return spec_from_data({"input": input_shape, "layers": [layer]}, source=source)
+
+
+def _show_one(spec: Spec, heading: str, fmt: str) -> None:
+    _show(spec, analyze(spec), [0], fmt, headings=[heading])
+
+
+def _padding_symbol(pads: tuple[tuple[int, int], tuple[int, int]], word: str | None) -> str:
+    """P as the formulas use it: 2, 1×2 (rows × columns), or per side where it is uneven; with
+    the word it was resolved from ('same', 'valid')."""
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right:
+        value = _times([top, left])
+    elif (top, bottom) == (left, right):
+        value = f"{top} top/left + {bottom} bottom/right"
+    else:
+        value = f"{top} top + {bottom} bottom, {left} left + {right} right"
+    return f"P = {value}" + (f" for {word!r}" if word else "")
 
 
 _INPUT = [
@@ -197,9 +212,13 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
     height, width = _sizes(size)
     layer = {"type": "conv2d", "name": "conv", "out_channels": filters, "kernel_size": kernel,
              "stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
+    spec = _one_layer([channels, height, width], layer, "cnncalc conv")
     symbols = [_symbols(("J", "K"), size), f"L = {channels}", _symbols(("M", "N"), kernel)]
-    if padding not in (0, [0, 0]):
-        symbols.append(f"P = {padding}" if isinstance(padding, (int, str)) else f"P = {_times(padding)}")
+    if padding not in (0, [0, 0]):  # 'same' and 'valid' shown as the numbers they resolve to
+        built = spec.layers[0]
+        assert isinstance(built, Conv2d)  # the one conv2d written above
+        symbols.append(_padding_symbol(conv_padding(built, (height, width)),
+                                       padding if isinstance(padding, str) else None))
     if stride not in (1, [1, 1]):
         symbols.append(f"s = {_times(stride)}")
     if dilation not in (1, [1, 1]):
@@ -208,7 +227,7 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
         symbols.append(f"groups = {groups}")
     heading = (f"convolution: {_plural(filters, 'filter')} on a {height}×{width} input with "
                f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
-    _one_layer([channels, height, width], layer, heading, fmt, "cnncalc conv")
+    _show_one(spec, heading, fmt)
 
 
 @click.command()
@@ -257,7 +276,7 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
         symbols.append(f"P = {_times(padding)}")
     heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with "
                f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
-    _one_layer([channels, height, width], layer, heading, fmt, "cnncalc pool")
+    _show_one(_one_layer([channels, height, width], layer, "cnncalc pool"), heading, fmt)
 
 
 def _pool_numbers(values: str, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, average: bool,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shlex
 from pathlib import Path
 
 import click
@@ -37,14 +39,17 @@ def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt
     Interactive by default: each answer is marked at once and the worked solution shown; exit
     status 0 when all are right, 1 otherwise. `--format markdown` prints a question sheet and a
     separate answer key for instructors; `--save DIR` writes the network, the key and a blank
-    answers file, so that `cnncalc check DIR/quiz.yaml answers.yaml` marks a student's copy.
+    answers file, and prints the `cnncalc check DIR/quiz.yaml DIR/answers.yaml` that marks it.
     """
     if key_path is not None and fmt != "markdown":
         raise click.UsageError("--key goes with --format markdown (it writes the answer key of the "
                                "printed sheet)")
     made = make_quiz(seed if seed is not None else random.SystemRandom().randrange(10**6), layers, fractions)
     if save_dir is not None:
-        _save(made, Path(save_dir))
+        folder = Path(save_dir)
+        _save(made, folder)
+        click.echo(f"wrote quiz.yaml, key.yaml and answers.yaml in {_pasteable(folder)}; mark a "
+                   f"student's answers.yaml with: {_check_command(folder)}", err=True)
     if fmt == "markdown":
         sheet, key = _sheet(made), _key(made)
         if key_path is not None:
@@ -76,12 +81,28 @@ def _save(made: Quiz, folder: Path) -> None:
     _write(folder / "answers.yaml", _blank_answers(made, folder))
 
 
+def _pasteable(path: Path) -> str:
+    """``path`` as a shell command typed here can use it: relative to the current directory when
+    it lies inside, absolute otherwise; quoted where the shell would split or expand it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        shown = absolute.relative_to(Path.cwd())
+    except ValueError:
+        shown = absolute
+    return shlex.quote(str(shown))
+
+
+def _check_command(folder: Path) -> str:
+    """The command that marks the saved answers file, to paste where the quiz was made."""
+    return f"cnncalc check {_pasteable(folder / 'quiz.yaml')} {_pasteable(folder / 'answers.yaml')}"
+
+
 def _blank_answers(made: Quiz, folder: Path) -> str:
     """An answers file with every question of the key and no values (YAML null), for a student."""
     out = [f"# Your answers to {made.command}.",
            "# Fill in every answer with a whole number (357,504 is fine): an empty one is refused,",
-           "# not marked. Then mark them all:",
-           f"#   cnncalc check {folder / 'quiz.yaml'} answers.yaml"]
+           "# not marked. Then mark them all, from where the quiz was made:",
+           f"#   {_check_command(folder)}"]
     layer = None
     for question in made.questions:
         if question.layer != layer:
