@@ -20,7 +20,7 @@ from typing import Any
 
 from cnncalc.analysis import Report, analyze, conv_padding
 from cnncalc.spec import Spec
-from cnncalc.torch_bridge import unique_names
+from cnncalc.torch_bridge import softmax_dim, unique_names
 
 __all__ = ["NN_MODULE_ATTRIBUTES", "TARGETS", "class_name_error", "default_class_name", "export",
            "to_torch"]
@@ -255,7 +255,7 @@ def _rbf(layer: Any, shape: Sequence[int]) -> Expr:
 
 
 def _linear(layer: Any, shape: Sequence[int]) -> Expr:
-    return _Call("nn.Linear", (str(shape[0]), str(layer.out_features)), _options(("bias", layer.bias, True)))
+    return _Call("nn.Linear", (str(shape[-1]), str(layer.out_features)), _options(("bias", layer.bias, True)))
 
 
 def _pool2d(layer: Any, shape: Sequence[int]) -> Expr:
@@ -338,7 +338,8 @@ def _constructor(layer: Any, shape: Sequence[int]) -> Expr:
     if activation is None:
         return module
     act = _Call(f"nn.{_ACTIVATIONS[activation]}", (),
-                (("dim", "1"),) if activation in ("softmax", "logsoftmax") else ())
+                (("dim", str(softmax_dim(layer.type, shape))),)
+                if activation in ("softmax", "logsoftmax") else ())
     return _sequential((layer.type, module), ("activation", act))
 
 
