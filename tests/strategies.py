@@ -8,7 +8,10 @@ drawing; the tests never trust it, they compare cnncalc with a real forward
 pass in torch.
 
 Images stay small (sides ≤ 64, a few channels) so that a forward pass takes
-milliseconds.
+milliseconds. Besides the textbook order (maps, flatten, vectors) the drawing covers what torch
+accepts off that path: negative zeropad2d padding (a crop), linear on a feature map (on its
+last dimension), flatten to [C, L] (start_dim 2) followed by batchnorm1d, linear, LRN and
+activations, a flatten of one dim (a no-op, at dim 0 too), and softmax over any dim but the batch.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ MAX_CHANNELS = 12
 
 ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
 
-# Layer types drawn on a feature map [C, H, W] and on a flat vector [F].
+# Layer types drawn on a feature map [C, H, W], and on a vector [F] or [C, L] after flatten.
 SPATIAL_TYPES = (
     "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
-    "localresponsenorm", "dropout", "dropout2d", "zeropad2d", "subsampling", *ACTIVATIONS,
+    "localresponsenorm", "dropout", "dropout2d", "zeropad2d", "subsampling", "linear", "flatten",
+    *ACTIVATIONS,
 )
-FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", *ACTIVATIONS)
+FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", "localresponsenorm", *ACTIVATIONS)
+ONLY_FLAT = frozenset({"rbf"})  # on [F] only; the others take [C, L] too
+ONLY_RANK_2 = frozenset({"localresponsenorm"})  # needs channels: [C, L], not [F]
 ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES)
 
 Shape = tuple[int, ...]
@@ -254,15 +260,41 @@ def adaptive(draw: st.DrawFn, shape: Shape, kind: str) -> tuple[dict[str, Any], 
     return {"type": kind, "output_size": written}, (channels, out_h, out_w)
 
 
+def _pad_axis(draw: st.DrawFn, size: int, room: int) -> tuple[int, int]:
+    """(before, after) padding of one axis; negative crops, leaving at least one input row."""
+    before = draw(st.integers(-min(2, size - 1), room))
+    kept = size + min(before, 0)
+    return before, draw(st.integers(-min(2, kept - 1), room))
+
+
 def zeropad2d(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """Padding or (negative) cropping, one int for all sides or torch's [left, right, top, bottom]."""
     channels, height, width = shape
     room = min(3, (MAX_SIDE - max(height, width)) // 2)
     if draw(st.booleans()):
-        pad = draw(st.integers(0, room))
+        pad = draw(st.integers(-((min(height, width) - 1) // 2), room))
         return {"type": "zeropad2d", "padding": pad}, (channels, height + 2 * pad, width + 2 * pad)
-    left, right, top, bottom = (draw(st.integers(0, room)) for _ in range(4))
+    (top, bottom), (left, right) = _pad_axis(draw, height, room), _pad_axis(draw, width, room)
     return ({"type": "zeropad2d", "padding": [left, right, top, bottom]},
             (channels, height + top + bottom, width + left + right))
+
+
+def linear(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """torch's Linear on the last dimension, whatever the rank: [.., F] → [.., out]."""
+    out = draw(st.integers(1, 16))
+    layer: dict[str, Any] = {"type": "linear", "out_features": out}
+    if draw(st.integers(0, 3)) == 0:
+        layer["bias"] = False
+    layer.update(_activation(draw))
+    return layer, (*shape[:-1], out)
+
+
+def same_flatten(draw: st.DrawFn, shape: Shape) -> dict[str, Any]:
+    """A flatten of one dim (start_dim = end_dim), which changes nothing, at the batch's dim 0 too."""
+    rank = len(shape) + 1
+    dim = draw(st.integers(0, rank - 1))
+    start, end = (dim - rank if draw(st.booleans()) else dim for _ in range(2))
+    return {"type": "flatten", "start_dim": start, "end_dim": end}
 
 
 def elementwise(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
@@ -308,24 +340,39 @@ def spatial_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]
         return zeropad2d(draw, shape)
     if kind == "subsampling":
         return subsampling(draw, shape)
+    if kind == "linear":
+        return linear(draw, shape)
+    if kind == "flatten":
+        return same_flatten(draw, shape), shape
     return elementwise(draw, shape, kind), shape
 
 
 def flat_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
-    kind = draw(st.sampled_from(("linear",) * 3 + ("rbf",) * 2 + FLAT_TYPES))
+    """A layer on [F] or on [C, L]."""
+    kinds = [k for k in ("linear",) * 3 + ("rbf",) * 2 + FLAT_TYPES
+             if not (k in ONLY_FLAT and len(shape) != 1) and not (k in ONLY_RANK_2 and len(shape) != 2)]
+    kind = draw(st.sampled_from(kinds))
     if kind == "linear":
-        out = draw(st.integers(1, 16))
-        layer: dict[str, Any] = {"type": "linear", "out_features": out}
-        if draw(st.integers(0, 3)) == 0:
-            layer["bias"] = False
-        layer.update(_activation(draw))
-        return layer, (out,)
+        return linear(draw, shape)
     if kind == "rbf":
         out = draw(st.integers(1, 16))
         return {"type": "rbf", "out_features": out}, (out,)
     if kind == "flatten":
-        return {"type": "flatten"}, shape  # already flat: a no-op
+        if len(shape) == 2 and draw(st.booleans()):
+            return {"type": "flatten"}, (shape[0] * shape[1],)
+        return same_flatten(draw, shape), shape
     return elementwise(draw, shape, kind), shape
+
+
+def flatten(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """Out of a feature map: mostly to [C·H·W], else to [C, H·W] (start_dim 2) or [C·H, W]."""
+    c, h, w = shape
+    how = draw(st.sampled_from(["all", "all", "all", "rows", "columns"]))
+    if how == "all":
+        return {"type": "flatten"}, (c * h * w,)
+    if how == "rows":
+        return {"type": "flatten", "start_dim": draw(st.sampled_from([2, -2]))}, (c, h * w)
+    return {"type": "flatten", "end_dim": draw(st.sampled_from([2, -2]))}, (c * h, w)
 
 
 @st.composite
@@ -340,9 +387,8 @@ def networks(draw: st.DrawFn, max_spatial: int = 5, max_flat: int = 4,
         layer, net.shape = spatial_layer(draw, net.shape)
         net.layers.append(layer | _maybe_name(draw, net.layers))
     if allow_flat and draw(st.booleans()):
-        net.layers.append({"type": "flatten"} | _maybe_name(draw, net.layers))
-        c, h, w = net.shape
-        net.shape = (c * h * w,)
+        layer, net.shape = flatten(draw, net.shape)
+        net.layers.append(layer | _maybe_name(draw, net.layers))
         for _ in range(draw(st.integers(0, max_flat))):
             layer, net.shape = flat_layer(draw, net.shape)
             net.layers.append(layer | _maybe_name(draw, net.layers))
@@ -410,11 +456,48 @@ def near_miss_pool(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
     return layer
 
 
+def near_miss_dims(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
+    """A layer whose fields or input rank sit at the edge of what torch takes: crops near the
+    input's size, dims near the ends of the range (the batch's dim 0 included), layers of one
+    rank on another."""
+    rank = len(shape) + 1
+    if kind == "zeropad2d":
+        _, height, width = shape
+        sides = [draw(st.integers(-size - 1, 2)) for size in (width, width, height, height)]
+        return {"type": kind, "padding": sides}
+    if kind == "flatten":
+        return {"type": kind, "start_dim": draw(st.integers(-rank - 1, rank)),
+                "end_dim": draw(st.integers(-rank - 1, rank))}
+    if kind in ("softmax", "logsoftmax"):
+        return {"type": kind, "dim": draw(st.integers(-rank - 1, rank))}
+    if kind == "linear":
+        return {"type": kind, "out_features": draw(st.integers(1, 4))}
+    if kind == "localresponsenorm":
+        return {"type": kind, "size": 2}
+    if kind == "maxpool2d":
+        return {"type": kind, "kernel_size": 1, "padding": 0, "dilation": 1, "ceil_mode": False}
+    return {"type": kind}
+
+
+NEAR_MISS_DIMS = ("zeropad2d", "flatten", "softmax", "logsoftmax", "linear", "batchnorm1d",
+                  "batchnorm2d", "dropout2d", "localresponsenorm", "maxpool2d")
+
+
 @st.composite
 def near_misses(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     """(prefix spec, last layer): a valid spec on feature maps, then a conv or pool that barely
-    fits or barely does not. The prefix may have no layers (then ``layers`` is empty)."""
+    fits or barely does not; or, half the time, a prefix that may end in a flatten to [F] or
+    [C, L] and a last layer from :func:`near_miss_dims`. The prefix may have no layers (then
+    ``layers`` is empty)."""
     net = draw(networks(max_spatial=2, allow_flat=False))
-    kind = draw(st.sampled_from(["conv2d", "maxpool2d", "avgpool2d"]))
-    last = near_miss_conv(draw, net.shape) if kind == "conv2d" else near_miss_pool(draw, net.shape, kind)
-    return net.as_dict(), last
+    if draw(st.booleans()):
+        kind = draw(st.sampled_from(["conv2d", "maxpool2d", "avgpool2d"]))
+        last = near_miss_conv(draw, net.shape) if kind == "conv2d" else near_miss_pool(draw, net.shape, kind)
+        return net.as_dict(), last
+    start = draw(st.sampled_from([None, 1, 2]))
+    if start is not None:
+        c, h, w = net.shape
+        net.layers.append({"type": "flatten", "start_dim": start})
+        net.shape = (c * h * w,) if start == 1 else (c, h * w)
+    kind = draw(st.sampled_from([k for k in NEAR_MISS_DIMS if not (k == "zeropad2d" and start)]))
+    return net.as_dict(), near_miss_dims(draw, net.shape, kind)

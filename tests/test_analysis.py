@@ -156,7 +156,7 @@ def test_groups_and_no_bias() -> None:
     ([{"type": "flatten"}, {"type": "conv2d", "out_channels": 4, "kernel_size": 1}],
      "conv2d needs a feature map [channels, height, width]; got [64]"),
     ([{"type": "conv2d", "out_channels": 3, "kernel_size": 1, "groups": 2}], "groups 2 must divide"),
-    ([{"type": "linear", "out_features": 3}], "linear needs a flat input [features]; got [4, 4, 4]"),
+    ([{"type": "rbf", "out_features": 3}], "rbf needs a flat input [features]; got [4, 4, 4]"),
 ])
 def test_shape_errors(layers: list[dict], needle: str) -> None:
     with pytest.raises(ShapeError) as caught:
@@ -270,3 +270,75 @@ def test_each_collapse_is_its_own_warning() -> None:
     collapses = [(w.layer, w.message) for w in report.warnings if w.kind == "collapse"]
     assert [layer for layer, _ in collapses] == ["squash", "squash_again"]
     assert "(sees_one)" in collapses[0][1] and "(sees_one_again)" in collapses[1][1]
+# --- what torch accepts, with torch's shapes and counts; what has no per-image meaning, refused --
+
+def test_negative_zeropad_crops_and_moves_the_receptive_field() -> None:
+    # torch's (left, right, top, bottom): crop 1 left, 2 right, 3 bottom; pad 1 on top.
+    report = report_of([3, 8, 10], {"type": "zeropad2d", "padding": [-1, -2, 1, -3]})
+    row = report.rows[0]
+    assert row.output_shape == (3, 6, 7)
+    height, width = row.receptive_field
+    assert (height.start, width.start) == (-1, 1)  # first output row is padding, first column input 1
+    assert report.warnings == []
+
+
+def test_zeropad_cropping_the_whole_input_warns() -> None:
+    # torch allows it when the other side pads: the output is only zeros.
+    report = report_of([1, 4, 4], {"type": "zeropad2d", "padding": [-4, 2, 0, 0]})
+    assert report.rows[0].output_shape == (1, 4, 2)
+    assert messages(report, "cropped_away") == [
+        "negative padding crops all 4 columns of the input: the output holds only padding (zeros)"]
+
+
+@pytest.mark.parametrize(("padding", "needle"), [
+    (-2, "crops 4 rows of the input's 4 (leaving none)"),
+    ([-5, 3, 0, 0], "crops 5 columns of the input's 4 (more than it has)"),
+])
+def test_zeropad_cropping_too_much_is_refused(padding: int | list[int], needle: str) -> None:
+    with pytest.raises(ShapeError) as caught:
+        report_of([2, 4, 4], {"type": "zeropad2d", "padding": padding})
+    assert needle in caught.value.issues[0].message
+
+
+def test_linear_on_a_feature_map_acts_on_the_width() -> None:
+    # torch: Linear(5, 4) on [N, 2, 3, 5] gives [N, 2, 3, 4]; the 2·3 rows share one layer's weights.
+    report = report_of([2, 3, 5], {"type": "linear", "out_features": 4})
+    row = report.rows[0]
+    assert row.output_shape == (2, 3, 4)
+    assert row.weights_per_neuron == 5 + 1
+    assert row.neurons == 2 * 3 * 4
+    assert row.connections == row.macs == 2 * 3 * 4 * 6
+    assert row.parameters == 4 * 6
+    assert row.notes and "same weights" in row.notes[0]
+    height, width = row.receptive_field
+    assert (height.size, height.jump) == (1, 1)  # each row sees its own row
+    assert (width.size, width.jump, width.start) == (5, 0, 2)  # every output sees all 5 columns
+
+
+def test_linear_and_batchnorm1d_on_channels_by_length() -> None:
+    report = report_of([4, 3, 5], {"type": "flatten", "start_dim": 2}, {"type": "batchnorm1d"},
+                       {"type": "linear", "out_features": 7, "bias": False})
+    flatten, norm, linear = report.rows
+    assert flatten.output_shape == (4, 15)
+    assert (norm.output_shape, norm.parameters) == ((4, 15), 2 * 4)
+    assert linear.output_shape == (4, 7)
+    assert (linear.weights_per_neuron, linear.neurons, linear.parameters) == (15, 4 * 7, 7 * 15)
+
+
+@pytest.mark.parametrize(("start", "end"), [(0, 0), (-4, 0), (2, 2), (-1, 3)])
+def test_flatten_of_one_dim_changes_nothing(start: int, end: int) -> None:
+    report = report_of([2, 3, 5], {"type": "flatten", "start_dim": start, "end_dim": end})
+    assert report.rows[0].output_shape == (2, 3, 5)
+
+
+@pytest.mark.parametrize(("layer", "needle"), [
+    ({"type": "flatten", "start_dim": -4}, "start_dim -4 resolves to dim 0, which is the batch"),
+    ({"type": "flatten", "start_dim": 0, "end_dim": 1}, "start_dim 0 is the batch"),
+    ({"type": "softmax", "dim": -4}, "dim -4 resolves to dim 0, which is the batch"),
+    ({"type": "logsoftmax", "dim": 0}, "dim 0 is the batch"),
+])
+def test_the_batch_dimension_is_refused_with_the_reason(layer: dict, needle: str) -> None:
+    with pytest.raises(ShapeError) as caught:
+        report_of([2, 3, 5], layer)
+    message = caught.value.issues[0].message
+    assert needle in message and "use " in message

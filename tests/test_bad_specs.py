@@ -145,13 +145,13 @@ def test_api_yaml_error_has_a_line_and_no_layer() -> None:
 
 
 def test_api_shape_error_from_analyze() -> None:
-    spec = cnncalc.load_spec(BAD / "linear_without_flatten.yaml")
+    spec = cnncalc.load_spec(BAD / "batchnorm1d_on_feature_map.yaml")
     with pytest.raises(cnncalc.ShapeError) as caught:
         cnncalc.analyze(spec)
     assert isinstance(caught.value, cnncalc.SpecError)
     [issue] = caught.value.issues
-    assert (issue.line, issue.layer, issue.index) == (4, "fc", 2)
-    assert "[8, 26, 26]" in issue.message and "flatten" in issue.message
+    assert (issue.line, issue.layer, issue.index) == (4, "bn", 2)
+    assert "[8, 30, 30]" in issue.message and "batchnorm2d" in issue.message
 
 
 def test_api_mapping_source_has_no_lines() -> None:

@@ -396,18 +396,43 @@ def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Fi
 
 @_step.register(Linear)
 def _linear(layer: Linear, shape: Shape, rf: Field2 | None) -> Step:
-    if len(shape) != 1:
-        raise _Unfit(f"linear needs a flat input [features]; got {_show(shape)}. "
-                     "Add {type: flatten} before it")
-    weights_per_neuron = shape[0] + layer.bias
-    neurons = layer.out_features
+    """Fully connected over the last dimension, as torch's ``Linear``.
+
+    On a flat [F] input this is the lecture's dense layer: weights per neuron = bias + F,
+    neurons = out, connections = parameters = MACs = out·(bias + F). On [C, L] or [C, H, W]
+    torch applies the same layer to every position of the leading dimensions (each of the C·H
+    rows of a map), so the output is [C, H, out]; every one of those C·H·out units is a neuron
+    with bias + W weights, hence neurons = C·H·out and connections = MACs = neurons·(bias + W),
+    while the parameters are one layer's, out·(bias + W): the rows share them, as a conv's
+    positions do. A note says so.
+
+    Receptive field, on a map: along the height a row sees only its own row (a 1-row kernel);
+    along the width every output sees the whole input width, and all ``out`` outputs of a row see
+    the same columns, so the field grows as a kernel as wide as the input and the jump becomes 0
+    (the outputs are features, not positions: a later window over them widens nothing).
+    """
+    features = shape[-1]
+    positions = math.prod(shape[:-1])
+    weights_per_neuron = features + layer.bias
+    neurons = positions * layer.out_features
+    notes: tuple[str, ...] = ()
+    field: Field2 | None = None
+    if len(shape) > 1:
+        notes = (f"linear acts on the last dimension ({features:,} features) at each of the "
+                 f"{positions:,} positions of {_show(shape[:-1])} with the same weights: neurons and "
+                 f"connections count every position, parameters one layer "
+                 f"({layer.out_features:,} × {weights_per_neuron:,})",)
+        if rf is not None and len(shape) == 3:
+            field = (rf[0], rf[1].through(features, stride=0))
     return Step(
-        output_shape=(layer.out_features,),
+        output_shape=(*shape[:-1], layer.out_features),
         weights_per_neuron=weights_per_neuron,
         neurons=neurons,
         connections=neurons * weights_per_neuron,
-        parameters=neurons * weights_per_neuron,
+        parameters=layer.out_features * weights_per_neuron,
         macs=neurons * weights_per_neuron,
+        receptive_field=field,
+        notes=notes,
     )
 
 
@@ -430,15 +455,27 @@ def _rbf(layer: RBF, shape: Shape, rf: Field2 | None) -> Step:
 
 @_step.register(Flatten)
 def _flatten(layer: Flatten, shape: Shape, rf: Field2 | None) -> Step:
+    """torch's ``Flatten(start_dim, end_dim)``, whose dims count the batch as dim 0.
+
+    ``start_dim == end_dim`` (after resolving negative dims) changes nothing, in torch as here,
+    even at dim 0. Merging the batch (dim 0) with later dims is refused, although torch does it:
+    the images of a batch would become one vector, so there is no per-image shape, and none of
+    the lecture's per-image counts can be given.
+    """
     rank = len(shape) + 1  # torch's dims count the batch
     start, end = (d + rank if d < 0 else d for d in (layer.start_dim, layer.end_dim))
     if not (0 <= start < rank and 0 <= end < rank):
         raise _Unfit(f"start_dim {layer.start_dim} / end_dim {layer.end_dim} are out of range "
                      f"for an input of {rank} dims (batch + {_show(shape)})")
-    if start == 0:
-        raise _Unfit("start_dim 0 would merge the batch into the features; use start_dim: 1")
     if start > end:
         raise _Unfit(f"start_dim {layer.start_dim} comes after end_dim {layer.end_dim}")
+    if start == end:
+        return Step(output_shape=shape, receptive_field=rf)
+    if start == 0:
+        which = "" if layer.start_dim == 0 else " resolves to dim 0, which"
+        raise _Unfit(f"start_dim {layer.start_dim}{which} is the batch: flattening it would merge "
+                     "the images of a batch into one vector, leaving no per-image shape to analyse; "
+                     "use start_dim: 1")
     merged = math.prod(shape[start - 1:end])
     out = (*shape[:start - 1], merged, *shape[end:])
     return Step(output_shape=out, receptive_field=rf if len(out) == 3 else None)
@@ -453,8 +490,10 @@ def _batchnorm2d(layer: BatchNorm2d, shape: Shape, rf: Field2 | None) -> Step:
 
 @_step.register(BatchNorm1d)
 def _batchnorm1d(layer: BatchNorm1d, shape: Shape, rf: Field2 | None) -> Step:
-    if len(shape) != 1:
-        raise _Unfit(f"batchnorm1d needs a flat input [features]; got {_show(shape)}. "
+    """torch's ``BatchNorm1d`` takes [features] or [channels, length] (a batch of 2 or 3 dims),
+    normalising each feature or channel: 2·F or 2·C parameters (with ``affine``)."""
+    if len(shape) > 2:
+        raise _Unfit(f"batchnorm1d needs [features] or [channels, length]; got {_show(shape)}. "
                      "Use batchnorm2d on feature maps")
     return Step(output_shape=shape, parameters=2 * shape[0] if layer.affine else 0,
                 receptive_field=rf)
@@ -469,21 +508,49 @@ def _lrn(layer: LocalResponseNorm, shape: Shape, rf: Field2 | None) -> Step:
 
 @_step.register(Dropout2d)
 def _dropout2d(layer: Dropout2d, shape: Shape, rf: Field2 | None) -> Step:
-    _feature_map(layer.type, shape)
+    """Whole channels of a feature map. torch also runs it on [C, L] and [F], but warns that
+    both uses are deprecated and will change (to reading [N, C, L] as an unbatched image, or to
+    an error), so cnncalc refuses them rather than promise what torch will not keep."""
+    if len(shape) != 3:
+        raise _Unfit(f"dropout2d drops whole channels of a feature map [channels, height, width]; "
+                     f"got {_show(shape)}, on which torch deprecates it. Use dropout")
     return Step(output_shape=shape, receptive_field=rf)
 
 
 @_step.register(ZeroPad2d)
 def _zeropad2d(layer: ZeroPad2d, shape: Shape, rf: Field2 | None) -> Step:
+    """Zeros around each map; a negative padding crops that side instead, as torch's does.
+
+    The output is H + top + bottom by W + left + right. torch fails when the crops on one axis
+    remove more than the input has, and gives an empty map when nothing is left: both are
+    refused. Cropping all of the input while padding the other side leaves a map of zeros only:
+    torch allows it, so it is accepted with a warning. The receptive field moves as a 1×1
+    window padded by ``top`` / ``left`` does (a crop moves the first output inward).
+    """
     channels, height, width = _feature_map(layer.type, shape)
     left, right, top, bottom = layer.padding
+    warnings: list[tuple[str, str]] = []
+    for size, before, after, axis in ((height, top, bottom, _AXES[0]), (width, left, right, _AXES[1])):
+        crop = -min(before, 0) - min(after, 0)
+        if crop > size or size + before + after < 1:
+            left_over = "more than it has" if crop > size else "leaving none"
+            raise _Unfit(f"negative padding crops {_count(crop, axis)} of the input's {size} "
+                         f"({left_over}); crop fewer {axis.plural}")
+        if crop == size:
+            warnings.append(("cropped_away", f"negative padding crops all {_count(size, axis)} of "
+                                             "the input: the output holds only padding (zeros)"))
     return Step(output_shape=(channels, height + top + bottom, width + left + right),
-                receptive_field=_through(rf, (1, 1), (1, 1), ((top, bottom), (left, right)), (1, 1)))
+                receptive_field=_through(rf, (1, 1), (1, 1), ((top, bottom), (left, right)), (1, 1)),
+                warnings=warnings)
 
 
 @_step.register(Softmax)
 @_step.register(LogSoftmax)
 def _softmax(layer: Softmax | LogSoftmax, shape: Shape, rf: Field2 | None) -> Step:
+    """Same shape out, nothing counted. ``dim`` counts the batch as dim 0, as torch's does; no
+    ``dim`` means dim 1, which is what cnncalc builds. A dim resolving to the batch is refused,
+    although torch computes it: each value would be normalised across the images of a batch, so
+    one image's output would depend on the others and no per-image analysis holds."""
     rank = len(shape) + 1
     if layer.dim is not None:
         dim = layer.dim + rank if layer.dim < 0 else layer.dim
@@ -491,7 +558,10 @@ def _softmax(layer: Softmax | LogSoftmax, shape: Shape, rf: Field2 | None) -> St
             raise _Unfit(f"dim {layer.dim} is out of range for an input of {rank} dims "
                          f"(batch + {_show(shape)}); use dim: 1 or -1 for the classes")
         if dim == 0:
-            raise _Unfit("dim 0 is the batch; use dim: 1 (the classes)")
+            which = "" if layer.dim == 0 else " resolves to dim 0, which"
+            raise _Unfit(f"dim {layer.dim}{which} is the batch: {layer.type} over it would mix the "
+                         "images of a batch, so one image's output would depend on the others; "
+                         "use dim: 1 (the classes)")
     return Step(output_shape=shape, receptive_field=rf)
 
 
@@ -529,9 +599,18 @@ def _show(shape: Shape) -> str:
 
 
 def _feature_map(kind: str, shape: Shape) -> tuple[int, int, int]:
+    """The [C, H, W] a 2-D layer needs, or why it cannot apply.
+
+    On [C, L] (after ``flatten`` with ``start_dim: 2``) torch still runs pooling, adaptive
+    pooling and ZeroPad2d, but only by reading the 3-dim batch [N, C, L] as one unbatched image
+    whose N channels are the images, so the layer slides over the channels as if they were
+    rows; conv2d and batchnorm2d fail there. cnncalc refuses all of them on [C, L]: its model
+    is a batch of images, and the user wanting 1-D pooling wants it before ``flatten``.
+    """
     if len(shape) != 3:
-        after = " (it comes after flatten; move flatten below the last conv/pool)" \
-            if len(shape) == 1 else ""
+        after = {1: " (it comes after flatten; move flatten below the last conv/pool)",
+                 2: " (after flatten, torch would read a batch [N, C, L] as one image whose channels "
+                    "are the images; move this layer above flatten)"}.get(len(shape), "")
         raise _Unfit(f"{kind} needs a feature map [channels, height, width]; got {_show(shape)}{after}")
     return shape[0], shape[1], shape[2]
 

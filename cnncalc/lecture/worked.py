@@ -136,8 +136,10 @@ def _adaptive_size(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, row: LayerRow) 
 def _pad_size(layer: ZeroPad2d, row: LayerRow) -> list[Worked]:
     left, right, _, _ = layer.padding
     width = row.output_shape[2]
-    return [Worked("output_size", "K + P_left + P_right",
-                   f"{row.input_shape[2]} + {left} + {right} = {width}", width)]
+    terms = "".join(f" − {-p}" if p < 0 else f" + {p}" for p in (left, right))
+    note = "a negative padding crops that side" if min(layer.padding) < 0 else ""
+    return [Worked("output_size", "K + P_left + P_right", f"{row.input_shape[2]}{terms} = {width}", width,
+                   note)]
 
 
 @_size_formula.register(Flatten)
@@ -344,9 +346,25 @@ def _rbf_counts(layer: RBF, row: LayerRow) -> list[Worked]:
 
 @_counts.register(Linear)
 def _linear_counts(layer: Linear, row: LayerRow) -> list[Worked]:
-    inputs = row.input_shape[0]
+    inputs = row.input_shape[-1]
     wpn = row.weights_per_neuron
     bias_sym, bias_num = ("1 + ", "1 + ") if layer.bias else ("", "")
+    if len(row.input_shape) > 1:
+        # torch's Linear on the last dimension: every leading position, one shared set of weights.
+        positions = row.input_shape[:-1]
+        return [
+            Worked("weights_per_neuron", f"{bias_sym}last dimension",
+                   f"{bias_num}{_n(inputs)} = {_n(wpn)}", wpn,
+                   f"linear reads the last dimension only, at each of the {_product(*positions)} positions"),
+            Worked("neurons", "positions × outputs",
+                   f"{_product(*positions, layer.out_features)} = {_n(row.neurons)}", row.neurons),
+            Worked("connections", "neurons × weights per neuron",
+                   f"{_n(row.neurons)} × {_n(wpn)} = {_n(row.connections)}", row.connections),
+            Worked("parameters", "outputs × weights per neuron",
+                   f"{_n(layer.out_features)} × {_n(wpn)} = {_n(row.parameters)}", row.parameters,
+                   "every position uses the same weights"),
+            Worked("macs", "= connections", _n(row.macs), row.macs),
+        ]
     return [
         Worked("weights_per_neuron", f"{bias_sym}inputs", f"{bias_num}{_n(inputs)} = {_n(wpn)}", wpn,
                "fully connected: one weight per input" + (", plus the bias" if layer.bias else "")),

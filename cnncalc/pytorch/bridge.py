@@ -10,7 +10,7 @@ forward hook on the child sees what the analysis reports for that row.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.walk import analyze, conv_padding, uneven_pad_module
@@ -20,7 +20,7 @@ from cnncalc.spec.models import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "module_names", "unique_names"]
+__all__ = ["build", "module_names", "softmax_dim", "unique_names"]
 
 
 def _torch() -> Any:
@@ -73,18 +73,25 @@ def build(spec: Spec) -> nn.Sequential:
         module = _module(torch_nn, layer, row.input_shape)
         activation = getattr(layer, "activation", None)
         if activation is not None:
-            module = torch_nn.Sequential(OrderedDict([(layer.type, module),
-                                                ("activation", _activation(torch_nn, activation))]))
+            module = torch_nn.Sequential(OrderedDict([
+                (layer.type, module),
+                ("activation", _activation(torch_nn, activation, softmax_dim(layer.type, row.input_shape)))]))
         children[name] = module
     model: nn.Sequential = torch_nn.Sequential(children)
     return model
 
 
-def _activation(nn: Any, name: str) -> Any:
+def softmax_dim(kind: str, shape: Sequence[int]) -> int:
+    """The dim of a softmax given as a layer's ``activation:``: the channels or classes (1), but
+    a linear layer's own outputs (-1) when it acts on the last dimension of a non-flat input."""
+    return -1 if kind == "linear" and len(shape) > 1 else 1
+
+
+def _activation(nn: Any, name: str, dim: int) -> Any:
     return {
         "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
         "gelu": nn.GELU, "elu": nn.ELU,
-        "softmax": lambda: nn.Softmax(dim=1), "logsoftmax": lambda: nn.LogSoftmax(dim=1),
+        "softmax": lambda: nn.Softmax(dim=dim), "logsoftmax": lambda: nn.LogSoftmax(dim=dim),
     }[name]()
 
 
@@ -114,7 +121,7 @@ def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
         pad = getattr(nn, uneven_pad_module(layer.padding_mode))((left, right, top, bottom))
         return nn.Sequential(OrderedDict([("pad", pad), ("conv", nn.Conv2d(padding=0, **conv))]))
     if kind == "linear":
-        return nn.Linear(shape[0], layer.out_features, bias=layer.bias)
+        return nn.Linear(shape[-1], layer.out_features, bias=layer.bias)  # on the last dim
     if kind == "maxpool2d":
         return nn.MaxPool2d(layer.kernel_size, stride=layer.stride or layer.kernel_size,
                             padding=layer.padding, dilation=layer.dilation, ceil_mode=layer.ceil_mode)

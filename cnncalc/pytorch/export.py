@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
-from cnncalc.pytorch.bridge import unique_names
+from cnncalc.pytorch.bridge import softmax_dim, unique_names
 from cnncalc.spec.models import Spec
 
 __all__ = ["NN_MODULE_ATTRIBUTES", "TARGETS", "class_name_error", "default_class_name", "export",
@@ -251,7 +251,7 @@ def _rbf(layer: Any, shape: Sequence[int]) -> Expr:
 
 
 def _linear(layer: Any, shape: Sequence[int]) -> Expr:
-    return _Call("nn.Linear", (str(shape[0]), str(layer.out_features)), _options(("bias", layer.bias, True)))
+    return _Call("nn.Linear", (str(shape[-1]), str(layer.out_features)), _options(("bias", layer.bias, True)))
 
 
 def _pool2d(layer: Any, shape: Sequence[int]) -> Expr:
@@ -334,7 +334,8 @@ def _constructor(layer: Any, shape: Sequence[int]) -> Expr:
     if activation is None:
         return module
     act = _Call(f"nn.{_ACTIVATIONS[activation]}", (),
-                (("dim", "1"),) if activation in ("softmax", "logsoftmax") else ())
+                (("dim", str(softmax_dim(layer.type, shape))),)
+                if activation in ("softmax", "logsoftmax") else ())
     return _sequential((layer.type, module), ("activation", act))
 
 

@@ -344,15 +344,16 @@ def _output_size(value: Any) -> tuple[int | None, int | None]:
 
 
 def _zero_padding(value: Any) -> tuple[int, int, int, int]:
-    """``padding`` of ZeroPad2d: an int or torch's (left, right, top, bottom)."""
+    """``padding`` of ZeroPad2d: an int or torch's (left, right, top, bottom). A negative value
+    crops, as in torch; whether enough input is left is the analysis's to say."""
     if isinstance(value, (list, tuple)):
         if len(value) != 4:
             raise PydanticCustomError(
                 "quad_length", "must be one number or [left, right, top, bottom]; got {n} values",
                 {"n": len(value)})
-        left, right, top, bottom = (_whole(v, 0) for v in value)
+        left, right, top, bottom = (_whole(v, -MAX_SIZE) for v in value)
         return (left, right, top, bottom)
-    size = _whole(value, 0)
+    size = _whole(value, -MAX_SIZE)
     return (size, size, size, size)
 
 
