@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,6 +83,21 @@ def test_a_broken_build_is_caught_and_the_layer_named(runner: CliRunner,
     assert cli_result.exit_code == 1
     assert "disagree: C3" in cli_result.stdout
     assert "the forward pass failed" in cli_result.stdout
+
+
+def test_layers_named_like_module_attributes_verify(runner: CliRunner, tmp_path: Path) -> None:
+    # training, _modules, append, forward, __class__, ...: every attribute an nn.Module or
+    # nn.Sequential has is a layer name that builds and verifies, reported by the spec's name.
+    from test_export import every_attribute_spec
+
+    data = every_attribute_spec()
+    path = tmp_path / "attributes.yaml"
+    path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
+    result = runner.invoke(cli, ["verify", str(path), *QUICK, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True and all(layer["ok"] for layer in doc["layers"])
+    assert [layer["name"] for layer in doc["layers"]] == [layer["name"] for layer in data["layers"]]
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
