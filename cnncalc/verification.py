@@ -4,9 +4,11 @@ The analysis claims; torch proves. :func:`verify` builds the spec with
 :func:`cnncalc.torch_bridge.build`, runs one batch with a forward hook on every
 child to record the real output shapes, counts parameters from the modules
 themselves (a tensor shared by two layers counts once), and compares both with
-the report. Then it times the forward pass (and, on request, forward and
-backward) the way a benchmark should: warm-up runs first, eval and inference
-mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
+the report. A layer torch cannot run in the asked dtype on this device, but can in
+another, is bad input named at that layer (found by running the layer alone in each
+dtype, not by reading torch's message). Then it times the forward pass (and, on
+request, forward and backward) the way a benchmark should: warm-up runs first, eval
+and inference mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
 
 Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
@@ -17,6 +19,7 @@ torch is imported inside these functions only; ``import cnncalc.verification`` i
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import platform
@@ -27,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnncalc.analysis import Report, analyze
-from cnncalc.errors import CnncalcError, TorchMissingError
+from cnncalc.errors import CnncalcError, Issue, SpecError, TorchMissingError
 from cnncalc.spec import Spec
 
-__all__ = ["DTYPES", "LayerCheck", "MemoryEstimate", "Timing", "Verification", "VerifyError",
-           "estimate_memory", "peak_tflops", "verify"]
+__all__ = ["DTYPES", "DtypeError", "LayerCheck", "MemoryEstimate", "Timing", "Verification",
+           "VerifyError", "estimate_memory", "peak_tflops", "verify"]
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
@@ -54,6 +57,11 @@ _PEAKS = (
 
 class VerifyError(CnncalcError):
     """A run that cannot be done as asked (no CUDA, too much memory, a dtype the device lacks)."""
+
+
+class DtypeError(SpecError, VerifyError):
+    """A layer torch cannot run in the asked dtype on this device (LocalResponseNorm in float16
+    on a CPU), though it runs in another: bad input, located at the layer like a spec error."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,8 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
 
     ``build`` defaults to :func:`cnncalc.torch_bridge.build`; tests pass a double. Raises
     :class:`TorchMissingError` without torch and :class:`VerifyError` when the run cannot
-    be done as asked (``force`` skips the memory guard).
+    be done as asked (``force`` skips the memory guard): :class:`DtypeError`, naming the
+    layer, when torch cannot run one in ``dtype`` on this device though it can in another.
     """
     try:
         import torch
@@ -188,16 +197,25 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
     names = torch_bridge.module_names(spec)
     children = dict(model.named_children())
     seen: dict[str, tuple[int, ...]] = {}
-    hooks = [children[name].register_forward_hook(_recorder(seen, name))
-             for name in names if name in children]
-    error = None
-    with torch.inference_mode():
-        try:
+    running: dict[str, Any] = {}  # the child running now and its inputs: where an error arose
+    hooks = [hook for name in names if name in children for hook in (
+        children[name].register_forward_pre_hook(_entering(running, name)),
+        children[name].register_forward_hook(_recorder(seen, name)))]
+    error = failed = None
+    try:
+        with torch.inference_mode():
             model(x)
-        except (RuntimeError, ValueError, TypeError) as err:  # torch's errors for a bad module
-            error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
-    for hook in hooks:
-        hook.remove()
+    except (RuntimeError, ValueError, TypeError) as err:  # torch's errors for a bad module
+        error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        failed = err
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if isinstance(failed, RuntimeError) and running:
+        # A kernel this device lacks for this dtype is bad input, not a disagreement.
+        _refuse_dtype(torch, spec, report, names, {running["name"]: running["inputs"]}, children,
+                      dtype, target, backward=False)
+    running.clear()  # the last layer's input, no longer needed while timing
 
     layers = [LayerCheck(
         name=row.name, type=row.type, expected_shape=tuple(row.output_shape),
@@ -230,8 +248,13 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
             model.zero_grad(set_to_none=True)
             model(x_grad).float().sum().backward()
 
-        # Backward costs about twice the forward: 3 × the forward FLOPs in all.
-        backward_timing = _time(torch, target, step, runs, warmup, batch, 3 * flops, peak)
+        try:
+            # Backward costs about twice the forward: 3 × the forward FLOPs in all.
+            backward_timing = _time(torch, target, step, runs, warmup, batch, 3 * flops, peak)
+        except RuntimeError:  # a backward kernel this device lacks for the dtype, or a bug
+            _refuse_dtype(torch, spec, report, names, _inputs(torch, model, x, names, children),
+                          children, dtype, target, backward=True)
+            raise
     peak_memory = int(torch.cuda.max_memory_allocated(target)) if target.type == "cuda" else None
     notes = []
     if target.type == "cuda" and dtype == "float32" and torch.backends.cudnn.allow_tf32:
@@ -249,6 +272,78 @@ def _recorder(seen: dict[str, tuple[int, ...]], name: str) -> Callable[..., None
     def record(module: Any, inputs: Any, output: Any) -> None:
         seen[name] = tuple(output.shape[1:])
     return record
+
+
+def _entering(running: dict[str, Any], name: str) -> Callable[..., None]:
+    def enter(module: Any, inputs: Any) -> None:
+        running["name"], running["inputs"] = name, inputs
+    return enter
+
+
+def _keeper(inputs: dict[str, Any], name: str) -> Callable[..., None]:
+    def keep(module: Any, args: Any) -> None:
+        inputs[name] = args
+    return keep
+
+
+def _inputs(torch: Any, model: Any, x: Any, names: list[str], children: dict[str, Any]) -> dict[str, Any]:
+    """Every child's inputs, by name, from one forward pass."""
+    inputs: dict[str, Any] = {}
+    hooks = [children[name].register_forward_pre_hook(_keeper(inputs, name))
+             for name in names if name in children]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return inputs
+
+
+def _runs_in(torch: Any, module: Any, inputs: Any, dtype: str, device: Any, backward: bool) -> bool:
+    """Whether a copy of ``module`` runs on ``inputs`` in ``dtype`` on ``device`` (forward, or
+    forward and backward)."""
+    wanted = getattr(torch, dtype)
+    module = copy.deepcopy(module).to(device=device, dtype=wanted)
+    floats = [torch.is_tensor(arg) and arg.is_floating_point() for arg in inputs]
+    args = [arg.detach().to(device=device, dtype=wanted, copy=True) if real else arg
+            for arg, real in zip(inputs, floats, strict=True)]
+    try:
+        if not backward:
+            with torch.inference_mode():
+                module(*args)
+            return True
+        with torch.enable_grad():
+            # A clone of each leaf, so that an in-place layer does not write into the leaf itself.
+            out = module(*[arg.requires_grad_().clone() if real else arg
+                           for arg, real in zip(args, floats, strict=True)])
+            out.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _refuse_dtype(torch: Any, spec: Spec, report: Report, names: list[str], inputs: dict[str, Any],
+                  children: dict[str, Any], dtype: str, device: Any, backward: bool) -> None:
+    """Raise :class:`DtypeError` at the first layer (of those whose ``inputs`` are given) that
+    fails in ``dtype`` on its own but runs in another dtype; return when there is none, for
+    the error was something else. The test is torch's behaviour, not its message's words."""
+    for index, (layer, row, name) in enumerate(zip(spec.layers, report.rows, names, strict=True), 1):
+        if name not in inputs or name not in children:
+            continue
+        module, args = children[name], inputs[name]
+        if _runs_in(torch, module, args, dtype, device, backward):
+            continue
+        others = [other for other in DTYPES if other != dtype
+                  and _runs_in(torch, module, args, other, device, backward)]
+        if not others:
+            return
+        advice = " or ".join(f"--dtype {other}" for other in others)
+        if device.type == "cpu":
+            advice += ", or --device cuda"
+        what = f"the backward pass of {row.kind}" if backward else row.kind
+        raise DtypeError([Issue(f"torch cannot run {what} in {dtype} on {device.type}: use {advice}",
+                                line=layer.line, layer=row.name, index=index)], spec.source)
 
 
 def _device(torch: Any, wanted: str) -> Any:

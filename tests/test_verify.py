@@ -118,6 +118,106 @@ def test_options_dtype_channels_last_backward(runner: CliRunner) -> None:
     assert doc["backward_timing"]["runs"] == 2
 
 
+# --- a dtype the device lacks is bad input at the layer, not a disagreement ------------------
+
+LRN = "input: [3, 8, 8]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 3, name: c1}\n" \
+      "  - {type: localresponsenorm, size: 3, name: norm1}\n  - {type: relu}\n"
+
+
+def runs_on_cpu(module: torch.nn.Module, dtype: torch.dtype) -> bool:
+    try:
+        module.to(dtype)(torch.randn(1, 4, 6, 6, dtype=dtype))
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_layer_the_cpu_cannot_run_in_a_dtype_is_bad_input(runner: CliRunner, tmp_path: Path,
+                                                            dtype: str) -> None:
+    path = tmp_path / "lrn.yaml"
+    path.write_text(LRN, encoding="utf-8")
+    result = runner.invoke(cli, ["verify", str(path), *QUICK, "--dtype", dtype, "--backward"])
+    if runs_on_cpu(torch.nn.LocalResponseNorm(3), getattr(torch, dtype)):  # a later torch may add it
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith(f"{path}:4: layer norm1 (#2): ")  # file, line and layer
+    assert dtype in line and "cpu" in line and "--dtype float32" in line and "--device cuda" in line
+
+
+class Dtyped(torch.nn.Module):
+    """A test double: ReLU that, like a missing kernel, fails in any dtype but float32, in its
+    forward pass or (``backward=True``) only in its backward pass; with words unlike torch's."""
+
+    def __init__(self, backward: bool = False) -> None:
+        super().__init__()
+        self.backward = backward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.backward:
+            if x.dtype != torch.float32:
+                raise RuntimeError("no")
+            return torch.relu(x)
+        return _FailingBackward.apply(x)  # type: ignore[no-untyped-call,no-any-return]
+
+
+class _FailingBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        if grad.dtype != torch.float32:
+            raise RuntimeError("no")
+        return grad
+
+
+SMALL = {"input": [1, 6, 6], "layers": [
+    {"type": "conv2d", "filters": 2, "kernel": 3, "name": "c1"}, {"type": "relu", "name": "act"},
+    {"type": "flatten"}, {"type": "linear", "units": 3, "name": "fc"}]}
+
+
+def with_act(module: torch.nn.Module) -> Any:
+    def double(spec: Spec) -> Any:
+        children = OrderedDict(build(spec).named_children())
+        children["act"] = module
+        return torch.nn.Sequential(children)
+    return double
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("backward", [False, True])
+def test_a_missing_kernel_is_found_at_its_layer(dtype: str, backward: bool) -> None:
+    from cnncalc.errors import SpecError
+    from cnncalc.verification import DtypeError, VerifyError
+
+    spec = load_spec(SMALL)
+    with pytest.raises(DtypeError) as caught:
+        verify(spec, device="cpu", dtype=dtype, batch=2, runs=1, warmup=0, backward=backward,
+               build=with_act(Dtyped(backward)))
+    assert isinstance(caught.value, SpecError) and isinstance(caught.value, VerifyError)
+    [issue] = caught.value.issues
+    assert issue.layer == "act" and issue.index == 2
+    assert dtype in issue.message and "cpu" in issue.message and "--dtype float32" in issue.message
+    assert ("backward" in issue.message) == backward
+    # In float32 the same model runs and agrees.
+    assert verify(spec, device="cpu", batch=2, runs=1, warmup=0, backward=backward,
+                  build=with_act(Dtyped(backward))).ok
+
+
+def test_a_broken_layer_in_half_precision_still_disagrees() -> None:
+    # A layer that fails in every dtype is a disagreement (exit 1), not a dtype the device lacks.
+    result = verify(load_spec("lenet5"), device="cpu", dtype="bfloat16", batch=1, runs=1, warmup=0,
+                    build=broken_build)
+    assert not result.ok and result.error is not None
+    assert next(layer.name for layer in result.layers if not layer.ok) == "C3"
+
+
 def test_memory_guard_refuses_with_the_largest_batch_that_fits(runner: CliRunner) -> None:
     spec = load_spec("lenet5")
     from cnncalc import analyze
