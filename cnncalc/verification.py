@@ -12,7 +12,8 @@ and inference mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisa
 
 Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
-is refused with the estimate and the largest batch that fits.
+is refused with the estimate and the largest batch that fits (or, when not even a
+batch of 1 fits, what one needs).
 
 torch is imported inside these functions only; ``import cnncalc.verification`` is cheap.
 """
@@ -418,20 +419,47 @@ def _guard(torch: Any, device: Any, report: Report, memory: MemoryEstimate, batc
     per_image = one.total - one.parameter_bytes - (one.parameter_bytes if backward else 0)
     fixed = memory.total - per_image * batch
     fits = max((usable - fixed) // per_image, 0) if per_image else 0
-    where = ("allowed by --max-memory" if max_memory is not None and limit == max_memory
-             else f"free on {device.type}")
-    advice = (f"the largest batch that fits is {fits}" if fits >= 1
-              else "not even a batch of 1 fits (the parameters alone need "
-                   f"{_gib(memory.parameter_bytes + (memory.parameter_bytes if backward else 0))})")
+    by_flag = max_memory is not None and limit == max_memory
+    where = "allowed by --max-memory" if by_flag else f"free on {device.type}"
+    if fits >= 1:
+        advice = f"the largest batch that fits is {fits}: use --batch {fits}, or --force to try anyway"
+    else:
+        advice = (f"not even a batch of 1 fits: it needs about {_gib(one.total)}, and 10 % of "
+                  f"{'the limit' if by_flag else 'the free memory'} is kept for torch's own workspace; ")
+        if by_flag:
+            advice += f"use --max-memory {_size(_limit_for(one.total))} or more, or --force to try anyway"
+        else:
+            advice += (f"free memory on {device.type}{', use --device cpu' if device.type == 'cuda' else ''}"
+                       ", or use --force to try anyway")
     raise VerifyError(f"this run needs about {_gib(memory.total)} "
                       f"(parameters {_gib(memory.parameter_bytes)}, "
                       f"outputs of a batch of {batch} {_gib(memory.activation_bytes)}"
                       f"{', gradients ' + _gib(memory.gradient_bytes) if backward else ''}) but "
-                      f"only {_gib(limit)} is {where}; {advice}. Use --batch, or --force to try anyway")
+                      f"only {_gib(limit)} is {where}; {advice}")
+
+
+_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def _limit_for(needed: int) -> int:
+    """The least limit whose usable 90 % holds ``needed`` bytes (the guard's own arithmetic)."""
+    limit = math.ceil(needed / 0.9)
+    while int(limit * 0.9) < needed:
+        limit += 1
+    return limit
+
+
+def _size(n: int) -> str:
+    """At least ``n`` bytes, rounded up to a tenth of its unit, as --max-memory reads it: 589.5MiB."""
+    unit, size = next(((unit, size) for unit, size in _UNITS if n >= size), ("B", 1))
+    tenths = math.ceil(n * 10 / size)
+    while int(float(f"{tenths / 10:.1f}") * size) < n:  # read back as float(text) × unit
+        tenths += 1
+    return f"{tenths / 10:.1f}".removesuffix(".0") + unit
 
 
 def _gib(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in _UNITS:
         if n >= size:
             return f"{n / size:,.1f} {unit}"
     return f"{n} B"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -233,6 +234,33 @@ def test_memory_guard_refuses_with_the_largest_batch_that_fits(runner: CliRunner
     assert f"the largest batch that fits is {fits}" in result.stderr
     forced = runner.invoke(cli, ["verify", "lenet5", *QUICK, "--max-memory", str(limit), "--force"])
     assert forced.exit_code == 0
+
+
+def test_memory_guard_when_not_even_a_batch_of_1_fits(runner: CliRunner) -> None:
+    # Not "use --batch": what a batch of 1 needs, and a --max-memory that lets it run.
+    from cnncalc import analyze
+
+    one = estimate_memory(analyze(load_spec("lenet5")), 1)
+    for limit in (one.parameter_bytes // 2, one.total):  # the parameters alone do not fit; they do
+        result = runner.invoke(cli, ["verify", "lenet5", *QUICK, "--max-memory", str(limit)])
+        assert result.exit_code == 2, result.output
+        message = result.stderr.strip()
+        assert "not even a batch of 1 fits" in message and "--batch" not in message
+        assert f"it needs about {one.total / 2**10:,.1f} KiB" in message
+        suggested = re.search(r"use --max-memory (\S+) or more", message)
+        assert suggested is not None, message
+        assert runner.invoke(cli, ["verify", "lenet5", *QUICK, "--max-memory", suggested[1]]).exit_code == 0
+
+
+def test_memory_guard_when_the_device_has_too_little_free(runner: CliRunner,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnncalc.verification
+
+    monkeypatch.setattr(cnncalc.verification, "_available", lambda torch, device: 1000)
+    result = runner.invoke(cli, ["verify", "lenet5", *QUICK])
+    assert result.exit_code == 2
+    assert "only 1000 B is free on cpu; not even a batch of 1 fits" in result.stderr
+    assert "--batch" not in result.stderr and "--force" in result.stderr
 
 
 def test_a_huge_run_is_refused_before_anything_is_allocated(runner: CliRunner) -> None:
