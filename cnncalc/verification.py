@@ -27,7 +27,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnncalc.analysis import Report, analyze
@@ -35,7 +35,7 @@ from cnncalc.errors import CnncalcError, Issue, SpecError, TorchMissingError
 from cnncalc.spec import Spec
 
 __all__ = ["DTYPES", "DtypeError", "LayerCheck", "MemoryEstimate", "Timing", "Verification",
-           "VerifyError", "estimate_memory", "peak_tflops", "verify"]
+           "VerifyError", "assess_timings", "estimate_memory", "peak_tflops", "verify"]
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
@@ -95,6 +95,12 @@ class Timing:
     images_per_s: float
     tflops: float  # achieved, from the analysis's MACs: 2 FLOPs per MAC
     peak_fraction: float | None  # of the device's datasheet peak, where the device is known
+    note: str | None = None  # why the numbers are not to be trusted (a busy machine), or None
+
+    @property
+    def reliable(self) -> bool:
+        """No sign that something else ran while timing (see :func:`assess_timings`)."""
+        return self.note is None
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,43 @@ def peak_tflops(device_name: str, dtype: str) -> float | None:
         if key in device_name:
             return fp32 if dtype == "float32" else half
     return None
+
+
+# On an idle machine the runs of one batch differ by a few per cent (CUDA events: less); half
+# as long again as the median (p90), or the median half as long again as the fastest run, means
+# something else had the cores or the GPU for a good share of the runs. The slowest single run
+# is not judged: one page fault or collection in fifty runs is normal.
+_SPREAD = 1.5
+_JUDGED_RUNS = 5  # fewer runs have no p90 or median worth the name
+
+
+def assess_timings(forward: Timing, backward: Timing | None = None) -> tuple[Timing, Timing | None]:
+    """The timings with ``note`` set on each that a busy machine made unreliable: a spread
+    between runs that an idle machine does not show, or (on the forward timing) a forward pass
+    slower than forward + backward, which does the forward pass and more."""
+    def spread(timing: Timing) -> list[str]:
+        if timing.runs < _JUDGED_RUNS:
+            return []
+        doubts = []
+        if timing.p90_ms > _SPREAD * timing.median_ms:
+            doubts.append(f"a tenth of the runs took {timing.p90_ms / timing.median_ms:.1f}× the median "
+                          f"or longer (p90 {timing.p90_ms:.3f} ms, median {timing.median_ms:.3f} ms)")
+        if timing.median_ms > _SPREAD * timing.min_ms:
+            doubts.append(f"the median run took {timing.median_ms / timing.min_ms:.1f}× the fastest "
+                          f"({timing.median_ms:.3f} ms against {timing.min_ms:.3f} ms)")
+        return doubts
+
+    def noted(timing: Timing, doubts: list[str]) -> Timing:
+        if not doubts:
+            return timing
+        return replace(timing, note="; ".join(doubts) + ": other work on the machine disturbed the "
+                       "timing; rerun it on an idle machine")
+
+    doubts = spread(forward)
+    if backward is not None and forward.median_ms > backward.median_ms:
+        doubts.insert(0, f"the forward pass (median {forward.median_ms:.3f} ms) took longer than "
+                         f"forward + backward ({backward.median_ms:.3f} ms), which includes it")
+    return noted(forward, doubts), None if backward is None else noted(backward, spread(backward))
 
 
 def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: int = 8, runs: int = 50,
@@ -256,6 +299,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
             _refuse_dtype(torch, spec, report, names, _inputs(torch, model, x, names, children),
                           children, dtype, target, backward=True)
             raise
+    forward, backward_timing = assess_timings(forward, backward_timing)
     peak_memory = int(torch.cuda.max_memory_allocated(target)) if target.type == "cuda" else None
     notes = []
     if target.type == "cuda" and dtype == "float32" and torch.backends.cudnn.allow_tf32:

@@ -19,7 +19,7 @@ from cnncalc import bundled, load_spec
 from cnncalc.cli import cli
 from cnncalc.spec import Spec
 from cnncalc.torch_bridge import build
-from cnncalc.verification import estimate_memory, peak_tflops, verify
+from cnncalc.verification import Timing, assess_timings, estimate_memory, peak_tflops, verify
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -290,6 +290,58 @@ def test_peaks_of_known_gpus() -> None:
     assert peak_tflops("NVIDIA H100 PCIe", "float32") == 51.2
     assert peak_tflops("NVIDIA H200", "float16") == 989.4
     assert peak_tflops("Some Unknown GPU", "float32") is None
+
+
+# --- a timing a busy machine disturbed says so --------------------------------------------------
+
+def timing(median: float, fastest: float, p90: float, slowest: float, runs: int = 50) -> Timing:
+    return Timing(runs=runs, warmup=10, median_ms=median, min_ms=fastest, max_ms=slowest, p90_ms=p90,
+                  images_per_s=8 / median * 1000, tflops=0.0, peak_fraction=None)
+
+
+QUIET = timing(1.0, 0.95, 1.1, 3.0)  # one slow run in fifty is normal
+
+
+@pytest.mark.parametrize(("forward", "backward", "forward_note", "backward_note"), [
+    (QUIET, timing(2.9, 2.8, 3.0, 3.2), None, None),
+    (QUIET, None, None, None),
+    (timing(1.5, 1.0, 2.25, 2.3), None, None, None),  # exactly 1.5× is still an idle machine's
+    (timing(3.0, 2.9, 3.1, 3.2), timing(2.5, 2.4, 2.6, 2.7), "took longer than forward + backward", None),
+    (timing(1.0, 0.9, 2.0, 5.0), None, "p90 2.000 ms, median 1.000 ms", None),
+    (timing(2.0, 1.0, 2.1, 2.2), None, "the median run took 2.0× the fastest", None),
+    (QUIET, timing(3.0, 2.9, 9.0, 9.5), None, "a tenth of the runs took 3.0× the median"),
+    (timing(1.0, 0.3, 3.0, 3.0, runs=4), None, None, None),  # four runs: too few to judge a spread
+])
+def test_assess_timings(forward: Timing, backward: Timing | None, forward_note: str | None,
+                        backward_note: str | None) -> None:
+    judged, judged_backward = assess_timings(forward, backward)
+    for result, note in ((judged, forward_note), (judged_backward, backward_note)):
+        if result is None:
+            continue
+        assert result.reliable is (note is None)
+        if note is not None:
+            assert result.note is not None and note in result.note and "idle machine" in result.note
+    # The measured numbers are kept as they were.
+    assert judged.median_ms == forward.median_ms and judged.p90_ms == forward.p90_ms
+
+
+def test_an_unreliable_timing_is_flagged_in_table_and_json(runner: CliRunner,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Injected measurements: the forward pass slower than forward + backward.
+    import cnncalc.verification
+
+    measured = iter([timing(3.0, 2.9, 3.1, 3.2), timing(2.5, 2.4, 2.6, 2.7)])
+    monkeypatch.setattr(cnncalc.verification, "_time", lambda *args: next(measured))
+    doc = json.loads(runner.invoke(cli, ["verify", "lenet5", *QUICK, "--backward", "-f", "json"]).stdout)
+    assert doc["ok"] is True
+    assert doc["timing"]["reliable"] is False and "forward + backward" in doc["timing"]["note"]
+    assert doc["backward_timing"]["reliable"] is True and doc["backward_timing"]["note"] is None
+
+    measured = iter([timing(3.0, 2.9, 3.1, 3.2), timing(2.5, 2.4, 2.6, 2.7)])
+    table = runner.invoke(cli, ["verify", "lenet5", *QUICK, "--backward"])
+    assert table.exit_code == 0  # a disturbed timing is reported, not a failed check
+    assert "forward timing unreliable: the forward pass (median 3.000 ms) took longer than" in table.stdout
+    assert "forward + backward timing unreliable" not in table.stdout
 
 
 # --- CUDA: run where a GPU exists, skipped only where none does ----------------------------------
