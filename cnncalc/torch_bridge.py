@@ -88,10 +88,10 @@ def unique_names(spec: Spec, reserved: Callable[[str], bool]) -> list[str]:
     names = []
     for layer in spec.layers:
         base = (layer.name or "").replace(".", "_") or "_"
-        if reserved(base):
+        while reserved(base):
             base += "_"
         name, n = base, 1
-        while name in taken:
+        while name in taken or reserved(name):
             n += 1
             name = f"{base}_{n}"
         taken.add(name)

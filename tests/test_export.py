@@ -25,7 +25,7 @@ from cnncalc import analyze, bundled, load_spec
 from cnncalc.cli import cli
 from cnncalc.export import NN_MODULE_ATTRIBUTES, class_name_error, default_class_name, export, to_torch
 from cnncalc.spec import Spec
-from cnncalc.torch_bridge import build, module_names
+from cnncalc.torch_bridge import build, module_names, unique_names
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -201,6 +201,15 @@ def test_the_exporters_list_covers_the_installed_torch() -> None:
     the installed torch's nn.Module and nn.Sequential have, or export's names would not be build's."""
     missing = set(module_attribute_names()) - NN_MODULE_ATTRIBUTES
     assert not missing, sorted(missing)
+
+
+def test_child_names_are_unique_and_never_reserved() -> None:
+    # A name whose mangled form is reserved too (requires_grad_ is a method) is mangled again.
+    reserved = {"x", "x_", "y_1_2", "requires_grad_"}
+    spec = load_spec({"input": [1, 2, 2], "layers": [{"type": "relu", "name": name} for name in (
+        "x", "x_", "x__", "y.1", "y_1", "y_1_", "requires_grad_", "requires_grad")]})
+    names = unique_names(spec, reserved.__contains__)
+    assert len(set(names)) == len(names) and not reserved & set(names), names
 
 
 def test_layers_named_like_module_attributes_build_and_export() -> None:
