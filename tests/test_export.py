@@ -26,7 +26,7 @@ from cnncalc import analyze, load_spec
 from cnncalc.analysis.walk import Report
 from cnncalc.cli import cli
 from cnncalc.pytorch import lenet as torch_modules
-from cnncalc.pytorch.bridge import build, module_names
+from cnncalc.pytorch.bridge import build, module_names, unique_names
 from cnncalc.pytorch.export import (
     NN_MODULE_ATTRIBUTES,
     class_name_error,
@@ -217,16 +217,54 @@ def test_only_the_custom_modules_used_are_copied() -> None:
     assert "import math" not in rbf_only and "torch.nn.functional" not in rbf_only
 
 
-def test_names_agree_with_torch() -> None:
-    """The exporter's list of nn.Module attributes covers the installed torch's, so its
-    attribute names are build's child names."""
-    torch_names = {n for n in set(dir(nn.Module)) | set(dir(type)) if hasattr(nn.Module, n)}
-    assert torch_names <= NN_MODULE_ATTRIBUTES, sorted(torch_names - NN_MODULE_ATTRIBUTES)
-    spec = load_spec({"input": [1, 2, 2], "layers": [
-        {"type": "relu", "name": n} for n in sorted(torch_names | {"conv", "b.1", "b_1", "b_1_"})]})
+def module_attribute_names() -> list[str]:
+    """Every attribute an ``nn.Module`` or ``nn.Sequential`` (build's container) has, on the
+    instance (``training``, ``_modules``, ``_parameters``, hooks, ...) and on the class (methods,
+    ``type``'s own), private ones included: each is a layer name someone may write."""
+    names = {n for n in set(dir(nn.Module)) | set(dir(type)) if hasattr(nn.Module, n)}
+    for module in (nn.Module(), nn.Sequential()):
+        names |= set(dir(module)) | set(vars(module))
+    return sorted(names)
+
+
+def every_attribute_spec() -> dict[str, Any]:
+    """One layer per attribute name, cycling through a layer with parameters and an activation
+    (a child Sequential), one with buffers, and one with neither; plus names that collide."""
+    kinds: list[dict[str, Any]] = [{"type": "conv2d", "filters": 1, "kernel": 1, "activation": "relu"},
+                                   {"type": "batchnorm2d"}, {"type": "relu"}]
+    names = [*module_attribute_names(), "conv", "b.1", "b_1", "b_1_", "training_", "append_"]
+    return {"name": "attributes", "input": [1, 2, 2],
+            "layers": [{**kinds[i % len(kinds)], "name": name} for i, name in enumerate(names)]}
+
+
+def test_the_exporters_list_covers_the_installed_torch() -> None:
+    """Export needs no torch, so it names children from a list: it must hold every attribute
+    the installed torch's nn.Module and nn.Sequential have, or export's names would not be build's."""
+    missing = set(module_attribute_names()) - NN_MODULE_ATTRIBUTES
+    assert not missing, sorted(missing)
+
+
+def test_child_names_are_unique_and_never_reserved() -> None:
+    # A name whose mangled form is reserved too (requires_grad_ is a method) is mangled again.
+    reserved = {"x", "x_", "y_1_2", "requires_grad_"}
+    spec = load_spec({"input": [1, 2, 2], "layers": [{"type": "relu", "name": name} for name in (
+        "x", "x_", "x__", "y.1", "y_1", "y_1_", "requires_grad_", "requires_grad")]})
+    names = unique_names(spec, reserved.__contains__)
+    assert len(set(names)) == len(names) and not reserved & set(names), names
+
+
+def test_layers_named_like_module_attributes_build_and_export() -> None:
+    # Each name is accepted by analyze, built (as a child named with a trailing '_'), and
+    # exported as code that runs with build's state_dict keys, shapes and outputs.
+    spec = load_spec(every_attribute_spec())
+    assert [row.name for row in analyze(spec).rows] == [layer["name"] for layer in
+                                                        every_attribute_spec()["layers"]]
+    check_against_build(spec)
     names = module_names(spec)
+    assert "training_" in names and "_modules_" in names and "append_" in names
     model = load_class(to_torch(spec, "Net"), "Net")()
     assert [name for name, _ in model.named_children()] == names
+    assert model.training is True and isinstance(model._modules, dict)  # nothing was shadowed
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -628,7 +628,7 @@ def conv_padding(layer: Conv2d, sizes: tuple[int, ...]) -> tuple[tuple[int, int]
 
 
 # The torch module that pads first where a conv's padding is uneven (torch's Conv2d pads each
-# side alike): one per padding_mode. torch_bridge builds it, export writes it, the warning names it.
+# side alike): one per padding_mode. pytorch.bridge builds it, pytorch.export writes it, the warning names it.
 _PAD_MODULES = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
                 "circular": "CircularPad2d"}
 

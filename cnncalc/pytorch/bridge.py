@@ -20,7 +20,44 @@ from cnncalc.spec.models import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "module_names", "softmax_dim", "unique_names"]
+__all__ = ["NN_MODULE_ATTRIBUTES", "build", "module_names", "softmax_dim", "unique_names"]
+
+# Every attribute a child's name must not take: those of an ``nn.Sequential`` instance (build's
+# container: its methods and the instance's own ``training``, ``_modules``, ``_parameters``,
+# hooks, ...) and of ``nn.Module``, its class and its instances. ``add_module`` refuses a name
+# the instance already has, and an attribute named like a method would hide it. This is torch
+# 2.13's answer on Python 3.11 to 3.14, kept as text so that the exporter needs no torch;
+# module_names adds what the installed torch answers, and tests/test_export.py checks that
+# this list still covers it, so that export's names are build's.
+_ATTRIBUTES = """
+    T_destination __add__ __annotate__ __annotations__ __base__ __bases__ __basicsize__
+    __call__ __class__ __delattr__ __delitem__ __dict__ __dictoffset__ __dir__ __doc__ __eq__
+    __firstlineno__ __flags__ __format__ __ge__ __getattr__ __getattribute__ __getitem__
+    __getstate__ __gt__ __hash__ __iadd__ __imul__ __init__ __init_subclass__ __instancecheck__
+    __itemsize__ __iter__ __le__ __len__ __lt__ __module__ __mro__ __mul__ __name__ __ne__
+    __new__ __or__ __prepare__ __qualname__ __reduce__ __reduce_ex__ __repr__ __rmul__ __ror__
+    __setattr__ __setitem__ __setstate__ __sizeof__ __static_attributes__ __str__
+    __subclasscheck__ __subclasses__ __subclasshook__ __text_signature__ __type_params__
+    __weakref__ __weakrefoffset__ _apply _backward_hooks _backward_pre_hooks _buffers
+    _call_impl _compiled_call_impl _forward_hooks _forward_hooks_always_called
+    _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
+    _get_backward_hooks _get_backward_pre_hooks _get_item_by_idx _get_name
+    _is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks
+    _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook _modules _named_members
+    _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict _slow_forward
+    _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl add_module append apply
+    bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval extend
+    extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half insert
+    ipu load_state_dict modules mro mtia named_buffers named_children named_modules
+    named_parameters parameters pop register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+"""
+NN_MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 
 
 def _torch() -> Any:
@@ -34,25 +71,27 @@ def _torch() -> Any:
 def module_names(spec: Spec) -> list[str]:
     """The child-module name of each spec layer, in order: unique and legal in torch.
 
-    torch forbids '.' and names that shadow ``nn.Module`` attributes (``forward``,
-    ``train``); such names get '_' in place of '.' or a trailing '_', and a number when
-    that would collide with another layer's name.
+    torch forbids '.' and names that an ``nn.Sequential`` instance already has as an
+    attribute (``forward``, ``train``, ``training``, ``_modules``, ``append``); such names get
+    '_' in place of '.' or a trailing '_' (``training_``), and a number when that would collide
+    with another layer's name. The report and ``verify`` keep the spec's own names.
     """
     torch = _torch()
-    return unique_names(spec, lambda name: hasattr(torch.nn.Module, name))
+    container = torch.nn.Sequential()
+    return unique_names(spec, lambda name: name in NN_MODULE_ATTRIBUTES or hasattr(container, name))
 
 
 def unique_names(spec: Spec, reserved: Callable[[str], bool]) -> list[str]:
-    """:func:`module_names` without torch: ``reserved(name)`` says whether ``nn.Module`` has
-    that attribute (the exporter asks a list of them, so that it needs no torch)."""
+    """:func:`module_names` without torch: ``reserved(name)`` says whether a child may not
+    take that name (the exporter asks :data:`NN_MODULE_ATTRIBUTES`, so that it needs no torch)."""
     taken: set[str] = set()
     names = []
     for layer in spec.layers:
         base = (layer.name or "").replace(".", "_") or "_"
-        if reserved(base):
+        while reserved(base):
             base += "_"
         name, n = base, 1
-        while name in taken:
+        while name in taken or reserved(name):
             n += 1
             name = f"{base}_{n}"
         taken.add(name)

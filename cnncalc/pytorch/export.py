@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
-from cnncalc.pytorch.bridge import softmax_dim, unique_names
+from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, softmax_dim, unique_names
 from cnncalc.spec.models import Spec
 
 __all__ = ["NN_MODULE_ATTRIBUTES", "TARGETS", "class_name_error", "default_class_name", "export",
@@ -27,34 +27,6 @@ __all__ = ["NN_MODULE_ATTRIBUTES", "TARGETS", "class_name_error", "default_class
 
 TARGETS = ("torch",)
 WIDTH = 99  # the code is meant to be pasted into other projects: short lines, as most keep
-
-# Attributes of ``nn.Module`` (and of its class), which a layer's attribute must not shadow:
-# torch_bridge.module_names asks torch itself; this is its answer for torch 2.13 on Python 3.11
-# to 3.14, kept here so that exporting needs no torch (tests/test_export.py checks it still is).
-_ATTRIBUTES = """
-    T_destination __annotate__ __annotations__ __base__ __bases__ __basicsize__ __call__
-    __class__ __delattr__ __dict__ __dictoffset__ __dir__ __doc__ __eq__ __firstlineno__
-    __flags__ __format__ __ge__ __getattr__ __getattribute__ __getstate__ __gt__ __hash__
-    __init__ __init_subclass__ __instancecheck__ __itemsize__ __le__ __lt__ __module__ __mro__
-    __name__ __ne__ __new__ __or__ __prepare__ __qualname__ __reduce__ __reduce_ex__ __repr__
-    __ror__ __setattr__ __setstate__ __sizeof__ __static_attributes__ __str__
-    __subclasscheck__ __subclasses__ __subclasshook__ __text_signature__ __type_params__
-    __weakref__ __weakrefoffset__ _apply _call_impl _compiled_call_impl _get_backward_hooks
-    _get_backward_pre_hooks _get_name _load_from_state_dict
-    _maybe_warn_non_full_backward_hook _named_members _register_load_state_dict_pre_hook
-    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict _slow_forward
-    _version _wrapped_call_impl add_module apply bfloat16 buffers call_super_init children
-    compile cpu cuda double dump_patches eval extra_repr float forward get_buffer
-    get_extra_state get_parameter get_submodule half ipu load_state_dict modules mro mtia
-    named_buffers named_children named_modules named_parameters parameters
-    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
-    register_full_backward_hook register_full_backward_pre_hook
-    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
-    register_parameter register_state_dict_post_hook register_state_dict_pre_hook
-    requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
-    type xpu zero_grad
-"""
-NN_MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 
 # LeNet-5's own modules, by the layer that needs each; their source is cnncalc/pytorch/lenet.py.
 _CUSTOM = ("TableConv2d", "Subsampling", "RBF")
@@ -203,7 +175,7 @@ def _options(*pairs: tuple[str, Any, Any]) -> tuple[tuple[str, Expr], ...]:
     return tuple((key, _literal(value)) for key, value, default in pairs if value != default)
 
 
-# --- one constructor per layer type, as torch_bridge builds it ------------------------------
+# --- one constructor per layer type, as bridge.build builds it ------------------------------
 
 def _conv2d(layer: Any, shape: Sequence[int]) -> Expr:
     (top, bottom), (left, right) = conv_padding(layer, tuple(shape[1:3]))

@@ -4,34 +4,38 @@ The analysis claims; torch proves. :func:`verify` builds the spec with
 :func:`cnncalc.pytorch.bridge.build`, runs one batch with a forward hook on every
 child to record the real output shapes, counts parameters from the modules
 themselves (a tensor shared by two layers counts once), and compares both with
-the report. Then it times the forward pass (and, on request, forward and
-backward) the way a benchmark should: warm-up runs first, eval and inference
-mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
+the report. A layer torch cannot run in the asked dtype on this device, but can in
+another, is bad input named at that layer (found by running the layer alone in each
+dtype, not by reading torch's message). Then it times the forward pass (and, on
+request, forward and backward) the way a benchmark should: warm-up runs first, eval
+and inference mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
 
 Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
-is refused with the estimate and the largest batch that fits.
+is refused with the estimate and the largest batch that fits (or, when not even a
+batch of 1 fits, what one needs).
 
 torch is imported inside these functions only; ``import cnncalc.pytorch.verification`` is cheap.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnncalc.analysis.walk import Report, analyze
-from cnncalc.errors import CnncalcError, TorchMissingError
+from cnncalc.errors import CnncalcError, Issue, SpecError, TorchMissingError
 from cnncalc.spec.models import Spec
 
-__all__ = ["DTYPES", "LayerCheck", "MemoryEstimate", "Timing", "Verification", "VerifyError",
-           "estimate_memory", "peak_tflops", "verify"]
+__all__ = ["DTYPES", "DtypeError", "LayerCheck", "MemoryEstimate", "Timing", "Verification",
+           "VerifyError", "assess_timings", "estimate_memory", "peak_tflops", "verify"]
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
@@ -54,6 +58,11 @@ _PEAKS = (
 
 class VerifyError(CnncalcError):
     """A run that cannot be done as asked (no CUDA, too much memory, a dtype the device lacks)."""
+
+
+class DtypeError(SpecError, VerifyError):
+    """A layer torch cannot run in the asked dtype on this device (LocalResponseNorm in float16
+    on a CPU), though it runs in another: bad input, located at the layer like a spec error."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,12 @@ class Timing:
     images_per_s: float
     tflops: float  # achieved, from the analysis's MACs: 2 FLOPs per MAC
     peak_fraction: float | None  # of the device's datasheet peak, where the device is known
+    note: str | None = None  # why the numbers are not to be trusted (a busy machine), or None
+
+    @property
+    def reliable(self) -> bool:
+        """No sign that something else ran while timing (see :func:`assess_timings`)."""
+        return self.note is None
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,43 @@ def peak_tflops(device_name: str, dtype: str) -> float | None:
     return None
 
 
+# On an idle machine the runs of one batch differ by a few per cent (CUDA events: less); half
+# as long again as the median (p90), or the median half as long again as the fastest run, means
+# something else had the cores or the GPU for a good share of the runs. The slowest single run
+# is not judged: one page fault or collection in fifty runs is normal.
+_SPREAD = 1.5
+_JUDGED_RUNS = 5  # fewer runs have no p90 or median worth the name
+
+
+def assess_timings(forward: Timing, backward: Timing | None = None) -> tuple[Timing, Timing | None]:
+    """The timings with ``note`` set on each that a busy machine made unreliable: a spread
+    between runs that an idle machine does not show, or (on the forward timing) a forward pass
+    slower than forward + backward, which does the forward pass and more."""
+    def spread(timing: Timing) -> list[str]:
+        if timing.runs < _JUDGED_RUNS:
+            return []
+        doubts = []
+        if timing.p90_ms > _SPREAD * timing.median_ms:
+            doubts.append(f"a tenth of the runs took {timing.p90_ms / timing.median_ms:.1f}× the median "
+                          f"or longer (p90 {timing.p90_ms:.3f} ms, median {timing.median_ms:.3f} ms)")
+        if timing.median_ms > _SPREAD * timing.min_ms:
+            doubts.append(f"the median run took {timing.median_ms / timing.min_ms:.1f}× the fastest "
+                          f"({timing.median_ms:.3f} ms against {timing.min_ms:.3f} ms)")
+        return doubts
+
+    def noted(timing: Timing, doubts: list[str]) -> Timing:
+        if not doubts:
+            return timing
+        return replace(timing, note="; ".join(doubts) + ": other work on the machine disturbed the "
+                       "timing; rerun it on an idle machine")
+
+    doubts = spread(forward)
+    if backward is not None and forward.median_ms > backward.median_ms:
+        doubts.insert(0, f"the forward pass (median {forward.median_ms:.3f} ms) took longer than "
+                         f"forward + backward ({backward.median_ms:.3f} ms), which includes it")
+    return noted(forward, doubts), None if backward is None else noted(backward, spread(backward))
+
+
 def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: int = 8, runs: int = 50,
            warmup: int = 10, channels_last: bool = False, backward: bool = False, seed: int = 0,
            max_memory: int | None = None, force: bool = False,
@@ -158,13 +210,14 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
 
     ``build`` defaults to :func:`cnncalc.pytorch.bridge.build`; tests pass a double. Raises
     :class:`TorchMissingError` without torch and :class:`VerifyError` when the run cannot
-    be done as asked (``force`` skips the memory guard).
+    be done as asked (``force`` skips the memory guard): :class:`DtypeError`, naming the
+    layer, when torch cannot run one in ``dtype`` on this device though it can in another.
     """
     try:
         import torch
     except ImportError:
         raise TorchMissingError() from None
-    from cnncalc.pytorch import bridge as torch_bridge
+    from cnncalc.pytorch import bridge
 
     report = analyze(spec)
     target = _device(torch, device)
@@ -174,7 +227,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         _guard(torch, target, report, memory, batch, dtype, backward, max_memory)
 
     torch.manual_seed(seed)
-    model: Any = (build or torch_bridge.build)(spec)  # Any: torch's stubs lack .to(memory_format=)
+    model: Any = (build or bridge.build)(spec)  # Any: torch's stubs lack .to(memory_format=)
     try:
         model = model.to(device=target, dtype=torch_dtype).eval()
         x = torch.randn(batch, *report.input_shape, device=target, dtype=torch_dtype)
@@ -185,19 +238,28 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
 
-    names = torch_bridge.module_names(spec)
+    names = bridge.module_names(spec)
     children = dict(model.named_children())
     seen: dict[str, tuple[int, ...]] = {}
-    hooks = [children[name].register_forward_hook(_recorder(seen, name))
-             for name in names if name in children]
-    error = None
-    with torch.inference_mode():
-        try:
+    running: dict[str, Any] = {}  # the child running now and its inputs: where an error arose
+    hooks = [hook for name in names if name in children for hook in (
+        children[name].register_forward_pre_hook(_entering(running, name)),
+        children[name].register_forward_hook(_recorder(seen, name)))]
+    error = failed = None
+    try:
+        with torch.inference_mode():
             model(x)
-        except (RuntimeError, ValueError, TypeError) as err:  # torch's errors for a bad module
-            error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
-    for hook in hooks:
-        hook.remove()
+    except (RuntimeError, ValueError, TypeError) as err:  # torch's errors for a bad module
+        error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        failed = err
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if isinstance(failed, RuntimeError) and running:
+        # A kernel this device lacks for this dtype is bad input, not a disagreement.
+        _refuse_dtype(torch, spec, report, names, {running["name"]: running["inputs"]}, children,
+                      dtype, target, backward=False)
+    running.clear()  # the last layer's input, no longer needed while timing
 
     layers = [LayerCheck(
         name=row.name, type=row.type, expected_shape=tuple(row.output_shape),
@@ -230,8 +292,14 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
             model.zero_grad(set_to_none=True)
             model(x_grad).float().sum().backward()
 
-        # Backward costs about twice the forward: 3 × the forward FLOPs in all.
-        backward_timing = _time(torch, target, step, runs, warmup, batch, 3 * flops, peak)
+        try:
+            # Backward costs about twice the forward: 3 × the forward FLOPs in all.
+            backward_timing = _time(torch, target, step, runs, warmup, batch, 3 * flops, peak)
+        except RuntimeError:  # a backward kernel this device lacks for the dtype, or a bug
+            _refuse_dtype(torch, spec, report, names, _inputs(torch, model, x, names, children),
+                          children, dtype, target, backward=True)
+            raise
+    forward, backward_timing = assess_timings(forward, backward_timing)
     peak_memory = int(torch.cuda.max_memory_allocated(target)) if target.type == "cuda" else None
     notes = []
     if target.type == "cuda" and dtype == "float32" and torch.backends.cudnn.allow_tf32:
@@ -249,6 +317,78 @@ def _recorder(seen: dict[str, tuple[int, ...]], name: str) -> Callable[..., None
     def record(module: Any, inputs: Any, output: Any) -> None:
         seen[name] = tuple(output.shape[1:])
     return record
+
+
+def _entering(running: dict[str, Any], name: str) -> Callable[..., None]:
+    def enter(module: Any, inputs: Any) -> None:
+        running["name"], running["inputs"] = name, inputs
+    return enter
+
+
+def _keeper(inputs: dict[str, Any], name: str) -> Callable[..., None]:
+    def keep(module: Any, args: Any) -> None:
+        inputs[name] = args
+    return keep
+
+
+def _inputs(torch: Any, model: Any, x: Any, names: list[str], children: dict[str, Any]) -> dict[str, Any]:
+    """Every child's inputs, by name, from one forward pass."""
+    inputs: dict[str, Any] = {}
+    hooks = [children[name].register_forward_pre_hook(_keeper(inputs, name))
+             for name in names if name in children]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return inputs
+
+
+def _runs_in(torch: Any, module: Any, inputs: Any, dtype: str, device: Any, backward: bool) -> bool:
+    """Whether a copy of ``module`` runs on ``inputs`` in ``dtype`` on ``device`` (forward, or
+    forward and backward)."""
+    wanted = getattr(torch, dtype)
+    module = copy.deepcopy(module).to(device=device, dtype=wanted)
+    floats = [torch.is_tensor(arg) and arg.is_floating_point() for arg in inputs]
+    args = [arg.detach().to(device=device, dtype=wanted, copy=True) if real else arg
+            for arg, real in zip(inputs, floats, strict=True)]
+    try:
+        if not backward:
+            with torch.inference_mode():
+                module(*args)
+            return True
+        with torch.enable_grad():
+            # A clone of each leaf, so that an in-place layer does not write into the leaf itself.
+            out = module(*[arg.requires_grad_().clone() if real else arg
+                           for arg, real in zip(args, floats, strict=True)])
+            out.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _refuse_dtype(torch: Any, spec: Spec, report: Report, names: list[str], inputs: dict[str, Any],
+                  children: dict[str, Any], dtype: str, device: Any, backward: bool) -> None:
+    """Raise :class:`DtypeError` at the first layer (of those whose ``inputs`` are given) that
+    fails in ``dtype`` on its own but runs in another dtype; return when there is none, for
+    the error was something else. The test is torch's behaviour, not its message's words."""
+    for index, (layer, row, name) in enumerate(zip(spec.layers, report.rows, names, strict=True), 1):
+        if name not in inputs or name not in children:
+            continue
+        module, args = children[name], inputs[name]
+        if _runs_in(torch, module, args, dtype, device, backward):
+            continue
+        others = [other for other in DTYPES if other != dtype
+                  and _runs_in(torch, module, args, other, device, backward)]
+        if not others:
+            return
+        advice = " or ".join(f"--dtype {other}" for other in others)
+        if device.type == "cpu":
+            advice += ", or --device cuda"
+        what = f"the backward pass of {row.kind}" if backward else row.kind
+        raise DtypeError([Issue(f"torch cannot run {what} in {dtype} on {device.type}: use {advice}",
+                                line=layer.line, layer=row.name, index=index)], spec.source)
 
 
 def _device(torch: Any, wanted: str) -> Any:
@@ -323,20 +463,47 @@ def _guard(torch: Any, device: Any, report: Report, memory: MemoryEstimate, batc
     per_image = one.total - one.parameter_bytes - (one.parameter_bytes if backward else 0)
     fixed = memory.total - per_image * batch
     fits = max((usable - fixed) // per_image, 0) if per_image else 0
-    where = ("allowed by --max-memory" if max_memory is not None and limit == max_memory
-             else f"free on {device.type}")
-    advice = (f"the largest batch that fits is {fits}" if fits >= 1
-              else "not even a batch of 1 fits (the parameters alone need "
-                   f"{_gib(memory.parameter_bytes + (memory.parameter_bytes if backward else 0))})")
+    by_flag = max_memory is not None and limit == max_memory
+    where = "allowed by --max-memory" if by_flag else f"free on {device.type}"
+    if fits >= 1:
+        advice = f"the largest batch that fits is {fits}: use --batch {fits}, or --force to try anyway"
+    else:
+        advice = (f"not even a batch of 1 fits: it needs about {_gib(one.total)}, and 10 % of "
+                  f"{'the limit' if by_flag else 'the free memory'} is kept for torch's own workspace; ")
+        if by_flag:
+            advice += f"use --max-memory {_size(_limit_for(one.total))} or more, or --force to try anyway"
+        else:
+            advice += (f"free memory on {device.type}{', use --device cpu' if device.type == 'cuda' else ''}"
+                       ", or use --force to try anyway")
     raise VerifyError(f"this run needs about {_gib(memory.total)} "
                       f"(parameters {_gib(memory.parameter_bytes)}, "
                       f"outputs of a batch of {batch} {_gib(memory.activation_bytes)}"
                       f"{', gradients ' + _gib(memory.gradient_bytes) if backward else ''}) but "
-                      f"only {_gib(limit)} is {where}; {advice}. Use --batch, or --force to try anyway")
+                      f"only {_gib(limit)} is {where}; {advice}")
+
+
+_UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def _limit_for(needed: int) -> int:
+    """The least limit whose usable 90 % holds ``needed`` bytes (the guard's own arithmetic)."""
+    limit = math.ceil(needed / 0.9)
+    while int(limit * 0.9) < needed:
+        limit += 1
+    return limit
+
+
+def _size(n: int) -> str:
+    """At least ``n`` bytes, rounded up to a tenth of its unit, as --max-memory reads it: 589.5MiB."""
+    unit, size = next(((unit, size) for unit, size in _UNITS if n >= size), ("B", 1))
+    tenths = math.ceil(n * 10 / size)
+    while int(float(f"{tenths / 10:.1f}") * size) < n:  # read back as float(text) × unit
+        tenths += 1
+    return f"{tenths / 10:.1f}".removesuffix(".0") + unit
 
 
 def _gib(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, size in _UNITS:
         if n >= size:
             return f"{n / size:,.1f} {unit}"
     return f"{n} B"

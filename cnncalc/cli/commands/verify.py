@@ -83,7 +83,8 @@ def _timing_dict(timing: Timing | None) -> dict[str, Any] | None:
             "min_ms": round(timing.min_ms, 4), "max_ms": round(timing.max_ms, 4),
             "p90_ms": round(timing.p90_ms, 4), "images_per_s": round(timing.images_per_s, 1),
             "tflops": round(timing.tflops, 4),
-            "peak_fraction": None if timing.peak_fraction is None else round(timing.peak_fraction, 4)}
+            "peak_fraction": None if timing.peak_fraction is None else round(timing.peak_fraction, 4),
+            "reliable": timing.reliable, "note": timing.note}
 
 
 def verification_dict(result: Verification) -> dict[str, Any]:
@@ -144,10 +145,11 @@ def verification_group(result: Verification) -> Any:
     bad = [layer.name for layer in result.layers if not layer.ok]
     if bad:
         parts.append(Text(f"disagree: {', '.join(bad)}", style="bold red"))
-    if result.timing:
-        parts.append(Text(_timing_line("forward", result.timing)))
-    if result.backward_timing:
-        parts.append(Text(_timing_line("forward + backward", result.backward_timing)))
+    for label, timing in (("forward", result.timing), ("forward + backward", result.backward_timing)):
+        if timing:
+            parts.append(Text(_timing_line(label, timing)))
+            if timing.note:
+                parts.append(Text(f"{label} timing unreliable: {timing.note}", style="yellow"))
     memory = f"memory: {_mib(result.memory.total)} estimated from the analysis"
     if result.peak_memory_bytes is not None:
         memory += f", {_mib(result.peak_memory_bytes)} peak allocated (torch.cuda.max_memory_allocated)"
