@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cnncalc.loader import load_spec
+from cnncalc.text import printable
 from cnncalc.verification import DTYPES, Timing, Verification
 
 __all__ = ["verify"]
@@ -125,14 +126,15 @@ def verification_group(result: Verification) -> Any:
 
     title = (f"{result.device}, {result.dtype}, batch {result.batch}"
              + (", channels-last" if result.channels_last else ""))
-    table = Table(title=title, title_justify="left", header_style="bold")
+    # Names are Text, never a str that rich would read as markup or emoji codes.
+    table = Table(title=Text(title, style="table.title"), title_justify="left", header_style="bold")
     for heading in ("#", "layer", "type", "expected", "actual", "params expected", "params actual", ""):
         table.add_column(heading, justify="right" if heading.startswith(("#", "params")) else "left",
                          no_wrap=heading != "layer")
     for index, layer in enumerate(result.layers, 1):
         mark = Text("✓", style="bold green") if layer.ok else Text("✗", style="bold red")
         kind = f"{layer.type}+{layer.activation}" if layer.activation else layer.type
-        table.add_row(str(index), layer.name, kind, _shape(layer.expected_shape),
+        table.add_row(str(index), Text(printable(layer.name)), kind, _shape(layer.expected_shape),
                       _shape(layer.actual_shape), f"{layer.expected_parameters:,}",
                       f"{layer.actual_parameters:,}", mark)
     parts: list[Any] = [table]
@@ -143,7 +145,7 @@ def verification_group(result: Verification) -> Any:
         parts.append(Text(f"the forward pass failed: {result.error}", style="bold red"))
     bad = [layer.name for layer in result.layers if not layer.ok]
     if bad:
-        parts.append(Text(f"disagree: {', '.join(bad)}", style="bold red"))
+        parts.append(Text(printable(f"disagree: {', '.join(bad)}"), style="bold red"))
     if result.timing:
         parts.append(Text(_timing_line("forward", result.timing)))
     if result.backward_timing:
