@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncalc.text import printable
+from cnncalc.text import plural, printable
 
 __all__ = ["CnncalcError", "Issue", "ShapeError", "SpecError", "TorchMissingError"]
 
@@ -58,7 +58,7 @@ class SpecError(CnncalcError):
         if len(self.issues) > self.SHOWN:
             more = len(self.issues) - self.SHOWN
             where = self.source or "<spec>"
-            shown.append(printable(f"{where}: … and {more:,} more problems not shown"))
+            shown.append(printable(f"{where}: … and {plural(more, 'more problem')} not shown"))
         return shown
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis import LayerRow, LayerWarning, Report
 from cnncalc.core import ReceptiveField
-from cnncalc.text import markdown, markdown_code, printable
+from cnncalc.text import markdown, markdown_code, plural, printable
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -140,8 +140,8 @@ def _total_cells(report: Report) -> list[str]:
 def _summary(report: Report) -> str:
     t = report.totals
     return (f"input {_shape(report.input_shape)} → output {_shape(report.output_shape)}: "
-            f"{t.parameters:,} parameters ({_bytes(t.parameter_bytes)} as float32), "
-            f"{t.macs:,} MACs, {_bytes(t.output_bytes)} of outputs per image")
+            f"{plural(t.parameters, 'parameter')} ({_bytes(t.parameter_bytes)} as float32), "
+            f"{plural(t.macs, 'MAC')}, {_bytes(t.output_bytes)} of outputs per image")
 
 
 # --- table (rich) ------------------------------------------------------------------------

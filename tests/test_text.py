@@ -12,6 +12,7 @@ import ast
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from rich.console import Console
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.text import markdown, markdown_code, printable
+from cnncalc.text import markdown, markdown_code, plural, printable
 
 HOSTILE = [
     "[/]", "[bold red]x", "[link=http://a]y[/link]", ":smile:", "a\nb", "x\r\ny", "a|b", "a`b", "``",
@@ -266,3 +267,61 @@ def test_markdown_renders_to_the_printable_text(text: str) -> None:
         rendered, kinds = _inline_text(tokens[1])
         assert kinds <= {"text", "code_inline"}
         assert rendered == (printable(text) if source != "a " + markdown(text) else "a " + printable(text))
+
+
+def test_plural() -> None:
+    assert [plural(n, "row") for n in (0, 1, 2, 1000)] == ["0 rows", "1 row", "2 rows", "1,000 rows"]
+    assert plural(1, "class", "classes") == "1 class" and plural(3, "class", "classes") == "3 classes"
+
+
+# --- counts of one ----------------------------------------------------------------------------
+
+# A count of 1 followed by a plural noun: "1 positions", "1 rows and columns", "1 runs".
+_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 (?:[a-z/-]+ )?(?:positions|rows|columns|channels|maps|layers|"
+                         r"classes|runs|threads|problems|solutions|values|filters|parameters|MACs|devices)\b")
+
+_ONE = {"input": [1, 5, 5], "layers": [
+    {"type": "conv2d", "name": "c", "out_channels": 1, "kernel_size": 3, "stride": 3, "bias": False},
+    {"type": "maxpool2d", "name": "p", "kernel_size": 1}]}
+
+
+@pytest.mark.parametrize(("args", "data", "singular"), [
+    # (5 − 3)/3 leaves one output position: the warning, the collapse and the totals
+    (["analyze"], _ONE, ["1 + 0 = 1 row and column,", "but 1 conv/pool layer still follows (p); it sees",
+                         "9 parameters"]),
+    (["explain", "-f", "json"], _ONE, ["so PyTorch drops it (1 position)"]),
+    (["analyze"], {"input": [1, 5, 5], "layers": [{"type": "conv2d", "out_channels": 2, "kernel_size": 1,
+                                                   "groups": 2}]},
+     ["the input's 1 channel and out_channels 2"]),
+    (["analyze"], {"input": [1, 8, 8], "layers": [{"type": "conv2d", "out_channels": 1,
+                                                   "kernel_size": 0}] * 51},
+     ["… and 1 more problem not shown"]),
+    (["analyze", "-f", "markdown"], {"input": [1, 1, 1], "layers": [{"type": "conv2d", "out_channels": 1,
+                                                                    "kernel_size": 1, "bias": False}]},
+     ["1 parameter (4 B as float32), 1 MAC, 4 B of outputs"]),
+    (["softmax", "2", "--target", "3"], None, ["there is 1 class, numbered 0 to 0"]),
+    (["solve", "--size", "5", "--target", "1", "--kernel", "5", "--stride", "4", "--padding", "0"], None,
+     ["1 solution, 1 exact"]),
+    (["conv", "--size", "5", "--filters", "1", "--kernel", "3"], None,
+     ["1 filter on a 5×5 input with 1 channel"]),
+])
+def test_counts_of_one_are_singular(runner: CliRunner, tmp_path: Path, args: list[str], data: Any,
+                                    singular: list[str]) -> None:
+    if data is not None:
+        args = [args[0], _write(tmp_path, "spec", data), *args[1:]]
+    result = runner.invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    text = result.stdout + result.stderr
+    for phrase in singular:
+        assert phrase in text
+    assert not _ONE_PLURAL.search(text), _ONE_PLURAL.search(text)
+
+
+@pytest.mark.torch
+@pytest.mark.usefixtures("one_torch_thread")
+def test_verify_counts_of_one_are_singular(runner: CliRunner) -> None:
+    pytest.importorskip("torch")
+    text = _run(runner, ["verify", "lenet5", "--device", "cpu", "--batch", "1", "--runs", "1",
+                         "--warmup", "1"]).stdout
+    assert "1 thread)" in text and " over 1 run after 1 warm-up" in text
+    assert not _ONE_PLURAL.search(text), _ONE_PLURAL.search(text)

@@ -16,6 +16,7 @@ from cnncalc.analysis import Report, analyze
 from cnncalc.errors import CnncalcError
 from cnncalc.loader import load_spec, spec_from_data
 from cnncalc.spec import Spec
+from cnncalc.text import plural
 from cnncalc.worked import explain_layer
 
 __all__ = ["check", "conv", "explain", "pool"]
@@ -141,10 +142,6 @@ def _times(value: int | list[int]) -> str:
     return str(a) if a == b else f"{a}×{b}"
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _sizes(value: int | list[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
@@ -206,8 +203,8 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
         symbols.append(f"d = {_times(dilation)}")
     if groups > 1:
         symbols.append(f"groups = {groups}")
-    heading = (f"convolution: {_plural(filters, 'filter')} on a {height}×{width} input with "
-               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
+    heading = (f"convolution: {plural(filters, 'filter')} on a {height}×{width} input with "
+               f"{plural(channels, 'channel')} ({', '.join(symbols)})")
     _one_layer([channels, height, width], layer, heading, fmt, "cnncalc conv")
 
 
@@ -256,7 +253,7 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
     if padding not in (0, [0, 0]):
         symbols.append(f"P = {_times(padding)}")
     heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with "
-               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
+               f"{plural(channels, 'channel')} ({', '.join(symbols)})")
     _one_layer([channels, height, width], layer, heading, fmt, "cnncalc pool")
 
 

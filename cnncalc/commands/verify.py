@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cnncalc.loader import load_spec
-from cnncalc.text import printable
+from cnncalc.text import plural, printable
 from cnncalc.verification import DTYPES, Timing, Verification
 
 __all__ = ["verify"]
@@ -114,7 +114,7 @@ def _shape(shape: tuple[int, ...] | None) -> str:
 def _timing_line(label: str, timing: Timing) -> str:
     peak = f", {100 * timing.peak_fraction:.1f}% of peak" if timing.peak_fraction is not None else ""
     return (f"{label}: median {timing.median_ms:.3f} ms (min {timing.min_ms:.3f}, p90 {timing.p90_ms:.3f}, "
-            f"max {timing.max_ms:.3f}) over {timing.runs} runs after {timing.warmup} warm-up; "
+            f"max {timing.max_ms:.3f}) over {plural(timing.runs, 'run')} after {timing.warmup} warm-up; "
             f"{timing.images_per_s:,.0f} images/s, {timing.tflops:.3f} TFLOP/s achieved{peak}")
 
 
