@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cnncalc.text import plural, printable
+
 __all__ = ["CnncalcError", "Issue", "ShapeError", "SpecError", "TorchMissingError"]
 
 
@@ -29,14 +31,15 @@ class Issue:
     index: int | None = None  # the layer's 1-based position in ``layers``
 
     def format(self, source: str | None) -> str:
-        """``FILE:LINE: layer NAME (#i): message``, leaving out what is unknown."""
+        """``FILE:LINE: layer NAME (#i): message``, leaving out what is unknown; one line, however
+        the file or layer is named (see :func:`cnncalc.text.printable`)."""
         where = source or "<spec>"
         if self.line is not None:
             where += f":{self.line}"
         if self.index is not None:
             who = f"layer {self.layer} (#{self.index})" if self.layer else f"layer #{self.index}"
-            return f"{where}: {who}: {self.message}"
-        return f"{where}: {self.message}"
+            return printable(f"{where}: {who}: {self.message}")
+        return printable(f"{where}: {self.message}")
 
 
 class SpecError(CnncalcError):
@@ -54,7 +57,8 @@ class SpecError(CnncalcError):
         shown = [issue.format(self.source) for issue in self.issues[:self.SHOWN]]
         if len(self.issues) > self.SHOWN:
             more = len(self.issues) - self.SHOWN
-            shown.append(f"{self.source or '<spec>'}: … and {more:,} more problems not shown")
+            where = self.source or "<spec>"
+            shown.append(printable(f"{where}: … and {plural(more, 'more problem')} not shown"))
         return shown
 
 

@@ -95,8 +95,8 @@ def test_collapse_to_one_by_one_with_spatial_layers_after() -> None:
                         "padding": 1},
                        {"type": "flatten"})
     assert messages(report, "collapse") == [
-        "the feature map collapses to 1×1 here, but 1 conv/pool layer still follow (wasted); "
-        "they see a single position"]
+        "the feature map collapses to 1×1 here, but 1 conv/pool layer still follows (wasted); "
+        "it sees a single position"]
     assert report.warnings[0].layer == "squash"
 
 

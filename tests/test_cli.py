@@ -60,6 +60,24 @@ def test_warnings_are_objects_with_layer_and_message(runner: CliRunner) -> None:
     assert doc["warnings"] and all({"layer", "message"} <= set(w) for w in doc["warnings"])
 
 
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "table"])
+def test_no_format_drops_warnings(runner: CliRunner, fmt: str) -> None:
+    """JSON holds them as objects; Markdown and the table list them; CSV has no place for them, so
+    they go to standard error, one line each naming the layer, and the CSV stays clean."""
+    warnings = json.loads(runner.invoke(cli, ["analyze", "alexnet", "-f", "json"]).stdout)["warnings"]
+    assert warnings
+    result = runner.invoke(cli, ["analyze", "alexnet", "-f", fmt, "--width", "160"])
+    assert result.exit_code == 0
+    lines = [f"warning: {w['layer']} (#{w['index']}): {w['message']}" for w in warnings]
+    if fmt == "csv":
+        assert result.stderr.splitlines() == lines
+        assert result.stdout == (GOLDEN / "alexnet.csv").read_text()
+    elif fmt == "markdown":
+        assert all(f"- `{w['layer']}` (#{w['index']}): {w['message']}" in result.stdout for w in warnings)
+    else:
+        assert all(line in " ".join(result.stdout.split()) for line in lines)
+
+
 def test_strict_turns_warnings_into_errors(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["analyze", "architectures/alexnet.yaml", "--strict"])
     assert result.exit_code == 2

@@ -47,6 +47,7 @@ from cnncalc.spec.models import (
     Tanh,
     ZeroPad2d,
 )
+from cnncalc.text import plural
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -230,7 +231,7 @@ def _step(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
 def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, height, width = _feature_map(layer.type, shape)
     if channels % layer.groups or layer.out_channels % layer.groups:
-        raise _Unfit(f"groups {layer.groups} must divide both the input's {channels} channels "
+        raise _Unfit(f"groups {layer.groups} must divide both the input's {plural(channels, 'channel')} "
                      f"and out_channels {layer.out_channels}")
     pads = conv_padding(layer, (height, width))
     out = []
@@ -239,7 +240,7 @@ def _conv2d(layer: Conv2d, shape: Shape, rf: Field2 | None) -> Step:
         if layer.padding_mode in ("reflect", "circular") and max(before, after) >= size + (
                 layer.padding_mode == "circular"):
             raise _Unfit(f"padding_mode {layer.padding_mode!r} needs padding smaller than the "
-                         f"input's {size} {axis.plural}; got {max(before, after)}")
+                         f"input's {_count(size, axis)}; got {max(before, after)}")
         out.append(core.conv_output_size(size, kernel, stride, before, after, dilation))
     _check_fit(layer.type, (height, width), layer.kernel_size, pads, layer.dilation, out)
     area = layer.kernel_size[0] * layer.kernel_size[1]
@@ -293,7 +294,7 @@ def _table_weights(table: list[tuple[int, ...]], channels: int, window: int, bia
         if beyond:
             maps = "map 0" if channels == 1 else f"maps 0–{channels - 1}"
             raise _Unfit(f"connection_table.{j} (output map {j}) lists input map {beyond[0]}, but the "
-                         f"input has {channels} map{'s' if channels > 1 else ''} ({maps}); input maps "
+                         f"input has {plural(channels, 'map')} ({maps}); input maps "
                          "are numbered from 0")
     return [len(inputs) * window + bias for inputs in table]
 
@@ -702,8 +703,8 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
                 lost = (f"what no window reaches is {_count(w.unread_padding, axis)} of padding "
                         "at the bottom/right, so no input is lost")
             found.append(("fraction", f"{_formula(size, kernel, stride, before, after, dilation)} "
-                                      f"is not whole; PyTorch rounds it down: 1 + {out - 1} = {out} "
-                                      f"{axis.plural}, and {lost}"))
+                                      f"is not whole; PyTorch rounds it down: 1 + {out - 1} = "
+                                      f"{_count(out, axis)}, and {lost}"))
         if w.skipped and out > 1:  # one window leaves no gap between windows
             found.append(("stride_gap", f"stride {stride} is larger than the {what} window "
                                         f"({core.effective_kernel(kernel, dilation)}): {w.skipped} of "
@@ -713,7 +714,7 @@ def _window_warnings(sizes: tuple[int, int], kernels: tuple[int, int], strides: 
 
 
 def _count(n: int, axis: _Axis) -> str:
-    return f"{n} {axis.singular if n == 1 else axis.plural}"
+    return plural(n, axis.singular, axis.plural)
 
 
 def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int,
@@ -724,12 +725,12 @@ def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int,
     rounded_up = -(-(size + 2 * pad - extent) // stride) + 1
     if out > floor_out:
         w = core.window(size, kernel, stride, pad, pad, dilation, out)
-        yield ("ceil_mode", f"ceil_mode adds a partial last window: {floor_out} → {out} {axis.plural}, "
+        yield ("ceil_mode", f"ceil_mode adds a partial last window: {floor_out} → {_count(out, axis)}, "
                             f"the last window reaching {_count(w.overhang, axis)} past the padded input")
     if out < rounded_up:
         where = "in the right padding" if pad else "past the end of the input"
-        yield ("ceil_mode", f"ceil_mode would give {rounded_up} {axis.plural}, but the last window would "
-                            f"start {where}, so PyTorch drops it ({out} {axis.plural})")
+        yield ("ceil_mode", f"ceil_mode would give {_count(rounded_up, axis)}, but the last window would "
+                            f"start {where}, so PyTorch drops it ({_count(out, axis)})")
 
 
 _SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
@@ -750,11 +751,13 @@ def _collapse_warnings(rows: list[LayerRow]) -> Iterator[LayerWarning]:
                 if after.type in _SPATIAL:
                     later.append(after.name)
             if later:
+                one = len(later) == 1
+                layers = plural(len(later), "conv/pool layer")
+                names = ", ".join(later[:3]) + (", …" if len(later) > 3 else "")
                 yield LayerWarning(row.name, row.index, "collapse",
-                              f"the feature map collapses to 1×1 here, but {len(later)} conv/pool "
-                              f"layer{'s' if len(later) > 1 else ''} still follow "
-                              f"({', '.join(later[:3])}{', …' if len(later) > 3 else ''}); "
-                              "they see a single position")
+                                   f"the feature map collapses to 1×1 here, but {layers} still "
+                                   f"follow{'s' if one else ''} ({names}); "
+                                   f"{'it sees' if one else 'they see'} a single position")
 
 
 def _is_point(shape: Shape) -> bool:

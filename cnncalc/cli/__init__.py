@@ -19,6 +19,7 @@ import click
 from cnncalc import __version__
 from cnncalc.errors import CnncalcError, Issue, SpecError
 from cnncalc.spec import bundled
+from cnncalc.text import printable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.report.FORMATS, without importing it
@@ -57,8 +58,10 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except CnncalcError as err:
+            # One line each, whatever a layer or file is called: a newline or a terminal escape in a
+            # name is shown as \n or \x1b, never obeyed.
             for message in err.messages():
-                click.echo(message, err=True)
+                click.echo(printable(message), err=True)
             ctx.exit(EXIT_USAGE)
 
 
@@ -97,7 +100,14 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
                                layer=w.layer, index=w.index) for w in report.warnings],
                         loaded.source)
     if fmt != "table":
-        click.echo(report.render(fmt), nl=False)
+        # Data, written as it is: JSON escapes control characters and Markdown shows them as \x1b,
+        # but CSV keeps the true name, which click would otherwise strip of what looks like colour.
+        click.echo(report.render(fmt), nl=False, color=True)
+        if fmt == "csv":  # JSON and Markdown hold the warnings; CSV has no place for them
+            from cnncalc.render.report import warning_line
+
+            for warning in report.warnings:
+                click.echo(f"warning: {warning_line(warning)}", err=True)
         return
     from cnncalc.cli.console import print_renderable
 

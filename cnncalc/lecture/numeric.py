@@ -28,6 +28,7 @@ from typing import Literal
 
 from cnncalc.analysis.core import conv_output_size, pool_output_size
 from cnncalc.errors import CnncalcError
+from cnncalc.text import plural
 
 __all__ = [
     "MAX_CELLS",
@@ -246,7 +247,7 @@ def _parse_rows(text: str, name: str, in_file: bool, budget: CellBudget) -> Matr
             budget.take(len(tokens), name)
             row = tuple(parse_number(token, where) for token in tokens)
             if rows and len(row) != len(rows[0]):
-                raise NumericError(f"{where}: {_count(len(row), 'value')}, but {first_where} has "
+                raise NumericError(f"{where}: {plural(len(row), 'value')}, but {first_where} has "
                                    f"{len(rows[0])}; every row needs the same number")
             if not rows:
                 first_where = f"line {line_no}" if in_file else "row 1"
@@ -254,10 +255,6 @@ def _parse_rows(text: str, name: str, in_file: bool, budget: CellBudget) -> Matr
     if not rows:
         raise NumericError(f"{name}: the matrix is empty; write rows like \"1 2 0; 0 1 3\"")
     return tuple(rows)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def as_matrix(matrix: MatrixLike, name: str = "matrix", budget: CellBudget | None = None) -> Matrix:
@@ -286,7 +283,7 @@ def as_matrix(matrix: MatrixLike, name: str = "matrix", budget: CellBudget | Non
         if not row:
             raise NumericError(f"{name}: row {r} is empty")
         if rows and len(row) != len(rows[0]):
-            raise NumericError(f"{name}: row {r}: {_count(len(row), 'value')}, but row 1 has {len(rows[0])}; "
+            raise NumericError(f"{name}: row {r}: {plural(len(row), 'value')}, but row 1 has {len(rows[0])}; "
                                "every row needs the same number")
         rows.append(row)
     if not rows:
@@ -402,7 +399,8 @@ def softmax(logits: Sequence[float], target: int | None = None) -> Softmax:
     if not all(math.isfinite(v) for v in z):
         raise NumericError("logits must be finite numbers")
     if target is not None and (isinstance(target, bool) or not 0 <= target < len(z)):
-        raise NumericError(f"target {target} is out of range: there {_are(len(z))}, "
+        raise NumericError(f"target {target} is out of range: there {'is' if len(z) == 1 else 'are'} "
+                           f"{plural(len(z), 'class', 'classes')}, "
                            f"numbered 0 to {len(z) - 1}")
     top = max(z)
     shifted = [v - top for v in z]
@@ -419,10 +417,6 @@ def softmax(logits: Sequence[float], target: int | None = None) -> Softmax:
         return Softmax(z, top + log_total, probs, log_probs)
     gradient = tuple(p - (1.0 if j == target else 0.0) + 0.0 for j, p in enumerate(probs))
     return Softmax(z, top + log_total, probs, log_probs, target, -log_probs[target] + 0.0, gradient)
-
-
-def _are(n: int) -> str:
-    return "is 1 class" if n == 1 else f"are {n} classes"
 
 
 # --- output sizes -------------------------------------------------------------------------
@@ -654,7 +648,8 @@ def convolve(inputs: MatrixLike | Sequence[MatrixLike], kernels: MatrixLike | Se
     s = _pair(stride, "stride", 1)
     p = _pair(padding, "padding", 0)
     if len(ins) != len(ks):
-        raise NumericError(f"{_count(len(ins), 'input channel')} need {_count(len(ins), 'kernel slice')}, "
+        raise NumericError(f"{plural(len(ins), 'input channel')} need{'s' if len(ins) == 1 else ''} "
+                           f"{plural(len(ins), 'kernel slice')}, "
                            f"one per channel; got {len(ks)} (give one --kernel per --input)")
     for what, group in (("input channel", ins), ("kernel slice", ks)):
         for n, matrix in enumerate(group[1:], start=2):

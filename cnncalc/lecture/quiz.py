@@ -23,6 +23,7 @@ from cnncalc.analysis.walk import Report, analyze
 from cnncalc.lecture.worked import METRICS, Worked, explain_layer
 from cnncalc.spec.loader import load_spec
 from cnncalc.spec.models import Spec
+from cnncalc.text import plural
 
 __all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "describe", "make_quiz"]
 
@@ -185,7 +186,7 @@ def describe(layer: Any, row: Any, after: str | None = None) -> str:
         (kernel, _), (stride, _), padding = layer.kernel_size, layer.stride, layer.padding[0]
         filters = layer.out_channels
         pad = "no padding" if padding == 0 else f"zero padding P = {padding}"
-        what = (f"The convolution layer {row.name} applies {filters} filter{_s(filters)} of "
+        what = (f"The convolution layer {row.name} applies {plural(filters, 'filter')} of "
                 f"{kernel}×{kernel} with stride {stride} and {pad}")
         numbers = f"M = N = {kernel}, P = {padding}, s = {stride}"
         if after is not None:  # L is the earlier convolution's filter count, not an answer
@@ -200,8 +201,5 @@ def describe(layer: Any, row: Any, after: str | None = None) -> str:
 
 def _size(row: Any, channels: int, height: int, width: int) -> str:
     what = "The input image" if row.index == 1 else "The previous layer"
-    return f"{what} is {height}×{width} with {channels} channel{_s(channels)}"
+    return f"{what} is {height}×{width} with {plural(channels, 'channel')}"
 
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

@@ -47,6 +47,7 @@ from typing import Any
 
 from cnncalc.analysis import core
 from cnncalc.errors import CnncalcError
+from cnncalc.text import plural
 
 __all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Problem",
            "Solution", "Suggestion", "solve"]
@@ -308,7 +309,7 @@ def _decimal(value: Fraction) -> str:
 
 
 def _rows(n: int) -> str:
-    return f"{n} row/column" if n == 1 else f"{n} rows/columns"
+    return plural(n, "row/column", "rows/columns")
 
 
 @dataclass(frozen=True)

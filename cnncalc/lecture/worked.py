@@ -36,6 +36,7 @@ from cnncalc.spec.models import (
     Subsampling,
     ZeroPad2d,
 )
+from cnncalc.text import plural
 
 __all__ = ["METRICS", "Worked", "explain_layer"]
 
@@ -204,8 +205,8 @@ def _one_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilatio
                 f"so PyTorch drops it and keeps {out}{lost}")
         if fraction.denominator == 1:
             return formula, text, ""
-        return formula, text, (f"ceil_mode rounds up: the last window hangs over the edge, giving {out} "
-                               f"positions instead of {whole + 1}")
+        return formula, text, (f"ceil_mode rounds up: the last window hangs over the edge, giving "
+                               f"{plural(out, 'position')} instead of {whole + 1}")
     if fraction.denominator == 1:
         return formula, f"{numbers} = {_n(out)}", ""
     shown = _decimal(1 + fraction)
@@ -215,13 +216,13 @@ def _one_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilatio
     lost = _unread(w.unread_input) if w.unread_input else \
         "what is left unread is padding, so no input is lost"
     note = (f"after the first window {_decimal(fraction)} strides fit; the part-stride left over "
-            f"cannot hold another whole window, so PyTorch drops it ({out} positions), and {lost}")
+            f"cannot hold another whole window, so PyTorch drops it ({plural(out, 'position')}), and {lost}")
     return formula, text, note
 
 
 def _unread(positions: int) -> str:
-    return (f"the last {positions} input position{'s are' if positions > 1 else ' is'} never seen by "
-            "any window")
+    return (f"the last {plural(positions, 'input position')} {'is' if positions == 1 else 'are'} "
+            "never seen by any window")
 
 
 # --- the lecture's counts --------------------------------------------------------------
@@ -277,8 +278,8 @@ def _table_counts(layer: Conv2d, table: list[tuple[int, ...]], row: LayerRow) ->
     spread = per_map_text(fan_ins)
     wpn_note = (f"each output map j reads only its L_j listed input maps (L_j = {spread}); shown is the "
                 "largest map's count" if min(fan_ins) != max(fan_ins) else
-                f"each output map reads only the {fan_ins[0]} input maps (of {row.input_shape[0]}) that its "
-                "connection_table entry lists")
+                f"each output map reads only the {plural(fan_ins[0], 'input map')} (of {row.input_shape[0]}) "
+                "that its connection_table entry lists")
     # Σ_j over the maps, grouped by L_j: 6 × (1 + 5×5×3) + 9 × (1 + 5×5×4) + 1 × (1 + 5×5×6)
     counts = {fan_in: fan_ins.count(fan_in) for fan_in in sorted(set(fan_ins))}
     terms = [f"{n} × ({bias_num}{kh}×{kw}×{fan_in})" for fan_in, n in counts.items()]

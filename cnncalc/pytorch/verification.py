@@ -33,6 +33,7 @@ from typing import Any
 from cnncalc.analysis.walk import Report, analyze
 from cnncalc.errors import CnncalcError, Issue, SpecError, TorchMissingError
 from cnncalc.spec.models import Spec
+from cnncalc.text import plural
 
 __all__ = ["DTYPES", "DtypeError", "LayerCheck", "MemoryEstimate", "Timing", "Verification",
            "VerifyError", "assess_timings", "estimate_memory", "peak_tflops", "verify"]
@@ -406,8 +407,8 @@ def _device(torch: Any, wanted: str) -> Any:
                               "is False); use --device cpu or auto")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise VerifyError(f"--device {wanted}: this machine has {count} CUDA device"
-                              f"{'s' if count != 1 else ''} (cuda:0 … cuda:{count - 1})")
+            raise VerifyError(f"--device {wanted}: this machine has {plural(count, 'CUDA device')} "
+                              f"(cuda:0 … cuda:{count - 1})")
     return device
 
 
@@ -415,7 +416,7 @@ def _describe(torch: Any, device: Any) -> str:
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return f"cpu ({_cpu_name()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({_cpu_name()}, {plural(torch.get_num_threads(), 'thread')})"
 
 
 def _cpu_name() -> str:

@@ -12,13 +12,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.core import ReceptiveField
-from cnncalc.analysis.walk import LayerRow, Report
+from cnncalc.analysis.walk import LayerRow, LayerWarning, Report
+from cnncalc.text import markdown, markdown_code, plural, printable
 
 if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
 
-__all__ = ["FORMATS", "render", "report_dict", "rich_group"]
+__all__ = ["FORMATS", "render", "report_dict", "rich_group", "warning_line"]
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -125,7 +126,7 @@ def _rf(rf: tuple[ReceptiveField, ReceptiveField] | None) -> str:
 
 
 def _cells(row: LayerRow) -> list[str]:
-    return [str(row.index), row.name, row.kind, _shape(row.input_shape), _shape(row.output_shape),
+    return [str(row.index), printable(row.name), row.kind, _shape(row.input_shape), _shape(row.output_shape),
             f"{row.weights_per_neuron:,}", f"{row.neurons:,}", f"{row.connections:,}",
             f"{row.parameters:,}", f"{row.macs:,}", _bytes(row.output_bytes), _rf(row.receptive_field)]
 
@@ -139,8 +140,8 @@ def _total_cells(report: Report) -> list[str]:
 def _summary(report: Report) -> str:
     t = report.totals
     return (f"input {_shape(report.input_shape)} → output {_shape(report.output_shape)}: "
-            f"{t.parameters:,} parameters ({_bytes(t.parameter_bytes)} as float32), "
-            f"{t.macs:,} MACs, {_bytes(t.output_bytes)} of outputs per image")
+            f"{plural(t.parameters, 'parameter')} ({_bytes(t.parameter_bytes)} as float32), "
+            f"{plural(t.macs, 'MAC')}, {_bytes(t.output_bytes)} of outputs per image")
 
 
 # --- table (rich) ------------------------------------------------------------------------
@@ -156,6 +157,7 @@ _OPTIONAL = (11, 10, 9, 3, 2, 5, 4, 6)
 def rich_table(report: Report, width: int | None = None) -> Table:
     """The per-layer table; columns the console cannot fit are left out, and the caption says so."""
     from rich.table import Table
+    from rich.text import Text
 
     totals = _total_cells(report)
     rows = [_cells(row) for row in report.rows]
@@ -167,9 +169,10 @@ def rich_table(report: Report, width: int | None = None) -> Table:
         if width is None or sum(widths[i] + 3 for i in keep) + 1 <= width:
             break
         keep.remove(position)
-    title = report.name + (f" — {report.description}" if report.description else "")
-    table = Table(title=title, show_footer=True, header_style="bold", footer_style="bold",
-                  title_justify="left")
+    title = printable(report.name + (f" — {report.description}" if report.description else ""))
+    # User text is Text, never a str, which rich would read as markup and emoji codes.
+    table = Table(title=Text(title, style="table.title"), show_footer=True, header_style="bold",
+                  footer_style="bold", title_justify="left")
     for i in keep:
         # Numbers, shapes and types are never cut; only names fold when they must.
         folds = i == 1
@@ -177,7 +180,7 @@ def rich_table(report: Report, width: int | None = None) -> Table:
                          min_width=widths[i],
                          no_wrap=not folds, overflow="fold")
     for cells in rows:
-        table.add_row(*(cells[i] for i in keep))
+        table.add_row(*(Text(cells[i]) for i in keep))
     return table
 
 
@@ -194,10 +197,15 @@ def rich_group(report: Report, width: int | None = None) -> Group:
         parts.append(Text(f"hidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width "
                           "or --format markdown)"))
     for row, note in _notes(report):
-        parts.append(Text.assemble(("note: ", "bold"), f"{row.name} (#{row.index}): {note}"))
+        parts.append(Text.assemble(("note: ", "bold"), printable(f"{row.name} (#{row.index}): {note}")))
     for w in report.warnings:
-        parts.append(Text.assemble(("warning: ", "bold yellow"), f"{w.layer} (#{w.index}): {w.message}"))
+        parts.append(Text.assemble(("warning: ", "bold yellow"), warning_line(w)))
     return Group(*parts)
+
+
+def warning_line(warning: LayerWarning) -> str:
+    """``conv1 (#1): message`` on one line, as the table shows it after ``warning:``."""
+    return printable(f"{warning.layer} (#{warning.index}): {warning.message}")
 
 
 def _notes(report: Report) -> list[tuple[LayerRow, str]]:
@@ -210,7 +218,7 @@ def _plain_text(report: Report, width: int) -> str:
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
-                      legacy_windows=False, highlight=False)
+                      legacy_windows=False, highlight=False, markup=False, emoji=False)
     console.print(rich_group(report, width))
     return buffer.getvalue()
 
@@ -241,19 +249,20 @@ def _csv(report: Report) -> str:
 
 def _markdown(report: Report) -> str:
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(cells) + " |"
 
-    out = [f"## {report.name}", ""]
+    out = [f"## {markdown(report.name)}", ""]
     if report.description:
-        out += [report.description, ""]
+        out += [markdown(report.description), ""]
     out += [_summary(report) + ".", "", _LEGEND + ".", "", line([h for _, h in _COLUMNS]),
             "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_COLUMNS))) + "|"]
-    out += [line(_cells(row)) for row in report.rows]
-    out.append(line([f"**{c}**" if c else "" for c in _total_cells(report)]))
+    out += [line([markdown(c) for c in _cells(row)]) for row in report.rows]
+    out.append(line([f"**{markdown(c)}**" if c else "" for c in _total_cells(report)]))
     if any(row.notes for row in report.rows):
         out += ["", "**Notes**", ""]
-        out += [f"- `{row.name}` (#{row.index}): {note}" for row, note in _notes(report)]
+        out += [f"- {markdown_code(row.name)} (#{row.index}): {markdown(note)}"
+                for row, note in _notes(report)]
     if report.warnings:
         out += ["", "**Warnings**", ""]
-        out += [f"- `{w.layer}` (#{w.index}): {w.message}" for w in report.warnings]
+        out += [f"- {markdown_code(w.layer)} (#{w.index}): {markdown(w.message)}" for w in report.warnings]
     return "\n".join(out) + "\n"

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING
 
 from cnncalc.lecture.solve import Answer
+from cnncalc.text import plural
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -36,7 +37,7 @@ def _question(answer: Answer) -> str:
     what = ("max pooling" + (" (ceil_mode)" if p.ceil_mode else "")) if p.pool else "convolution"
     goal = f"ceil({p.size}/s) ('same')" if p.same else str(p.target)
     n, exact = len(answer.solutions), len(answer.exact)
-    found = f"{n} solution{'s' if n != 1 else ''}, {exact or 'none'} exact" if n else "no solution"
+    found = f"{plural(n, 'solution')}, {exact or 'none'} exact" if n else "no solution"
     return f"{p.size} → {goal} by {what} ({p.bounds()}): {found}"
 
 

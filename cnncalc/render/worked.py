@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cnncalc.analysis.walk import LayerRow, LayerWarning
 from cnncalc.lecture.check import Mark, Marking, metric_label
 from cnncalc.lecture.worked import Worked
+from cnncalc.text import markdown, printable
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -27,10 +28,13 @@ def _value(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def layer_heading(row: LayerRow, details: str = "") -> str:
+def layer_heading(row: LayerRow, details: str = "", name: str | None = None) -> str:
+    """``C1 (#1): conv2d+tanh on 1×32×32``; ``name`` is the name as the format writes it
+    (:func:`~cnncalc.text.printable` by default)."""
     shape = "×".join(str(s) for s in row.input_shape)
     kind = row.kind
-    return f"{row.name} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
+    shown = printable(row.name) if name is None else name
+    return f"{shown} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
 
 
 def worked_group(explained: Explained, headings: list[str] | None = None) -> Group:
@@ -58,7 +62,7 @@ def worked_group(explained: Explained, headings: list[str] | None = None) -> Gro
             grid.add_row(f"  {item.label}", text)
         parts.append(grid)
         for w in warnings:
-            parts.append(Text.assemble(("  warning: ", "bold yellow"), w.message))
+            parts.append(Text.assemble(("  warning: ", "bold yellow"), printable(w.message)))
         if position < len(explained) - 1:
             parts.append(Text(""))
     return Group(*parts)
@@ -79,14 +83,14 @@ def worked_json(explained: Explained) -> str:
 def worked_markdown(explained: Explained) -> str:
     out: list[str] = []
     for row, worked, warnings in explained:
-        out += [f"### {layer_heading(row)}", ""]
+        out += [f"### {layer_heading(row, name=markdown(row.name))}", ""]
         for w in worked:
             if w.metric == "output_shape":
                 continue
             formula = f"{w.formula} = " if w.formula and w.formula not in ("0", w.worked) else ""
             note = f" ({w.note})" if w.note else ""
             out.append(f"- **{w.label}**: {formula}{w.worked}{note}")
-        out += [f"- *warning*: {w.message}" for w in warnings]
+        out += [f"- *warning*: {markdown(w.message)}" for w in warnings]
         out.append("")
     return "\n".join(out)
 
@@ -94,7 +98,7 @@ def worked_markdown(explained: Explained) -> str:
 # --- check -----------------------------------------------------------------------------
 
 def _where(mark: Mark) -> str:
-    return mark.layer if mark.index is None else f"{mark.layer} (#{mark.index})"
+    return printable(mark.layer if mark.index is None else f"{mark.layer} (#{mark.index})")
 
 
 def marking_group(marking: Marking) -> Group:
@@ -112,7 +116,8 @@ def marking_group(marking: Marking) -> Group:
         if not mark.right and mark.worked is not None:
             working = mark.worked.worked if mark.metric == "output_shape" or not mark.worked.formula \
                 else f"{mark.worked.formula} = {mark.worked.worked}"
-        table.add_row(_where(mark), metric_label(mark.metric), _value(mark.given), sign,
+        # The layer is Text: rich would read a str as markup ("[/]") and emoji codes.
+        table.add_row(Text(_where(mark)), metric_label(mark.metric), _value(mark.given), sign,
                       "" if mark.right else _value(mark.expected), working)
     percent = round(100 * marking.right / marking.total) if marking.total else 100
     score = Text.assemble(("score: ", "bold"), f"{marking.right}/{marking.total} ({percent}%)")

@@ -17,6 +17,7 @@ from cnncalc.errors import CnncalcError
 from cnncalc.lecture.worked import explain_layer
 from cnncalc.spec.loader import load_spec, spec_from_data
 from cnncalc.spec.models import Conv2d, Spec
+from cnncalc.text import plural
 
 __all__ = ["check", "conv", "explain", "pool"]
 
@@ -141,10 +142,6 @@ def _times(value: int | list[int]) -> str:
     return str(a) if a == b else f"{a}×{b}"
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _sizes(value: int | list[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
@@ -225,8 +222,8 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
         symbols.append(f"d = {_times(dilation)}")
     if groups > 1:
         symbols.append(f"groups = {groups}")
-    heading = (f"convolution: {_plural(filters, 'filter')} on a {height}×{width} input with "
-               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
+    heading = (f"convolution: {plural(filters, 'filter')} on a {height}×{width} input with "
+               f"{plural(channels, 'channel')} ({', '.join(symbols)})")
     _show_one(spec, heading, fmt)
 
 
@@ -275,7 +272,7 @@ def pool(size: Any, channels: int, values: str | None, windows: bool, kernel: An
     if padding not in (0, [0, 0]):
         symbols.append(f"P = {_times(padding)}")
     heading = (f"{'average' if average else 'max'} pooling on a {height}×{width} input with "
-               f"{_plural(channels, 'channel')} ({', '.join(symbols)})")
+               f"{plural(channels, 'channel')} ({', '.join(symbols)})")
     _show_one(_one_layer([channels, height, width], layer, "cnncalc pool"), heading, fmt)
 
 

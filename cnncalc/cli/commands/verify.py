@@ -10,6 +10,7 @@ import click
 
 from cnncalc.pytorch.verification import DTYPES, Timing, Verification
 from cnncalc.spec.loader import load_spec
+from cnncalc.text import plural, printable
 
 __all__ = ["verify"]
 
@@ -114,7 +115,7 @@ def _shape(shape: tuple[int, ...] | None) -> str:
 def _timing_line(label: str, timing: Timing) -> str:
     peak = f", {100 * timing.peak_fraction:.1f}% of peak" if timing.peak_fraction is not None else ""
     return (f"{label}: median {timing.median_ms:.3f} ms (min {timing.min_ms:.3f}, p90 {timing.p90_ms:.3f}, "
-            f"max {timing.max_ms:.3f}) over {timing.runs} runs after {timing.warmup} warm-up; "
+            f"max {timing.max_ms:.3f}) over {plural(timing.runs, 'run')} after {timing.warmup} warm-up; "
             f"{timing.images_per_s:,.0f} images/s, {timing.tflops:.3f} TFLOP/s achieved{peak}")
 
 
@@ -126,14 +127,15 @@ def verification_group(result: Verification) -> Any:
 
     title = (f"{result.device}, {result.dtype}, batch {result.batch}"
              + (", channels-last" if result.channels_last else ""))
-    table = Table(title=title, title_justify="left", header_style="bold")
+    # Names are Text, never a str that rich would read as markup or emoji codes.
+    table = Table(title=Text(title, style="table.title"), title_justify="left", header_style="bold")
     for heading in ("#", "layer", "type", "expected", "actual", "params expected", "params actual", ""):
         table.add_column(heading, justify="right" if heading.startswith(("#", "params")) else "left",
                          no_wrap=heading != "layer")
     for index, layer in enumerate(result.layers, 1):
         mark = Text("✓", style="bold green") if layer.ok else Text("✗", style="bold red")
         kind = f"{layer.type}+{layer.activation}" if layer.activation else layer.type
-        table.add_row(str(index), layer.name, kind, _shape(layer.expected_shape),
+        table.add_row(str(index), Text(printable(layer.name)), kind, _shape(layer.expected_shape),
                       _shape(layer.actual_shape), f"{layer.expected_parameters:,}",
                       f"{layer.actual_parameters:,}", mark)
     parts: list[Any] = [table]
@@ -144,7 +146,7 @@ def verification_group(result: Verification) -> Any:
         parts.append(Text(f"the forward pass failed: {result.error}", style="bold red"))
     bad = [layer.name for layer in result.layers if not layer.ok]
     if bad:
-        parts.append(Text(f"disagree: {', '.join(bad)}", style="bold red"))
+        parts.append(Text(printable(f"disagree: {', '.join(bad)}"), style="bold red"))
     for label, timing in (("forward", result.timing), ("forward + backward", result.backward_timing)):
         if timing:
             parts.append(Text(_timing_line(label, timing)))
