@@ -1,30 +1,34 @@
 """cnncalc: every size and count of a CNN, layer by layer, from a short YAML spec.
 
 >>> import cnncalc
->>> report = cnncalc.analyze(cnncalc.load_spec("lenet5"))
+>>> report = cnncalc.analyze("lenet5")
 >>> report.totals.parameters
 61706
 
-The public names are loaded on first use, so ``import cnncalc`` stays cheap.
+``analyze``, ``build`` and ``verify`` take a spec as :func:`load_spec` returns it, or anything
+:func:`load_spec` takes: a path, a bundled name or a mapping. The public names are loaded on
+first use, so ``import cnncalc`` stays cheap (and never imports torch).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
-    from cnncalc.analysis.walk import LayerRow, Report, analyze
+    from torch import nn
+
+    from cnncalc.analysis.walk import LayerRow, Report
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
-    from cnncalc.pytorch.bridge import build
-    from cnncalc.pytorch.verification import Verification, verify
+    from cnncalc.pytorch.verification import Verification
     from cnncalc.spec.loader import load_spec
     from cnncalc.spec.models import Spec
 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "analyze": "cnncalc.analysis.walk",
     "Report": "cnncalc.analysis.walk",
     "LayerRow": "cnncalc.analysis.walk",
     "load_spec": "cnncalc.spec.loader",
@@ -34,16 +38,57 @@ _WHERE = {
     "SpecError": "cnncalc.errors",
     "ShapeError": "cnncalc.errors",
     "TorchMissingError": "cnncalc.errors",
-    # torch is imported when build() or verify() runs, not when they are looked up
-    "build": "cnncalc.pytorch.bridge",
-    "verify": "cnncalc.pytorch.verification",
     "Verification": "cnncalc.pytorch.verification",
 }
 
-__all__ = [  # provided lazily by __getattr__ below
+__all__ = [  # the classes and load_spec are provided lazily by __getattr__ below
     "CnncalcError", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
     "TorchMissingError", "Verification", "analyze", "build", "load_spec", "verify",
 ]
+
+#: What ``analyze``, ``build`` and ``verify`` take: a loaded spec, a path, a bundled name, a mapping.
+SpecSource: TypeAlias = "Spec | str | os.PathLike[str] | Mapping[str, Any]"
+
+
+def _spec(source: SpecSource, caller: str) -> Spec:
+    """The spec ``source`` names, loaded when it is not one already."""
+    from cnncalc.spec.models import Spec
+
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, (str, os.PathLike, Mapping)):
+        from cnncalc.spec.loader import load_spec
+
+        return load_spec(source if isinstance(source, (str, Mapping)) else os.fspath(source))
+    raise TypeError(f"cnncalc.{caller}() takes a spec: a path to a YAML file, a bundled name such "
+                    f"as 'lenet5', a mapping, or what cnncalc.load_spec() returns; got "
+                    f"{type(source).__name__}")
+
+
+def analyze(spec: SpecSource) -> Report:
+    """The per-layer report of ``spec`` (see :func:`cnncalc.analysis.walk.analyze`).
+
+    Raises :class:`SpecError` for a spec that cannot be loaded, :class:`ShapeError` at the first
+    layer that cannot apply to its input, and :class:`TypeError` for something that is no spec.
+    """
+    from cnncalc.analysis.walk import analyze as walk
+
+    return walk(_spec(spec, "analyze"))
+
+
+def build(spec: SpecSource) -> nn.Sequential:
+    """``spec`` as a ``torch.nn.Sequential`` (see :func:`cnncalc.pytorch.bridge.build`)."""
+    from cnncalc.pytorch.bridge import build as make
+
+    return make(_spec(spec, "build"))
+
+
+def verify(spec: SpecSource, **options: Any) -> Verification:
+    """Build ``spec`` in torch, run it and compare it with the analysis (see
+    :func:`cnncalc.pytorch.verification.verify` for ``options``)."""
+    from cnncalc.pytorch.verification import verify as run
+
+    return run(_spec(spec, "verify"), **options)
 
 
 def __dir__() -> list[str]:

@@ -20,11 +20,13 @@ import traceback
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 import cnncalc
+import cnncalc.spec.loader as cnncalc_loader
 from cnncalc.cli import cli
-from cnncalc.spec.loader import MAX_DEPTH
+from cnncalc.spec.loader import MAX_DEPTH, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "bad_specs"
@@ -305,3 +307,235 @@ def test_most_layers_allowed_is_quick_in_json(tmp_path: Path) -> None:
     done, elapsed = _run(path, "--format", "json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert elapsed < 15
+
+
+# --- YAML that is valid but is no spec: self-reference, values that are not plain ---------------
+
+def _cli_rejects(runner: CliRunner, text: str) -> list[str]:
+    """Run the text through `cnncalc analyze -` in process: exit 2, no crash, its lines."""
+    result = runner.invoke(cli, ["analyze", "-"], input=text)
+    _no_crash(result)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    return result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("text", [
+    "input: [3, 8, 8]\nlayers: &a [*a]\n",
+    "input: [3, 8, 8]\nlayers: &a [{type: relu}, [*a]]\n",
+    "input: &i {channels: 3, height: 8, width: *i}\nlayers: [{type: relu}]\n",
+    "input: [3, 8, 8]\nlayers:\n  - &l {type: relu, name: *l}\n",
+    "input: [3, 8, 8]\nlayers:\n  - &l {type: conv2d, out_channels: 2, kernel_size: 1, <<: *l}\n",
+    "&top {input: [3, 8, 8], layers: [{type: relu}], description: *top}\n",
+], ids=["list", "nested list", "input mapping", "layer name", "merge into itself", "top level"])
+def test_an_alias_inside_its_own_anchor_is_one_line(runner: CliRunner, text: str) -> None:
+    """A value that contains itself recursed without end in every consumer (RecursionError)."""
+    [line] = _cli_rejects(runner, text)
+    assert line.startswith("<stdin>:") and "alias *" in line and "itself" in line
+
+
+# One value of every tag PyYAML's safe loader builds beyond text, numbers, true/false, null,
+# lists and mappings; the test below fails when a PyYAML release adds one not listed here.
+ODD_VALUES = {
+    "tag:yaml.org,2002:timestamp": ["2024-01-01", "2024-13-45", "2001-12-14 21:59:43.10 -5",
+                                    "!!timestamp 2024-01-01"],
+    "tag:yaml.org,2002:binary": ["!!binary aGVsbG8="],
+    "tag:yaml.org,2002:set": ["!!set {a, b}"],
+    "tag:yaml.org,2002:omap": ["!!omap [a: 1, b: 2]"],
+    "tag:yaml.org,2002:pairs": ["!!pairs [a: 1, a: 2]"],
+    None: ["!local x", "!!python/tuple [1, 2]", "!!python/object/apply:os.system [echo]", "="],
+}
+
+
+def test_every_tag_the_safe_loader_builds_is_covered() -> None:
+    plain = {f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "str", "seq", "map")}
+    assert set(yaml.SafeLoader.yaml_constructors) - plain == set(ODD_VALUES)
+
+
+@pytest.mark.parametrize("value", [v for values in ODD_VALUES.values() for v in values])
+@pytest.mark.parametrize("where", ["name", "description", "layer name", "layer field", "layer",
+                                   "layers"])
+def test_a_value_that_is_not_plain_is_one_located_line(runner: CliRunner, value: str, where: str) -> None:
+    layer = "{type: conv2d, name: c1, out_channels: 2, kernel_size: 1}"
+    lines = {"name": f"name: {value}", "description": f"description: {value}",
+             "layer name": None, "layer field": None, "layer": None, "layers": None}
+    top = lines[where]
+    if where == "layer name":
+        layers = f"  - {{type: relu, name: {value}}}"
+    elif where == "layer field":
+        layers = f"  - {{type: conv2d, name: c1, out_channels: 2, kernel_size: 1, padding_mode: {value}}}"
+    elif where == "layer":
+        layers = f"  - {layer}\n  - {value}"
+    else:
+        layers = f"  - {layer}"
+    body = f"layers: {value}\n" if where == "layers" else f"layers:\n{layers}\n"
+    text = (f"{top}\n" if top else "") + "input: [3, 8, 8]\n" + body
+    [line] = _cli_rejects(runner, text)
+    number = text.splitlines().index(next(t for t in text.splitlines() if value in t)) + 1
+    assert line.startswith(f"<stdin>:{number}: "), line
+    if where in ("layer field", "layer"):
+        layer_is = r": layer c1 \(#1\): " if where == "layer field" else ": layer #2: "
+        assert re.search(layer_is, line), line
+    assert "date" in line or "not allowed" in line or "quote it" in line, line
+
+
+def test_a_date_says_to_quote_it(runner: CliRunner) -> None:
+    [line] = _cli_rejects(runner, "name: 2024-01-01\ninput: [3, 8, 8]\nlayers: [{type: relu}]\n")
+    assert "date" in line and "'2024-01-01'" in line
+
+
+# --- merge keys: YAML's own way to repeat a mapping with overrides -------------------------------
+
+def test_a_merge_with_overrides_is_no_duplicate() -> None:
+    data, _ = parse_yaml("input: [3, 8, 8]\nlayers:\n"
+                         "  - &c {type: conv2d, name: c1, out_channels: 6, kernel_size: 3}\n"
+                         "  - {<<: *c, name: c2, out_channels: 8}\n"
+                         "  - &d {type: conv2d, name: c3, out_channels: 4, kernel_size: 1, stride: 2}\n"
+                         "  - {<<: [*d, *c], name: c4}\n")  # the first mapping listed wins
+    report = cnncalc.analyze(data)
+    assert [(r.name, r.output_shape, r.parameters) for r in report.rows] == [
+        ("c1", (6, 6, 6), 6 * (3 * 9 + 1)), ("c2", (8, 4, 4), 8 * (6 * 9 + 1)),
+        ("c3", (4, 2, 2), 4 * (8 + 1)), ("c4", (4, 1, 1), 4 * (4 + 1))]
+
+
+def test_a_merge_through_the_cli_is_analysed(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["analyze", "-", "-f", "json"], input=(
+        "input: [3, 8, 8]\nlayers:\n  - &c {type: conv2d, name: c1, out_channels: 6, kernel_size: 3}\n"
+        "  - {<<: *c, name: c2, out_channels: 8}\n"))
+    assert result.exit_code == 0, result.stderr
+    assert '"output_shape": [\n        8,' in result.stdout or '"output_shape": [8, 4, 4]' in result.stdout
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("  - {<<: *c, name: c2, out_channels: 8, out_channels: 9}\n", "out_channels appears twice"),
+    ("  - {<<: *c, <<: *c, name: c2}\n", "<<: [*a, *b]"),
+])
+def test_a_real_duplicate_beside_a_merge_is_still_an_error(runner: CliRunner, text: str,
+                                                           needle: str) -> None:
+    lines = _cli_rejects(runner, "input: [3, 8, 8]\nlayers:\n"
+                         "  - &c {type: conv2d, name: c1, out_channels: 6, kernel_size: 3}\n" + text)
+    assert len(lines) == 1 and lines[0].startswith("<stdin>:4: layer c2 (#2): ") and needle in lines[0]
+
+
+# --- numbers YAML 1.1 reads as text -------------------------------------------------------------
+
+@pytest.mark.parametrize("field, written, write", [
+    ("out_channels: {}", "1e9", "1000000000"),
+    ("out_channels: {}", "1E3", "1000"),
+    ("out_channels: {}", "1.5e1", "15"),
+    ("kernel_size: [{}, 3]", "3e0", "3"),
+    ("stride: {}", "2e+0", "2"),
+])
+def test_an_unquoted_number_yaml_reads_as_text_says_so(runner: CliRunner, field: str, written: str,
+                                                       write: str) -> None:
+    layer = {"out_channels: {}": "{type: conv2d, name: c, kernel_size: 3, %s}",
+             "kernel_size: [{}, 3]": "{type: conv2d, name: c, out_channels: 3, %s}",
+             "stride: {}": "{type: conv2d, name: c, out_channels: 3, kernel_size: 3, %s}"}[field]
+    [line] = _cli_rejects(runner, "input: [3, 32, 32]\nlayers:\n  - " + layer % field.format(written) + "\n")
+    assert "remove the quotes" not in line
+    assert "YAML 1.1" in line and f"write {write})" in line, line
+    assert line.startswith("<stdin>:3: layer c (#1): ")
+
+
+def test_a_quoted_number_still_says_remove_the_quotes(runner: CliRunner) -> None:
+    lines = _cli_rejects(runner, 'input: [3, 32, 32]\nlayers:\n  - {type: conv2d, out_channels: "16", '
+                                 "kernel_size: '3'}\n")
+    assert len(lines) == 2 and all(line.endswith("(remove the quotes)") for line in lines), lines
+
+
+def test_a_decimal_yaml_reads_as_text_says_what_to_write(runner: CliRunner) -> None:
+    [line] = _cli_rejects(runner, "input: [3, 32, 32]\nlayers:\n  - {type: localresponsenorm, size: 3, "
+                                  "alpha: 1e-4}\n")
+    assert "YAML 1.1" in line and "1.0e-4" in line, line
+
+
+# --- layer types cnncalc does not have -----------------------------------------------------------
+
+def _type_message(written: str) -> str:
+    [line] = _cli_rejects(CliRunner(), f"input: [3, 32, 32]\nlayers:\n  - {{type: {written}}}\n")
+    return line
+
+
+@pytest.mark.parametrize("written", ["upsample", "concat", "add", "deconv", "conv1d", "ConvTranspose2d",
+                                     "relu6", "GroupNorm", "Dropout3d", "GlobalAveragePooling2D", "lstm"])
+def test_a_type_cnncalc_lacks_is_named_plainly(written: str) -> None:
+    line = _type_message(written)
+    assert f"cnncalc does not support {written!r} yet" in line, line
+    assert "did you mean" not in line
+
+
+def test_every_unsupported_type_is_named_plainly() -> None:
+    from cnncalc.spec.models import LAYER_TYPES, TYPE_ALIASES, UNSUPPORTED_TYPES
+
+    assert not set(UNSUPPORTED_TYPES) & {*LAYER_TYPES, *TYPE_ALIASES}
+    for written in UNSUPPORTED_TYPES:
+        assert "does not support" in cnncalc_loader._unknown_type(written), written
+
+
+def test_a_misspelt_type_is_matched_within_its_kind() -> None:
+    """Each supported spelling, one letter dropped or doubled: any suggestion is of the same kind."""
+    from cnncalc.spec.models import KIND_OF_TYPE, LAYER_TYPES, TYPE_ALIASES, canonical_type, kind_of
+
+    wrong = []
+    for name in [*LAYER_TYPES, *TYPE_ALIASES]:
+        kind = KIND_OF_TYPE[canonical_type(name)]
+        for i in range(len(name)):
+            for typo in (name[:i] + name[i + 1:], name[:i] + name[i] + name[i:]):
+                if canonical_type(typo) in KIND_OF_TYPE:
+                    continue  # another real spelling
+                message = cnncalc_loader._unknown_type(typo)
+                said = re.search(r"did you mean '([^']+)'", message)
+                if said and kind_of(said.group(1)) != kind:
+                    wrong.append((typo, said.group(1)))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("written, other_kinds", [
+    ("upsampel", ["subsampling"]), ("concatenat", ["conv"]), ("deconv2", ["conv"]),
+    ("fancypool", ["conv", "relu"]), ("transposedconv", ["conv2d"]),
+])
+def test_a_suggestion_is_never_of_another_kind(written: str, other_kinds: list[str]) -> None:
+    line = _type_message(written)
+    for other in other_kinds:
+        assert f"did you mean {other!r}" not in line, line
+
+
+def test_an_unsupported_activation_is_named_plainly() -> None:
+    [line] = _cli_rejects(CliRunner(), "input: [3, 32, 32]\nlayers:\n  - {type: conv2d, "
+                                       "out_channels: 3, kernel_size: 3, activation: relu6}\n")
+    assert "does not support activation 'relu6' yet" in line and "did you mean" not in line
+
+
+# --- the SPEC argument ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given", ["", " ", "\t"])
+def test_an_empty_spec_argument_says_so(runner: CliRunner, given: str) -> None:
+    result = runner.invoke(cli, ["analyze", given])
+    _no_crash(result)
+    assert result.exit_code == 2
+    assert "SPEC argument is empty" in result.stderr and "directory" not in result.stderr
+
+
+# --- the library API takes what the CLI takes ------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["lenet5", Path("lenet5"), ROOT / "architectures" / "lenet5.yaml",
+                                    str(ROOT / "architectures" / "lenet5.yaml")])
+def test_analyze_takes_a_name_or_a_path(source: object) -> None:
+    assert cnncalc.analyze(source).totals.parameters == 61706  # type: ignore[arg-type]
+
+
+def test_analyze_takes_a_mapping_and_a_spec() -> None:
+    data = {"input": [1, 4, 4], "layers": [{"type": "conv2d", "out_channels": 2, "kernel_size": 3}]}
+    assert cnncalc.analyze(data).totals.parameters == 20
+    assert cnncalc.analyze(cnncalc.load_spec(data)).totals.parameters == 20
+
+
+@pytest.mark.parametrize("source", [3, None, b"lenet5", ["lenet5"]])
+def test_analyze_of_something_else_says_what_to_pass(source: object) -> None:
+    with pytest.raises(TypeError, match=r"takes a spec: a path .* bundled name .* mapping"):
+        cnncalc.analyze(source)  # type: ignore[arg-type]
+
+
+def test_a_missing_bundled_name_is_a_spec_error() -> None:
+    with pytest.raises(cnncalc.SpecError, match="no such file"):
+        cnncalc.analyze("lenet6")

@@ -136,8 +136,8 @@ def list_architectures() -> None:
 def schema() -> None:
     """Print the spec's JSON Schema, for completion and checking in an editor.
 
-    It describes what cnncalc accepts, the lecture's aliases included (type names in
-    lower case; cnncalc itself also ignores case, '_' and '-' in them).
+    It accepts exactly the spellings cnncalc accepts: the lecture's aliases, and type and
+    activation names in any case, with '_', '-' or spaces.
     """
     import json
 

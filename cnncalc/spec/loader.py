@@ -11,6 +11,7 @@ YAML line, the layer and what to do, chosen by the error's ``type``.
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ from pydantic import BaseModel, ValidationError
 from cnncalc.errors import Issue, SpecError
 from cnncalc.spec import bundled
 from cnncalc.spec.models import (
+    KIND_OF_TYPE,
     LAYER_MODELS,
     LAYER_TYPES,
     TYPE_ALIASES,
+    UNSUPPORTED_TYPES,
     InputShape,
     Spec,
     canonical_type,
+    kind_of,
     show,
 )
 
@@ -52,6 +56,11 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
     """
     if isinstance(source, Mapping):
         return spec_from_data(source)
+    if isinstance(source, str) and not source.strip():
+        # Path("") is the current folder; say what was given, not that "." is a folder
+        raise SpecError([Issue("the SPEC argument is empty; give a YAML file, a bundled name such as "
+                               "lenet5 (cnncalc list shows them all), or - for standard input")],
+                        repr(source))
     if source == "-":
         data, root = decode_yaml(sys.stdin.buffer.read(MAX_BYTES + 1), "<stdin>")
         return spec_from_data(data, root, source="<stdin>")
@@ -100,6 +109,8 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _check_nodes(node, where)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -112,8 +123,6 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
     except ValueError:  # PyYAML's int() of a number longer than Python reads (4,300 digits)
         raise SpecError([Issue("a number in the file is thousands of digits long; a spec's numbers "
                                "are short")], where) from None
-    if node is not None:
-        _check_duplicate_keys(node, where)
     return data, node
 
 
@@ -126,10 +135,6 @@ def _yaml_problem(err: yaml.MarkedYAMLError, text: str) -> str:
         return "invalid YAML: a tab in the indentation; YAML indents with spaces"
     if "expected a single document" in str(err.context) or "another document" in problem:
         return "invalid YAML: a second document starts here ('---'); a spec is one document"
-    if "could not determine a constructor for the tag" in problem:
-        tag = problem.split("'")[1] if problem.count("'") >= 2 else "?"
-        tag = tag.replace("tag:yaml.org,2002:", "!!")
-        return f"tag {tag} is not allowed; a spec holds plain values (numbers, words, lists)"
     if "maximum nesting depth" in problem:  # libyaml's own bound (PyYAML >= 6.0.4), above ours
         return f"nested more than {MAX_DEPTH} levels deep; a spec needs a few"
     if "mapping values are not allowed" in problem:
@@ -139,10 +144,15 @@ def _yaml_problem(err: yaml.MarkedYAMLError, text: str) -> str:
 
 
 def _check_events(text: str, where: str) -> None:
-    """Walk the parser's events (iterative, in C) to bound depth and alias expansion."""
+    """Walk the parser's events (iterative, in C) to bound depth and alias expansion.
+
+    An alias inside the collection its anchor names (``layers: &a [*a]``) makes a value that
+    contains itself; everything after the parser would recurse on it forever.
+    """
     depth = 0
     stack: list[list[Any]] = [[None, 0]]  # per open collection: anchor, expanded size
     anchors: dict[str, int] = {}
+    unfinished: dict[str, int | None] = {}  # anchors of open collections: the line of each
     aliased = False
     for event in yaml.parse(text, Loader=_Loader):
         size = 0
@@ -152,17 +162,28 @@ def _check_events(text: str, where: str) -> None:
                 raise SpecError([Issue(f"nested more than {MAX_DEPTH} levels deep; a spec needs a few",
                                        line=_event_line(event))], where)
             stack.append([event.anchor, 1])
+            if event.anchor:
+                unfinished[event.anchor] = _event_line(event)
             continue
         if isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
             anchor, size = stack.pop()
             if anchor:
                 anchors[anchor] = size
+                unfinished.pop(anchor, None)
         elif isinstance(event, yaml.ScalarEvent):
             size = 1
             if event.anchor:
                 anchors[event.anchor] = 1
+                unfinished.pop(event.anchor, None)
         elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in unfinished:
+                at, line = unfinished[event.anchor], _event_line(event)
+                raise SpecError([Issue(
+                    f"alias *{event.anchor} sits inside &{event.anchor}"
+                    + (f" (line {at})" if at and at != line else "") + ", the value it repeats, "
+                    "which would then hold itself without end; alias only a complete value",
+                    line=line)], where)
             size = anchors.get(event.anchor or "", 1)
             aliased = True
         else:
@@ -178,39 +199,75 @@ def _event_line(event: yaml.Event) -> int | None:
     return event.start_mark.line + 1 if event.start_mark is not None else None
 
 
-def _check_duplicate_keys(root: yaml.Node, where: str) -> None:
-    """Reject repeated keys (PyYAML silently keeps the last) and keys that are not words."""
+# Tags whose values a spec can hold; PyYAML's safe loader also builds dates (from an unquoted
+# 2024-01-01), sets, ordered maps, pairs and bytes, none of which is a spec's value.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}"
+                        for name in ("null", "bool", "int", "float", "str", "seq", "map"))
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_nodes(root: yaml.Node, where: str) -> None:
+    """Check the node tree before anything is built from it.
+
+    Every value must be plain (text, a number, true/false, null, a list or a mapping): a date
+    that does not exist (2024-13-45) would otherwise fail deep inside PyYAML, and a set or a
+    date would reach the models. Every key must be a word, given once: PyYAML silently keeps
+    the last of a repeated key. A merge key (``<<: *base`` or ``<<: [*a, *b]``) is YAML's way to
+    repeat a mapping with some keys overridden, so a key it brings in is no repetition.
+    """
     seen_nodes: set[int] = set()
     layers = _child(root, "layers")
     layer_of = {id(item): position for position, item in enumerate(getattr(layers, "value", []), 1)
                 if isinstance(layers, yaml.SequenceNode)}
-    todo: list[tuple[yaml.Node, int | None]] = [(root, None)]
+    todo: list[tuple[yaml.Node, int | None, str | None]] = [(root, None, None)]
     issues = []
     while todo:
-        node, index = todo.pop()
+        node, index, name = todo.pop()
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))
-        index = layer_of.get(id(node), index)
-        if isinstance(node, yaml.MappingNode):
-            name = _scalar(_child(node, "name")) if index is not None else None
+        if id(node) in layer_of:
+            index = layer_of[id(node)]
+            named = _child(node, "name")
+            name = _scalar(named) if named is not None and named.tag == "tag:yaml.org,2002:str" else None
+        line = node.start_mark.line + 1
+        if node.tag not in _PLAIN_TAGS:
+            issues.append(Issue(_odd_tag(node), line=line, layer=name, index=index))
+        elif isinstance(node, yaml.MappingNode):
             keys: dict[str, int] = {}
             for key, value in node.value:
                 line = key.start_mark.line + 1
-                if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+                merge = isinstance(key, yaml.ScalarNode) and key.tag == _MERGE_TAG
+                if not merge and (not isinstance(key, yaml.ScalarNode)
+                                  or key.tag != "tag:yaml.org,2002:str"):
                     shown = key.value if isinstance(key, yaml.ScalarNode) else "a list or mapping"
                     issues.append(Issue(f"key {shown} is not a field name; keys are words such as "
                                         "kernel_size", line=line, layer=name, index=index))
                 elif key.value in keys:
+                    fix = "merge several with <<: [*a, *b]" if merge else "keep one"
                     issues.append(Issue(f"{key.value} appears twice (first on line {keys[key.value]}); "
-                                        "keep one", line=line, layer=name, index=index))
+                                        f"{fix}", line=line, layer=name, index=index))
                 else:
                     keys[key.value] = line
-                todo.append((value, index))
+                todo.append((value, index, name))
         elif isinstance(node, yaml.SequenceNode):
-            todo.extend((item, index) for item in node.value)
+            todo.extend((item, index, name) for item in node.value)
     if issues:
         raise SpecError(sorted(issues, key=lambda i: i.line or 0), where)
+
+
+def _odd_tag(node: yaml.Node) -> str:
+    """What a value that is not plain is, and what to write instead."""
+    implicit = (isinstance(node, yaml.ScalarNode) and not node.style  # plain: '' in C, None in Python
+                and _yaml_reads(node.value) == node.tag)
+    if implicit and node.tag == "tag:yaml.org,2002:timestamp":
+        return (f"{node.value} reads as a date in YAML; a spec holds no dates (quote it, "
+                f"'{node.value}', to keep it as text)")
+    if implicit:
+        return (f"{node.value} on its own is special in YAML 1.1, not text; quote it "
+                f"('{node.value}') to keep it as text")
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    return f"tag {tag} is not allowed; a spec holds plain values (numbers, words, lists, mappings)"
 
 
 def _scalar(node: yaml.Node | None) -> str | None:
@@ -343,33 +400,87 @@ def _message(error: Any, where: _Where, layer: Any, data: Mapping[str, Any],
     if kind in _BOUNDS:
         return f"{field} must be {_BOUNDS[kind]} {next(iter(ctx.values()))}; got {show(given)}"
     if kind in _PLAIN:
-        quoted = kind in ("int_type", "float_type") and isinstance(given, str) and _is_number(given)
-        return f"{field} {_PLAIN[kind]}; got {show(given)}" + (" (remove the quotes)" if quoted else "")
+        hint = _number_hint(given, whole=kind == "int_type") if kind in ("int_type", "float_type") else ""
+        return f"{field} {_PLAIN[kind]}; got {show(given)}{hint}"
+    if kind == "not_whole":
+        value = ctx["value"]
+        return f"{field} must be a whole number; got {show(value)}{_number_hint(value, whole=True)}"
     text = str(error["msg"])
     if not field:
         return text
     return f"{field} {text}" if text.startswith(("must", "has ")) else f"{field}: {text}"
 
 
-def _is_number(text: str) -> bool:
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _yaml_reads(text: str) -> str:
+    """The tag YAML 1.1 gives ``text`` written unquoted (``tag:yaml.org,2002:int``, ``…:str``)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+def _number_hint(given: Any, whole: bool) -> str:
+    """Why a number arrived as text, and what to write instead ('' when it is no number).
+
+    A quoted number is text. So is an unquoted 1e9 or 1.5e3: YAML 1.1 reads a float only with a
+    dot and a signed exponent (1.0e+9), so the number the author meant never reaches cnncalc.
+    """
+    if not isinstance(given, str):
+        return ""
+    text = given.strip()
     try:
-        float(text)
+        number = float(text)
     except ValueError:
-        return False
-    return True
+        return ""
+    if not math.isfinite(number):
+        return ""
+    read_as = _yaml_reads(text)
+    if read_as == "tag:yaml.org,2002:int" or (read_as == "tag:yaml.org,2002:float" and not whole):
+        return " (remove the quotes)"
+    if read_as == "tag:yaml.org,2002:float":
+        return f" (remove the quotes and write a whole number, {int(number)})" if number.is_integer() else ""
+    said = f" (YAML 1.1 reads {text} as text, not as a number"
+    if whole:
+        return said + (f"; write {int(number)})" if number.is_integer() else "; and it must be whole)")
+    mantissa, _, exponent = text.lower().partition("e")
+    written = (mantissa if "." in mantissa else mantissa + ".0") + "e" + (
+        exponent if exponent[:1] in ("+", "-") else "+" + exponent)
+    if exponent and _yaml_reads(written) == "tag:yaml.org,2002:float":
+        return said + f"; write it with a dot and a signed exponent, {written})"
+    return said + ")"
 
 
 def _unknown_type(written: Any) -> str:
+    """An unknown type: one cnncalc does not support yet, or a misspelling of a type of its kind."""
     if not isinstance(written, str):
         return f"type must be text such as conv2d; got {show(written)}"
     key = canonical_type(written) if written else written
-    candidates = list(LAYER_TYPES) + list(TYPE_ALIASES)
+    kind = kind_of(key)
+    if key in UNSUPPORTED_TYPES:
+        return f"cnncalc does not support {written!r} yet{_offer(kind)}"
+    # only a type cnncalc has is worth suggesting, and only one of the kind the word gives away
+    candidates = [name for name in (*LAYER_TYPES, *TYPE_ALIASES) if kind is None or kind_of(name) == kind]
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    if not close:
-        return f"unknown layer type {written!r}; known types: {', '.join(LAYER_TYPES)}"
-    match = close[0]
-    named = f"{match!r} ({TYPE_ALIASES[match]})" if match in TYPE_ALIASES else repr(match)
-    return f"unknown layer type {written!r}; did you mean {named}?"
+    if close:
+        match = close[0]
+        named = f"{match!r} ({TYPE_ALIASES[match]})" if match in TYPE_ALIASES else repr(match)
+        return f"unknown layer type {written!r}; did you mean {named}?"
+    if kind is not None:
+        return f"unknown layer type {written!r}{_offer(kind)}"
+    return f"unknown layer type {written!r}; known types: {', '.join(LAYER_TYPES)}"
+
+
+def _offer(kind: str | None) -> str:
+    """What cnncalc has of a kind, for a message about a type it lacks."""
+    if kind is None:
+        return f"; known types: {', '.join(LAYER_TYPES)}"
+    supported = [name for name in LAYER_TYPES if KIND_OF_TYPE.get(name) == kind]
+    if supported:
+        return f"; its {kind} type{' is' if len(supported) == 1 else 's are'} {', '.join(supported)}"
+    if kind == "merge":
+        return "; a spec is one chain of layers, each reading the one before"
+    return f"; it has no {kind} layers"
 
 
 def _accepted(model: type[BaseModel]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -31,23 +32,41 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "ACTIVATIONS",
+    "KIND_OF_TYPE",
     "LAYER_TYPES",
     "TYPE_ALIASES",
+    "UNSUPPORTED_TYPES",
     "InputShape",
     "Layer",
     "Spec",
     "canonical_type",
     "json_schema",
+    "kind_of",
     "show",
+    "spelling_pattern",
 ]
 
 MAX_SIZE = 2**31 - 1  # torch indexes with int64, but no real network comes near this
 MAX_LAYERS = 20_000  # ResNet-1001 has about 3,000; this bounds the work a hostile file can ask for
 
-PosInt = Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE)]
-NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE)]
-Number = Annotated[float, Field(allow_inf_nan=False)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _integral(value: Any) -> Any:
+    """A decimal with no fraction is whole (6.0 is 6), as JSON Schema's ``integer`` says."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Values are taken as YAML gives them, never converted from text ('16', or 1e-5, which YAML 1.1
+# reads as text) or from true/false, so that `cnncalc schema` can say exactly what is accepted.
+Whole = Annotated[int, Strict(), BeforeValidator(_integral)]
+PosInt = Annotated[int, Strict(), Field(ge=1, le=MAX_SIZE), BeforeValidator(_integral)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0, le=MAX_SIZE), BeforeValidator(_integral)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+Flag = Annotated[bool, Strict()]
 
 
 def show(value: Any) -> str:
@@ -64,10 +83,11 @@ def show(value: Any) -> str:
 
 
 def _whole(value: Any, minimum: int) -> int:
+    value = _integral(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        quoted = isinstance(value, str) and value.strip().lstrip("-").isdigit()
-        raise PydanticCustomError("not_whole", "must be a whole number; got {got}{hint}",
-                                  {"got": show(value), "hint": " (remove the quotes)" if quoted else ""})
+        # the loader says why a number arrived as text (quotes, YAML 1.1's 1e9) from ``value``
+        raise PydanticCustomError("not_whole", "must be a whole number; got {got}",
+                                  {"got": show(value), "value": value})
     if value < minimum:
         raise PydanticCustomError("too_small", "must be at least {lo}; got {got}",
                                   {"lo": minimum, "got": value})
@@ -75,6 +95,15 @@ def _whole(value: Any, minimum: int) -> int:
         raise PydanticCustomError("too_large", "must be at most {hi}; got {got}",
                                   {"hi": MAX_SIZE, "got": value})
     return value
+
+
+def _numeric(value: Any) -> bool:
+    """A number that arrived as text ('3', or 1e9 which YAML 1.1 reads as text)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
 
 
 def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) -> Any:
@@ -91,7 +120,7 @@ def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) 
                     "pair_length", "must be one number or a pair [height, width]; got {n} values",
                     {"n": len(value)})
             return (_whole(value[0], minimum), _whole(value[1], minimum))
-        if isinstance(value, int) and not isinstance(value, bool):
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)) or _numeric(value):
             size = _whole(value, minimum)
             return (size, size)
         choices = ["a whole number", "a pair [height, width]", *(repr(w) for w in words)]
@@ -102,17 +131,24 @@ def _pair_of(minimum: int, words: tuple[str, ...] = (), optional: bool = False) 
     return check
 
 
+# What the validators above take, for the JSON Schema: a number, or a list of exactly two.
+_Pos = Annotated[int, Field(ge=1, le=MAX_SIZE)]
+_NonNeg = Annotated[int, Field(ge=0, le=MAX_SIZE)]
+_Signed = Annotated[int, Field(ge=-MAX_SIZE, le=MAX_SIZE)]  # zeropad2d: a negative value crops
+_PosPairInput = _Pos | Annotated[list[_Pos], Field(min_length=2, max_length=2)]
+_NonNegPairInput = _NonNeg | Annotated[list[_NonNeg], Field(min_length=2, max_length=2)]
+
 Pair = tuple[int, int]
-PosPair = Annotated[Pair, PlainValidator(_pair_of(1), json_schema_input_type=int | list[int])]
-NonNegPair = Annotated[Pair, PlainValidator(_pair_of(0), json_schema_input_type=int | list[int])]
+PosPair = Annotated[Pair, PlainValidator(_pair_of(1), json_schema_input_type=_PosPairInput)]
+NonNegPair = Annotated[Pair, PlainValidator(_pair_of(0), json_schema_input_type=_NonNegPairInput)]
 OptionalStride = Annotated[
     Pair | None,
-    PlainValidator(_pair_of(1, optional=True), json_schema_input_type=int | list[int] | None),
+    PlainValidator(_pair_of(1, optional=True), json_schema_input_type=_PosPairInput | None),
 ]
 ConvPadding = Annotated[
     Pair | Literal["same", "valid"],
     PlainValidator(_pair_of(0, ("same", "valid")),
-                   json_schema_input_type=int | list[int] | Literal["same", "valid"]),
+                   json_schema_input_type=_NonNegPairInput | Literal["same", "valid"]),
 ]
 
 ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
@@ -137,6 +173,70 @@ TYPE_ALIASES = {
     "batchnormalization": "batchnorm2d",
     "spatialdropout2d": "dropout2d",
 }
+
+
+# What each layer type is. A misspelt type is matched only against types of its own kind (so
+# upsample is never taken for subsampling), and the types below that cnncalc knows of but cannot
+# analyse are named as such. Keys are normalised as canonical_type does.
+KIND_OF_TYPE: dict[str, str] = {
+    "conv2d": "convolution",
+    "linear": "fully connected", "rbf": "fully connected",
+    "maxpool2d": "pooling", "avgpool2d": "pooling", "adaptiveavgpool2d": "pooling",
+    "adaptivemaxpool2d": "pooling", "subsampling": "pooling",
+    "flatten": "reshaping",
+    "batchnorm2d": "normalisation", "batchnorm1d": "normalisation", "localresponsenorm": "normalisation",
+    "dropout": "dropout", "dropout2d": "dropout",
+    "zeropad2d": "padding",
+    **dict.fromkeys(ACTIVATIONS, "activation"),
+}
+
+UNSUPPORTED_TYPES: dict[str, str] = {
+    **dict.fromkeys(("conv1d", "conv3d", "separableconv2d", "depthwiseconv2d", "lazyconv2d",
+                     "convlstm2d"), "convolution"),
+    **dict.fromkeys(("convtranspose1d", "convtranspose2d", "convtranspose3d", "conv2dtranspose",
+                     "deconv", "deconv2d", "deconvolution", "transposedconv2d"), "transposed convolution"),
+    **dict.fromkeys(("upsample", "upsampling", "upsampling2d", "upsamplingnearest2d",
+                     "upsamplingbilinear2d", "interpolate", "pixelshuffle", "pixelunshuffle",
+                     "maxunpool2d", "unpool"), "upsampling"),
+    **dict.fromkeys(("maxpool1d", "maxpool3d", "avgpool1d", "avgpool3d", "adaptiveavgpool1d",
+                     "adaptiveavgpool3d", "adaptivemaxpool1d", "adaptivemaxpool3d", "lppool2d",
+                     "fractionalmaxpool2d", "globalavgpool", "globalaveragepooling2d", "globalmaxpool",
+                     "globalmaxpooling2d", "maxpooling1d", "averagepooling1d"), "pooling"),
+    **dict.fromkeys(("concat", "concatenate", "cat", "add", "sum", "mul", "multiply", "residual",
+                     "shortcut", "centercrop", "cropping2d"), "merge"),
+    **dict.fromkeys(("batchnorm3d", "groupnorm", "layernorm", "layernormalization", "instancenorm1d",
+                     "instancenorm2d", "instancenorm3d", "rmsnorm"), "normalisation"),
+    **dict.fromkeys(("dropout1d", "dropout3d", "alphadropout", "featurealphadropout", "gaussiandropout",
+                     "spatialdropout1d", "spatialdropout3d"), "dropout"),
+    **dict.fromkeys(("relu6", "prelu", "rrelu", "selu", "celu", "silu", "swish", "mish", "hardswish",
+                     "hardsigmoid", "hardtanh", "softplus", "softsign", "softmin", "softmax2d",
+                     "logsigmoid", "tanhshrink", "hardshrink", "softshrink", "threshold", "glu"),
+                    "activation"),
+    **dict.fromkeys(("reflectionpad2d", "replicationpad2d", "constantpad2d", "circularpad2d",
+                     "zeropad1d", "zeropad3d", "zeropadding1d", "zeropadding3d"), "padding"),
+    **dict.fromkeys(("reshape", "view", "unflatten", "permute", "identity"), "reshaping"),
+    **dict.fromkeys(("lstm", "gru", "rnn", "embedding", "multiheadattention", "attention",
+                     "transformer", "bilinear"), "sequence or attention"),
+}
+
+# Words that give away the kind of a type cnncalc does not know at all, checked in this order
+# (a "deconv" is no convolution for this purpose, a "groupnorm" no pooling).
+_KIND_MARKS = (("transpose", "transposed convolution"), ("deconv", "transposed convolution"),
+               ("upsam", "upsampling"), ("unpool", "upsampling"), ("pool", "pooling"),
+               ("conv", "convolution"), ("norm", "normalisation"), ("drop", "dropout"),
+               ("pad", "padding"), ("lu", "activation"), ("softm", "activation"),
+               ("sigmoid", "activation"), ("tanh", "activation"), ("dense", "fully connected"),
+               ("linear", "fully connected"))
+
+
+def kind_of(key: str) -> str | None:
+    """The kind of a normalised layer type: known, known to be unsupported, or given away by a word."""
+    key = TYPE_ALIASES.get(key, key)
+    if key in KIND_OF_TYPE:
+        return KIND_OF_TYPE[key]
+    if key in UNSUPPORTED_TYPES:
+        return UNSUPPORTED_TYPES[key]
+    return next((kind for mark, kind in _KIND_MARKS if mark in key), None)
 
 
 def canonical_type(value: str) -> str:
@@ -183,6 +283,10 @@ class _Activated(_Layer):
         if value is None:
             return None
         name = canonical_type(value)
+        if UNSUPPORTED_TYPES.get(name) == "activation":
+            raise PydanticCustomError("unknown_activation",
+                                      "cnncalc does not support activation {given} yet; use one of: {known}",
+                                      {"given": show(value), "known": ", ".join(ACTIVATIONS)})
         if name not in ACTIVATIONS:
             close = difflib.get_close_matches(name, ACTIVATIONS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "use one of: " + ", ".join(ACTIVATIONS)
@@ -200,6 +304,7 @@ def _table_entry(value: Any) -> tuple[int, ...]:
     if not value:
         raise PydanticCustomError("table_entry_empty",
                                   "has no input maps; every output map must read at least one")
+    value = [_integral(item) for item in value]
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_SIZE:
             raise PydanticCustomError(
@@ -215,7 +320,12 @@ def _table_entry(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-TableEntry = Annotated[tuple[int, ...], PlainValidator(_table_entry, json_schema_input_type=list[int])]
+TableEntry = Annotated[
+    tuple[int, ...],
+    PlainValidator(_table_entry,
+                   json_schema_input_type=Annotated[list[_NonNeg], Field(
+                       min_length=1, json_schema_extra={"uniqueItems": True})]),
+]
 
 
 class Conv2d(_Activated):
@@ -240,7 +350,7 @@ class Conv2d(_Activated):
     padding: ConvPadding = (0, 0)
     dilation: PosPair = Field((1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
     groups: PosInt = 1
-    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+    bias: Flag = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
     connection_table: list[TableEntry] | None = None
 
@@ -270,7 +380,7 @@ class Conv2d(_Activated):
 class Linear(_Activated):
     type: Literal["linear"]
     out_features: PosInt = Field(validation_alias=AliasChoices("out_features", "units"))
-    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+    bias: Flag = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
 
 
 class Subsampling(_Activated):
@@ -293,7 +403,7 @@ class Subsampling(_Activated):
     type: Literal["subsampling"]
     kernel_size: PosPair = Field((2, 2), validation_alias=AliasChoices("kernel_size", "kernel", "pool_size"))
     stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
-    bias: bool = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+    bias: Flag = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
 
 
 class RBF(_Layer):
@@ -315,7 +425,7 @@ class MaxPool2d(_Layer):
     stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
     padding: NonNegPair = (0, 0)
     dilation: PosPair = (1, 1)
-    ceil_mode: bool = False
+    ceil_mode: Flag = False
 
 
 class AvgPool2d(_Layer):
@@ -323,8 +433,8 @@ class AvgPool2d(_Layer):
     kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel", "pool_size"))
     stride: OptionalStride = Field(None, validation_alias=AliasChoices("stride", "strides"))
     padding: NonNegPair = (0, 0)
-    ceil_mode: bool = False
-    count_include_pad: bool = True
+    ceil_mode: Flag = False
+    count_include_pad: Flag = True
     divisor_override: PosInt | None = None
 
 
@@ -359,11 +469,13 @@ def _zero_padding(value: Any) -> tuple[int, int, int, int]:
 
 OutputSize = Annotated[
     tuple[int | None, int | None],
-    PlainValidator(_output_size, json_schema_input_type=int | list[int | None]),
+    PlainValidator(_output_size, json_schema_input_type=(
+        _Pos | Annotated[list[_Pos | None], Field(min_length=2, max_length=2)])),
 ]
 PadQuad = Annotated[
     tuple[int, int, int, int],
-    PlainValidator(_zero_padding, json_schema_input_type=int | list[int]),
+    PlainValidator(_zero_padding, json_schema_input_type=(
+        _Signed | Annotated[list[_Signed], Field(min_length=4, max_length=4)])),
 ]
 
 
@@ -381,15 +493,15 @@ class AdaptiveMaxPool2d(_Adaptive):
 
 class Flatten(_Layer):
     type: Literal["flatten"]
-    start_dim: Annotated[int, Strict()] = 1
-    end_dim: Annotated[int, Strict()] = -1
+    start_dim: Whole = 1
+    end_dim: Whole = -1
 
 
 class _BatchNorm(_Layer):
-    eps: Annotated[float, Field(gt=0)] = 1e-5
+    eps: Positive = 1e-5
     momentum: Probability | None = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
+    affine: Flag = True
+    track_running_stats: Flag = True
 
 
 class BatchNorm2d(_BatchNorm):
@@ -410,7 +522,7 @@ class LocalResponseNorm(_Layer):
 
 class _Dropout(_Layer):
     p: Probability = Field(0.5, validation_alias=AliasChoices("p", "rate"))
-    inplace: bool = False
+    inplace: Flag = False
 
 
 class Dropout(_Dropout):
@@ -429,13 +541,13 @@ class ZeroPad2d(_Layer):
 
 class ReLU(_Layer):
     type: Literal["relu"]
-    inplace: bool = False
+    inplace: Flag = False
 
 
 class LeakyReLU(_Layer):
     type: Literal["leakyrelu"]
     negative_slope: Number = 0.01
-    inplace: bool = False
+    inplace: Flag = False
 
 
 class Tanh(_Layer):
@@ -454,11 +566,11 @@ class GELU(_Layer):
 class ELU(_Layer):
     type: Literal["elu"]
     alpha: Number = 1.0
-    inplace: bool = False
+    inplace: Flag = False
 
 
 class _Softmax(_Layer):
-    dim: Annotated[int, Strict()] | None = None
+    dim: Whole | None = None
 
 
 class Softmax(_Softmax):
@@ -571,14 +683,33 @@ class Spec(BaseModel):
         return layers
 
 
+def spelling_pattern(names: Any) -> str:
+    """A regular expression matching every spelling of ``names`` that :func:`canonical_type` maps
+    to one of them: any case, with ``_``, ``-`` or spaces anywhere (``Max_Pool_2D``)."""
+
+    def letter(char: str) -> str:
+        if not char.isalpha():
+            return re.escape(char)
+        # every character whose lower case is this letter: A for a, and the Kelvin sign for k
+        # (the one character outside ASCII whose str.lower() is an ASCII letter)
+        cased = {char, char.upper()} | ({"\u212a"} if char == "k" else set())
+        return "[" + "".join(sorted(cased)) + "]"
+
+    gap = r"[\s_\-]*"
+    spelt = ["".join(gap + letter(char) for char in name) for name in sorted(names)]
+    return "^(?:" + "|".join(spelt) + ")" + gap + "$"
+
+
 def json_schema() -> dict[str, Any]:
-    """The spec's JSON Schema, for editors: what cnncalc accepts, aliases included.
+    """The spec's JSON Schema, for editors: exactly what cnncalc accepts, aliases included.
 
     pydantic's schema describes the canonical spelling only; this adds what the
     validators accept besides: each field's aliases (``filters``, ``kernel``, …,
-    any one spelling required), the lecture's type names (``conv``, ``dense``,
-    in lower case; cnncalc also ignores case, ``_`` and ``-``, which a schema
-    cannot), and ``input`` as a ``[C, H, W]`` list.
+    one spelling at most, and one exactly for a required field), every spelling of
+    a layer type or an activation that cnncalc reads (any case, with ``_``, ``-`` or
+    spaces: ``MaxPooling2D``, ``max_pool``), and ``input`` as a ``[C, H, W]`` list.
+    What no schema can say is checked by cnncalc alone: unique layer names, a
+    connection table's length, and whether each layer fits its input.
     """
     schema = Spec.model_json_schema()
     defs = schema["$defs"]
@@ -586,7 +717,7 @@ def json_schema() -> dict[str, Any]:
         definition = defs[model.__name__]
         properties = definition["properties"]
         required = set(definition.get("required", []))
-        either = []
+        rules: list[dict[str, Any]] = []
         for info in model.model_fields.values():
             choices = [str(c) for c in getattr(info.validation_alias, "choices", ())]
             if not choices:
@@ -596,18 +727,30 @@ def json_schema() -> dict[str, Any]:
                 properties.setdefault(choice, properties[shown])
             if shown in required:
                 required.discard(shown)
-                either.append({"oneOf": [{"required": [c]} for c in choices]})
-        if either:
-            definition["allOf"] = either
+                rules.append({"oneOf": [{"required": [c]} for c in choices]})
+            else:  # at most one spelling, as _Layer._one_spelling insists
+                rules.extend({"not": {"required": [a, b]}}
+                             for i, a in enumerate(choices) for b in choices[i + 1:])
+        if rules:
+            definition["allOf"] = rules
         definition["required"] = sorted(required)
         names = [kind, *sorted(alias for alias, target in TYPE_ALIASES.items() if target == kind)]
-        properties["type"] = {"enum": names, "title": "Type"}
+        # the enum offers completion; the pattern accepts every spelling canonical_type reads
+        properties["type"] = {"title": "Type", "anyOf": [
+            {"enum": names}, {"type": "string", "pattern": spelling_pattern(names)}]}
+        if "activation" in properties:
+            properties["activation"] = {"title": "Activation", "default": None, "anyOf": [
+                {"enum": list(ACTIVATIONS)},
+                {"type": "string", "pattern": spelling_pattern(ACTIVATIONS)},
+                {"type": "null"}]}
     # The discriminator's mapping knows only canonical names; oneOf over the layer models with
-    # their type enums selects the same model for every spelling.
-    schema["properties"]["layers"]["items"].pop("discriminator", None)
+    # their type patterns selects the same model for every spelling.
+    layers = schema["properties"]["layers"]
+    layers["items"].pop("discriminator", None)
+    layers["maxItems"] = MAX_LAYERS
     schema["properties"]["input"] = {"anyOf": [
         {"$ref": "#/$defs/InputShape"},
-        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3,
-         "description": "[channels, height, width]"},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+         "minItems": 3, "maxItems": 3, "description": "[channels, height, width]"},
     ]}
     return schema
