@@ -516,6 +516,14 @@ def test_an_empty_spec_argument_says_so(runner: CliRunner, given: str) -> None:
     assert "SPEC argument is empty" in result.stderr and "directory" not in result.stderr
 
 
+@pytest.mark.parametrize("given", ["", " "])
+def test_an_empty_answers_argument_says_so(runner: CliRunner, given: str) -> None:
+    result = runner.invoke(cli, ["check", "lenet5", given])
+    _no_crash(result)
+    assert result.exit_code == 2
+    assert "ANSWERS argument is empty" in result.stderr and "not a file" not in result.stderr
+
+
 # --- the library API takes what the CLI takes ------------------------------------------------------
 
 @pytest.mark.parametrize("source", ["lenet5", Path("lenet5"), ROOT / "architectures" / "lenet5.yaml",

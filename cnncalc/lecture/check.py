@@ -85,6 +85,9 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
     Raises :class:`SpecError` listing every problem.
     """
     where = str(path)
+    if not where.strip():  # Path("") is the current folder, which would be "not a file"
+        raise SpecError([Issue("the ANSWERS argument is empty; give the answers file (a YAML file "
+                               "mapping layer names to answers)")], repr(where))
     if not Path(path).is_file():
         raise SpecError([Issue("no such answers file" if not Path(path).exists() else "is not a file")],
                         where)
