@@ -660,6 +660,7 @@ def _too_many_written(flag: str, what: str, out: tuple[int, int], each: int, ite
 
 
 def _total(*values: int | Fraction) -> int | Fraction:
+    """The sum of one column of a window's rows (``map(_total, *rows)``, as ``map(max, *rows)``)."""
     return sum(values)
 
 
@@ -893,8 +894,7 @@ def pool_values(matrix: MatrixLike, kernel_size: int | tuple[int, int],
         r_end = min(top + f[0], rows + p[0])  # a ceil_mode window may hang past the padded input
         inside = [grid[r] for r in range(max(top, 0), min(r_end, rows))]  # never empty: P ≤ F/2
         # each column's max (or sum) over the window's rows, then over each window's columns
-        across = list(map(max, *inside) if pool_mode == "max" else map(_total, *inside)) \
-            if len(inside) > 1 else list(inside[0])
+        across = list(map(max if pool_mode == "max" else _total, *inside)) if len(inside) > 1 else inside[0]
         row: list[Fraction] = []
         for k in range(out[1]):
             left = k * s[1] - p[1]
