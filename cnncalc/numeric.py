@@ -287,6 +287,8 @@ def as_matrix(matrix: MatrixLike, name: str = "matrix", budget: CellBudget | Non
         return parse_matrix(matrix, name, budget)
     rows: list[tuple[Fraction, ...]] = []
     cells = 0
+    # each distinct value is checked once (keyed by its type too: True == 1, but True is refused)
+    known: dict[tuple[type, object], Fraction] = {}
     for r, raw_row in enumerate(matrix, start=1):
         if isinstance(raw_row, str):
             raise NumericError(f"{name}: row {r} is text, not a row of numbers")
@@ -297,7 +299,9 @@ def as_matrix(matrix: MatrixLike, name: str = "matrix", budget: CellBudget | Non
         if cells > MAX_CELLS:
             raise NumericError(f"{name}: more than {MAX_CELLS:,} values; too large to work by hand")
         budget.take(len(raw_row), name)
-        row = tuple(_exact(value, f"{name}: row {r}") for value in raw_row)
+        row = tuple(known[type(value), value] if (type(value), value) in known
+                    else known.setdefault((type(value), value), _exact(value, f"{name}: row {r}"))
+                    for value in raw_row)
         if not row:
             raise NumericError(f"{name}: row {r} is empty")
         if rows and len(row) != len(rows[0]):
