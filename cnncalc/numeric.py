@@ -747,7 +747,8 @@ def _integer_map(image: list[list[int]], kernel: list[list[int]], size: tuple[in
     """Σ_m Σ_n K(m,n)·I(s·j + m − P, s·k + n − P) for every output (j, k), with I = 0 outside the
     input, in integers. For each weight K(m,n), a strided slice of an input row times the weight
     is added to a whole row of outputs at once: Python loops over output rows and weights, and
-    the cells are summed in list comprehensions (a 314×314 map of a 3×3 kernel: 1.5 s → 0.1 s)."""
+    the cells are summed in list comprehensions (a 314×314 map of a 3×3 kernel: 0.03 s, where
+    a generator per cell took over a second)."""
     (rows, cols), (out_rows, out_cols), (sh, sw), (ph, pw) = size, out, stride, padding
     # for each kernel column n: the outputs k whose input column sw·k + n − pw lies in the input
     # (first to end), and those input columns as a slice of the row

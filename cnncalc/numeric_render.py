@@ -103,8 +103,8 @@ def _matrix_cells(matrix: Matrix) -> list[list[str]]:
 
 
 def _matrix(matrix: Matrix, title: str) -> LongTable:
-    """:func:`matrix_table` as rich prints it, quickly for a large matrix (a 314×314 map: 3 s →
-    0.2 s); a matrix wider than the console is printed wider, never squeezed (the commands
+    """:func:`matrix_table` as rich prints it, quickly for a large matrix (benchmarks/bounded.py);
+    a matrix wider than the console is printed wider, never squeezed (the commands
     print with ``soft_wrap``, so the terminal wraps the long lines)."""
     from cnncalc.long_table import LongTable
 

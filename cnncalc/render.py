@@ -199,7 +199,7 @@ def rich_group(report: Report, width: int | None = None) -> Group:
     shown = {column.header for column in rich_table(report, width, only=(), row_cells=cells).columns}
     hidden = [heading for _, heading in _COLUMNS if heading not in shown]
     keep = [i for i, (_, heading) in enumerate(_COLUMNS) if heading in shown]
-    # rich takes about 1 ms a row; LongTable writes the same text directly (10,000 layers: 8 s → 0.5 s)
+    # rich takes about 1 ms a row; LongTable writes the same text (10,000 layers: 8.4 s → 1.05 s end to end)
     table = LongTable(lambda only: rich_table(report, width, only, cells),
                       [[row[i] for i in keep] for row in cells])
     parts: list[Any] = [table, Text(_summary(report)), Text(_LEGEND)]
