@@ -47,38 +47,39 @@ def bytecode_note() -> str:
             "compiled from source in every run, unlike an installed copy.")
 
 
-def run_timed(cmd: Sequence[str], *, cwd: Path = ROOT, capture: bool = False
+def run_timed(cmd: Sequence[str], *, cwd: Path = ROOT, capture: bool = False, allowed: Sequence[int] = (0,)
               ) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     """Run ``cmd`` once as a fresh process; return its wall time in seconds and the result.
 
-    Output goes to /dev/null unless ``capture``; a non-zero exit is an error, so a
-    benchmark never silently times a failure.
+    Output goes to /dev/null unless ``capture``; an exit status not in ``allowed`` (only 0
+    unless a refusal is what is timed) is an error, so a benchmark never silently times a failure.
     """
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     start = time.perf_counter()
     done = subprocess.run(list(cmd), cwd=cwd, stdout=out, stderr=subprocess.PIPE, env=CHILD_ENV,
                           check=False)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
+    if done.returncode not in allowed:
         raise SystemExit(f"command failed with exit status {done.returncode}: {' '.join(cmd)}\n"
                          f"{done.stderr.decode(errors='replace')[-2000:]}")
     return elapsed, done
 
 
 def interleaved(commands: dict[str, Sequence[str]], repeat: int, warmup: int = 1,
-                progress: bool = True) -> dict[str, list[float]]:
+                progress: bool = True, allowed: Sequence[int] = (0,)) -> dict[str, list[float]]:
     """Time every command ``repeat`` times, interleaved: one of each per round.
 
     The order within a round rotates so no command always runs right after the
     same neighbour. ``warmup`` rounds run first and are discarded (they load
-    the files into the page cache and write the ``.pyc`` files).
+    the files into the page cache and write the ``.pyc`` files). ``allowed``: the exit
+    statuses accepted (see :func:`run_timed`).
     """
     names = list(commands)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_no in range(warmup + repeat):
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
-            elapsed, _ = run_timed(commands[name])
+            elapsed, _ = run_timed(commands[name], allowed=allowed)
             if round_no >= warmup:
                 times[name].append(elapsed)
         if progress:

