@@ -28,17 +28,23 @@ class Issue:
     message: str
     line: int | None = None  # 1-based line in the YAML file
     layer: str | None = None  # the layer's name
-    index: int | None = None  # the layer's 1-based position in ``layers``
+    index: int | None = None  # the layer's 1-based position in its ``layers`` list (or the network)
+    block: str | None = None  # the block whose ``layers`` list holds it, for an entry of a block
 
     def format(self, source: str | None) -> str:
         """``FILE:LINE: layer NAME (#i): message``, leaving out what is unknown; one line, however
-        the file or layer is named (see :func:`cnncalc.text.printable`)."""
+        the file or layer is named (see :func:`cnncalc.text.printable`). A layer of the expanded
+        network is named by its path (``layer2.0.conv1``); an entry of a block as written says
+        which block (``layer conv1 (#1 of block 'basic')``)."""
         where = source or "<spec>"
         if self.line is not None:
             where += f":{self.line}"
+        of = f" of block {self.block!r}" if self.block is not None else ""
         if self.index is not None:
-            who = f"layer {self.layer} (#{self.index})" if self.layer else f"layer #{self.index}"
+            who = f"layer {self.layer} (#{self.index}{of})" if self.layer else f"layer #{self.index}{of}"
             return printable(f"{where}: {who}: {self.message}")
+        if self.layer is not None:
+            return printable(f"{where}: layer {self.layer}: {self.message}")
         return printable(f"{where}: {self.message}")
 
 

@@ -23,17 +23,16 @@ most ``MAX_STEPS`` entries visited (left-out ones included).
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from cnncalc.errors import Issue, ShapeError, SpecError
-from cnncalc.spec.expressions import ExpressionError, evaluate, whole
+from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers, whole
 
-__all__ = ["INPUT", "MAX_LAYERS", "MAX_NESTING", "MAX_STEPS", "BlockDef", "Entry", "Graph", "Node",
-           "expand"]
+__all__ = ["INPUT", "MAX_LAYERS", "MAX_NESTING", "MAX_STEPS", "BlockDef", "Call", "Entry", "Graph", "Node",
+           "expand", "expand_spec"]
 
 INPUT = "input"  # the name of the network's (or the innermost block's) input
 MAX_LAYERS = 20_000  # after expansion; ResNet-1001 has about 3,000
@@ -43,17 +42,20 @@ MAX_REPEAT = MAX_LAYERS
 
 Shape = tuple[int, ...]
 CALL_KEYS = frozenset({"block", "name", "from", "when", "repeat", "first"})
-_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-_EXPRESSION = re.compile(r"\$\{(.*)\}", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One entry of a ``layers:`` list as written: its mapping and where it stands."""
+    """One entry of a ``layers:`` list as written: its mapping and where it stands.
+
+    ``layer`` is the entry already validated, for a layer whose fields hold no values to resolve;
+    ``data`` then holds only what expansion reads (name, type, from, when).
+    """
 
     data: Mapping[str, Any]
     line: int | None = None
     node: Any = None  # the YAML node, for the loader's field lines; opaque here
+    layer: Any = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,22 @@ class Node:
     layer: Any  # the validated layer (a spec model), every field resolved
     inputs: tuple[str, ...]  # the paths of the nodes it reads; INPUT for the network's input
     entry: Entry  # the entry it was expanded from
-    calls: tuple[str, ...] = ()  # the paths of the calls around it, outermost first
+    calls: tuple[str, ...] = ()  # the paths of the calls around it, outermost first (a repeat's
+    # instances sit in the repeat: layer1, layer1.0)
 
     @property
     def line(self) -> int | None:
         return self.entry.line
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of a block as expanded: a repeat (``layer1``), one of its instances (``layer1.0``),
+    or a call without repeat."""
+
+    block: str
+    line: int | None
+    repeat: int | None = None  # for a repeat: how many instances
 
 
 @dataclass
@@ -89,7 +102,7 @@ class Graph:
     nodes: list[Node]
     shapes: dict[str, Shape]  # by path, INPUT included
     output: str  # the path whose output is the network's (INPUT if every layer was left out)
-    calls: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # call path: (block, line)
+    calls: dict[str, Call] = field(default_factory=dict)  # by path, the repeats and their instances
 
     @property
     def is_chain(self) -> bool:
@@ -102,8 +115,8 @@ class Graph:
         return True
 
 
-MakeLayer = Callable[[dict[str, Any], Entry, str], Any]
-Infer = Callable[[Any, str, Sequence[Shape]], Shape]
+MakeLayer = Callable[[dict[str, Any] | None, Entry, str], Any]
+Infer = Callable[["Node", Sequence[Shape]], Shape]
 
 
 def expand(entries: Sequence[Entry], blocks: Mapping[str, BlockDef], input_shape: Shape,
@@ -111,9 +124,9 @@ def expand(entries: Sequence[Entry], blocks: Mapping[str, BlockDef], input_shape
            kind_of: Callable[[Any], str] = str) -> Graph:
     """Expand the top-level ``entries`` into a :class:`Graph`.
 
-    ``make_layer(fields, entry, path)`` validates a layer's resolved fields and
-    raises :class:`SpecError` when they are wrong; ``infer(layer, path,
-    input_shapes)`` gives its output shape or raises :class:`ShapeError`.
+    ``make_layer(fields, entry, path)`` validates a layer's resolved fields (``None`` for an entry
+    already validated) and raises :class:`SpecError` when they are wrong; ``infer(node,
+    input_shapes)`` gives a node's output shape or raises :class:`ShapeError`.
     ``kind_of(type)`` names a layer type as default names use it (``conv2d`` for
     ``conv``). Raises :class:`SpecError` for any problem, located.
     """
@@ -124,6 +137,28 @@ def expand(entries: Sequence[Entry], blocks: Mapping[str, BlockDef], input_shape
     output = expander.run(entries, top)
     return Graph(input_shape=input_shape, nodes=expander.nodes, shapes=expander.shapes, output=output,
                  calls=expander.calls)
+
+
+def expand_spec(spec: Any, infer: Infer) -> Graph:
+    """Expand a loaded :class:`~cnncalc.spec.models.Spec` (its layers and blocks as written)."""
+    from cnncalc.spec.loader import layer_from_fields
+    from cnncalc.spec.models import Call, Template, canonical_type
+
+    def entry_of(written: Any) -> Entry:
+        if isinstance(written, (Call, Template)):
+            return Entry(written.written, written.line, written.node)
+        data = {"name": written.name, "type": written.type, "from": written.from_, "when": written.when}
+        return Entry({k: v for k, v in data.items() if v is not None}, written.line, written.node, written)
+
+    def make_layer(fields: dict[str, Any] | None, entry: Entry, path: str) -> Any:
+        layer = entry.layer if fields is None else layer_from_fields(fields, entry.node, entry.line,
+                                                                     spec.source)
+        return layer.model_copy(update={"name": path})
+
+    blocks = {name: BlockDef(name, block.params, tuple(entry_of(e) for e in block.layers), block.line)
+              for name, block in spec.blocks.items()}
+    return expand([entry_of(e) for e in spec.layers], blocks, spec.input.shape, make_layer, infer,
+                  source=spec.source, kind_of=canonical_type)
 
 
 @dataclass
@@ -168,7 +203,7 @@ class _Expander:
         self.kind_of = kind_of
         self.nodes: list[Node] = []
         self.shapes: dict[str, Shape] = {}
-        self.calls: dict[str, tuple[str, int | None]] = {}
+        self.calls: dict[str, Call] = {}
         self.steps = 0
 
     # --- errors ---------------------------------------------------------------------------------
@@ -272,14 +307,14 @@ class _Expander:
     def value(self, value: Any, entry: Entry, scope: _Scope, key: str) -> Any:
         """A field's value with ``$p`` and ``"${expr}"`` resolved (in lists too)."""
         if isinstance(value, str):
-            expression = _EXPRESSION.fullmatch(value)
+            expression = EXPRESSION.fullmatch(value)
             if expression:
                 try:
                     result = evaluate(expression.group(1), scope.expression_names())
                 except ExpressionError as err:
                     raise self.fail(f"{key}: the expression {value!r} {err}", entry, scope) from None
                 return _plain(result)
-            parameter = _PARAMETER.fullmatch(value)
+            parameter = PARAMETER.fullmatch(value)
             if parameter:
                 name = parameter.group(1)
                 if name not in scope.params:
@@ -351,17 +386,18 @@ class _Expander:
         inputs = self._inputs(entry, scope, last)
         if "when" in entry.data and not self._truth(entry.data["when"], entry, scope):
             return _Ref(inputs[0])  # left out: a reference to it means its (first) input
-        fields = {key: self.value(value, entry, scope, str(key)) for key, value in entry.data.items()
-                  if key not in ("name", "from", "when")}
-        fields["name"] = path
-        try:
-            layer = self.make_layer(fields, entry, path)
-            shape = self.infer(layer, path, [self.shapes[i] for i in inputs])
-        except SpecError as err:
-            raise self._with_context(err, scope) from None
         if len(self.nodes) >= MAX_LAYERS:
             raise self.fail(f"the spec expands to more than {MAX_LAYERS:,} layers", entry, scope, path)
-        self.nodes.append(Node(path=path, layer=layer, inputs=inputs, entry=entry, calls=scope.calls))
+        fields = None if entry.layer is not None else {
+            key: self.value(value, entry, scope, str(key)) for key, value in entry.data.items()
+            if key not in ("name", "from", "when")}
+        try:
+            node = Node(path=path, layer=self.make_layer(fields, entry, path), inputs=inputs, entry=entry,
+                        calls=scope.calls)
+            shape = self.infer(node, [self.shapes[i] for i in inputs])
+        except SpecError as err:
+            raise self._with_context(err, scope) from None
+        self.nodes.append(node)
         self.shapes[path] = shape
         return _Ref(path)
 
@@ -385,7 +421,7 @@ class _Expander:
             loop = " → ".join([*reversed(chain[:chain.index(block.name) + 1]), block.name])
             raise self.fail(f"block {block.name!r} calls itself ({loop}); a block cannot contain itself",
                             entry, scope, path)
-        if len(scope.calls) >= MAX_NESTING:
+        if sum(1 for s in _chain(scope) if s.block is not None) >= MAX_NESTING:
             raise self.fail(f"calls are nested more than {MAX_NESTING} deep", entry, scope, path)
         arguments = {key: value for key, value in entry.data.items() if key not in CALL_KEYS}
         first = entry.data.get("first", {})
@@ -405,14 +441,17 @@ class _Expander:
         count = self._count(entry.data["repeat"], entry, scope) if repeat else 1
         source = inputs[0]
         inside: dict[str, _Ref] = {}
+        around = (*scope.calls, path) if repeat else scope.calls
+        if repeat:
+            self.calls[path] = Call(block.name, entry.line, count)
         for k in range(count):
             instance = f"{path}.{k}" if repeat else path
             params = {**block.params, **given, **(given_first if k == 0 else {})}
             inner = _Scope(parent=scope, prefix=instance + ".", input_ref=source,
                            input_shape=self.shapes[source], params={}, block=block.name,
-                           calls=(*scope.calls, instance), call_line=entry.line)
+                           calls=(*around, instance), call_line=entry.line)
             inner.params = self._parameters(params, block, entry, inner)
-            self.calls[instance] = (block.name, entry.line)
+            self.calls[instance] = Call(block.name, entry.line)
             out = self.run(block.entries, inner)
             if repeat:
                 inside[str(k)] = _Ref(out, inner.names)
@@ -425,7 +464,7 @@ class _Expander:
             str, Any]:
         """Parameter values for one instance: literal ones first, then defaults written as
         expressions or ``$q``, evaluated in the block with the literal ones known."""
-        literal = {k: v for k, v in params.items() if not _refers(v)}
+        literal = {k: v for k, v in params.items() if not refers(v)}
         inner.params = dict(literal)
         for key, value in params.items():
             if key not in literal:
@@ -438,14 +477,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Fraction):
         return int(value) if value.denominator == 1 else float(value)
     return value
-
-
-def _refers(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(_EXPRESSION.fullmatch(value) or _PARAMETER.fullmatch(value))
-    if isinstance(value, list):
-        return any(_refers(v) for v in value)
-    return False
 
 
 def _chain(scope: _Scope) -> Iterator[_Scope]:

@@ -398,6 +398,14 @@ def test_a_merge_with_overrides_is_no_duplicate() -> None:
         ("c3", (4, 2, 2), 4 * (8 + 1)), ("c4", (4, 1, 1), 4 * (4 + 1))]
 
 
+@pytest.mark.parametrize("merge", ["5", "[*c, 5]", "[1, 2]"])
+def test_a_merge_of_something_not_a_mapping_is_refused(runner: CliRunner, merge: str) -> None:
+    lines = _cli_rejects(runner, "input: [3, 8, 8]\nlayers:\n"
+                         "  - &c {type: conv2d, name: c1, out_channels: 6, kernel_size: 3}\n"
+                         f"  - {{<<: {merge}, name: c2}}\n")
+    assert len(lines) == 1 and lines[0].startswith("<stdin>:4: ") and "<< merges a mapping" in lines[0]
+
+
 def test_a_merge_through_the_cli_is_analysed(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["analyze", "-", "-f", "json"], input=(
         "input: [3, 8, 8]\nlayers:\n  - &c {type: conv2d, name: c1, out_channels: 6, kernel_size: 3}\n"
@@ -456,8 +464,8 @@ def _type_message(written: str) -> str:
     return line
 
 
-@pytest.mark.parametrize("written", ["upsample", "concat", "add", "deconv", "conv1d", "ConvTranspose2d",
-                                     "relu6", "GroupNorm", "Dropout3d", "GlobalAveragePooling2D", "lstm"])
+@pytest.mark.parametrize("written", ["PixelShuffle", "cropping2d", "residual", "conv1d", "ConvTranspose3d",
+                                     "prelu", "GroupNorm", "Dropout3d", "GlobalMaxPooling2D", "lstm"])
 def test_a_type_cnncalc_lacks_is_named_plainly(written: str) -> None:
     line = _type_message(written)
     assert f"cnncalc does not support {written!r} yet" in line, line
@@ -502,8 +510,8 @@ def test_a_suggestion_is_never_of_another_kind(written: str, other_kinds: list[s
 
 def test_an_unsupported_activation_is_named_plainly() -> None:
     [line] = _cli_rejects(CliRunner(), "input: [3, 32, 32]\nlayers:\n  - {type: conv2d, "
-                                       "out_channels: 3, kernel_size: 3, activation: relu6}\n")
-    assert "does not support activation 'relu6' yet" in line and "did you mean" not in line
+                                       "out_channels: 3, kernel_size: 3, activation: prelu}\n")
+    assert "does not support activation 'prelu' yet" in line and "did you mean" not in line
 
 
 # --- the SPEC argument ---------------------------------------------------------------------------

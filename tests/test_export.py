@@ -247,9 +247,8 @@ def test_the_exporters_list_covers_the_installed_torch() -> None:
 def test_child_names_are_unique_and_never_reserved() -> None:
     # A name whose mangled form is reserved too (requires_grad_ is a method) is mangled again.
     reserved = {"x", "x_", "y_1_2", "requires_grad_"}
-    spec = load_spec({"input": [1, 2, 2], "layers": [{"type": "relu", "name": name} for name in (
-        "x", "x_", "x__", "y.1", "y_1", "y_1_", "requires_grad_", "requires_grad")]})
-    names = unique_names(spec, reserved.__contains__)
+    names = unique_names(["x", "x_", "x__", "y.1", "y_1", "y_1_", "requires_grad_", "requires_grad"],
+                         reserved.__contains__)
     assert len(set(names)) == len(names) and not reserved & set(names), names
 
 

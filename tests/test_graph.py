@@ -7,24 +7,26 @@ tested on its own. The analysis's real handlers are tested through it elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from cnncalc.errors import SpecError
-from cnncalc.graph import INPUT, MAX_NESTING, MAX_STEPS, BlockDef, Entry, Graph, expand, shape_error
+from cnncalc.graph import INPUT, MAX_NESTING, Call, MAX_STEPS, BlockDef, Entry, Graph, Node, expand, shape_error
 
 Shape = tuple[int, ...]
 
 
-def make_layer(fields: dict[str, Any], entry: Entry, path: str) -> dict[str, Any]:
+def make_layer(fields: dict[str, Any] | None, entry: Entry, path: str) -> dict[str, Any]:
+    assert fields is not None
     if fields.get("type") not in ("conv", "relu", "add", "concat"):
         raise SpecError([], None)
     return fields
 
 
-def infer(layer: Mapping[str, Any], path: str, shapes: Sequence[Shape]) -> Shape:
+def infer(node: Node, shapes: Sequence[Shape]) -> Shape:
+    layer, path = node.layer, node.path
     kind = layer["type"]
     if kind == "conv":
         (_c, h, w), k, s, p = shapes[0], layer.get("k", 1), layer.get("s", 1), layer.get("p", 0)
@@ -90,7 +92,9 @@ def test_resnet_stages_identity_and_projection_shortcuts() -> None:
     assert rows["layer2.1.add"][0] == ("layer2.1.conv2", "layer2.0.add")
     assert graph.output == "layer2.1.add"
     assert not graph.is_chain
-    assert graph.calls["layer2.0"] == ("basic", 3)
+    assert graph.calls["layer2.0"] == Call("basic", 3)
+    assert graph.calls["layer2"] == Call("basic", 3, repeat=2)
+    assert graph.nodes[-1].calls == ("layer2", "layer2.1")
 
 
 def test_a_call_without_repeat_names_its_layers_by_the_call() -> None:

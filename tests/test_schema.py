@@ -40,6 +40,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "adaptivemaxpool2d": {"output_size": 1},
     "localresponsenorm": {"size": 3},
     "zeropad2d": {"padding": 1},
+    "convtranspose2d": {"out_channels": 2, "kernel_size": 2},
+    "upsample": {"scale_factor": 2},
 }
 
 # Values each field takes and refuses, by what the field is. A value is refused only for a
@@ -86,8 +88,12 @@ VALUES_BY_FIELD: dict[str, tuple[list[Any], list[Any]]] = {
     "padding_mode": (["zeros", "reflect", "replicate", "circular"], ["Zeros", "zero", 0, None]),
     "approximate": (["none", "tanh"], ["None", "sigmoid", None, 0]),
     "activation": ([None, *ACTIVATIONS, "ReLU", "Leaky_ReLU", "LOG-SOFTMAX"],
-                   ["relu6", "foo", "conv", 1, True, "", "re lu x"]),
-    "name": (["a", "conv 1", "x" * 200], ["", "x" * 201, 1, True]),
+                   ["prelu", "foo", "conv", 1, True, "", "re lu x"]),
+    "name": (["a", "conv 1", "x" * 200, 1], ["", "x" * 201, True, 1.5]),  # digits are a name, "1"
+    "from_": ([None, "input", ["input", "a"], 3], [[], True, 1.5, [True], ""]),
+    "when": ([None, True, False, "${1 == 1}"], [1, 1.5, [True]]),
+    "output_padding": ([0, [0, 0]], [-1, [1, 2, 3], "1", True, None]),  # below the stride: cnncalc's
+    "mode": (["nearest", "bilinear"], ["Nearest", "bicubic", None, 0]),
     "connection_table": ([None, [[0], [0, 1]], [[1.0], [0]]],
                          [[[], [0]], [[0, 0], [1]], [[-1], [0]], [["0"], [1]], [0, 1], "x"]),
 }
@@ -102,6 +108,11 @@ FIELD_VALUES_BY_MODEL = {  # where a field of the same name takes other values
     ("avgpool2d", "stride"): ([*PAIR, None], [0, [1, 2, 3], "2", True]),
     ("subsampling", "stride"): ([*PAIR, None], [0, [1, 2, 3], "2", True]),
     ("subsampling", "kernel_size"): (PAIR, [0, [1, 2, 3], "2", True, 1.5]),
+    # exactly one of size and scale_factor, and align_corners with bilinear only: cnncalc's to check
+    ("upsample", "size"): ([None], [0, [1, 2, 3], "2", True, 1.5]),
+    ("convtranspose2d", "padding"): (NON_NEG_PAIR, NOT_NON_NEG_PAIR),
+    ("upsample", "scale_factor"): ([2, 1.5, [2, 3], [0.5, 2.0]], [0, -1, "2", True, [1, 2, 3], 2.0**31]),
+    ("upsample", "align_corners"): ([None], [1, "true"]),
 }
 
 
@@ -169,7 +180,9 @@ def _field_cases() -> Iterator[tuple[str, str, str, Any, bool]]:
             if field == "type":
                 continue
             good, bad = FIELD_VALUES_BY_MODEL.get((kind, field)) or VALUES_BY_FIELD[field]
-            choices = [str(c) for c in getattr(info.validation_alias, "choices", ())] or [field]
+            alias = info.validation_alias
+            choices = [str(c) for c in getattr(alias, "choices", ())] or [alias if isinstance(alias, str)
+                                                                          else field]
             for spelling in choices:
                 for value in good:
                     yield kind, field, spelling, value, True

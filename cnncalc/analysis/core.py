@@ -28,6 +28,7 @@ __all__ = [
     "pool_output_size",
     "same_padding",
     "transposed_taps",
+    "union",
     "window",
 ]
 
@@ -156,28 +157,86 @@ def adaptive_max_window(size: int, out: int) -> int:
 class ReceptiveField:
     """Receptive field of one output position along one dimension.
 
-    ``size`` is how many input pixels it sees, ``jump`` the distance in input
-    pixels between neighbouring outputs (the product of the strides so far),
-    and ``start`` the input coordinate of the centre of the first output's
-    field (pixel centres at 0, 1, 2, …; negative when it sits in padding).
+    ``size`` is how many input pixels it sees (the largest, where it depends on the position),
+    ``jump`` the distance in input pixels between neighbouring outputs (the product of the
+    strides so far; a fraction after upsampling), and ``start`` the input coordinate of the
+    centre of the first output's field (pixel centres at 0, 1, 2, …; negative when it sits in
+    padding).
+
+    After upsampling, neighbouring outputs no longer step evenly: two outputs may share a field
+    and the next one step a whole ``grain`` (the jump before upsampling). ``grain`` is None
+    while the steps are even (then every step is ``jump``).
     """
 
     size: int = 1
-    jump: int = 1
+    jump: Fraction | int = 1
     start: Fraction = Fraction(0)
+    grain: Fraction | int | None = None
+
+    def span(self, steps: int) -> int:
+        """The most input pixels between the field centres of two outputs ``steps`` apart.
+
+        Even steps: steps·j. Uneven ones (centres on a lattice of ``grain`` g, advancing j on
+        average): ⌈steps·j / g⌉·g, reached somewhere along any map longer than one period.
+        """
+        if self.grain is None:
+            return int(steps * self.jump)
+        return math.ceil(Fraction(steps) * self.jump / self.grain) * int(self.grain)
 
     def through(self, kernel: int, stride: int = 1, pad_before: int = 0,
                 dilation: int = 1) -> ReceptiveField:
         """The field after a sliding-window layer (Araujo et al., Distill 2019):
 
-        r' = r + (M_eff − 1)·j,  j' = j·s,  start' = start + ((M_eff − 1)/2 − P)·j.
+        r' = r + (M_eff − 1)·j,  j' = j·s,  start' = start + ((M_eff − 1)/2 − P)·j,
+
+        with (M_eff − 1)·j read as :meth:`span` after upsampling.
         """
         extent = effective_kernel(kernel, dilation)
+        jump = self.jump * stride
         return ReceptiveField(
-            size=self.size + (extent - 1) * self.jump,
-            jump=self.jump * stride,
+            size=self.size + self.span(extent - 1),
+            jump=_whole_if_can(jump),
             start=self.start + (Fraction(extent - 1, 2) - pad_before) * self.jump,
+            grain=self._grain_after(jump),
         )
+
+    def resampled(self, ratio: Fraction, reach: int = 0) -> ReceptiveField:
+        """The field after upsampling (or a transposed convolution): output o reads input
+        positions around o·``ratio``, and up to ``reach`` input steps beyond the nearest one
+        (bilinear reads 1 more; a transposed convolution its distinct inputs less one).
+
+        j' = j·ratio; r' = r + span(reach); the first output's centre stays on the first input's.
+        """
+        jump = self.jump * ratio
+        grain = self.grain if self.grain is not None else self.jump
+        return ReceptiveField(
+            size=self.size + self.span(reach),
+            jump=_whole_if_can(jump),
+            start=self.start,
+            grain=None if Fraction(jump) == Fraction(grain) else grain,
+        )
+
+    def _grain_after(self, jump: Fraction | int) -> Fraction | int | None:
+        if self.grain is None or Fraction(jump) / Fraction(self.grain) == int(
+                Fraction(jump) / Fraction(self.grain)):
+            return None  # steps even again (a stride that undoes the upsampling)
+        return self.grain
+
+
+def _whole_if_can(value: Fraction | int) -> Fraction | int:
+    return int(value) if Fraction(value).denominator == 1 else Fraction(value)
+
+
+def union(fields: list[ReceptiveField]) -> tuple[ReceptiveField, bool]:
+    """The field of a merge: the union of its inputs' fields at the first output (the largest
+    extent, as a gradient finds it), and whether they agree on jump and centre."""
+    low = min(f.start - Fraction(f.size - 1, 2) for f in fields)
+    high = max(f.start + Fraction(f.size - 1, 2) for f in fields)
+    first = fields[0]
+    aligned = all(f.jump == first.jump and f.start == first.start for f in fields)
+    grains = [f.grain for f in fields if f.grain is not None]
+    return ReceptiveField(size=int(high - low) + 1, jump=first.jump, start=(low + high) / 2,
+                          grain=grains[0] if grains else None), aligned
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,

@@ -21,30 +21,43 @@ from typing import TYPE_CHECKING, Any
 from cnncalc.analysis import core
 from cnncalc.analysis.core import ReceptiveField
 from cnncalc.errors import Issue, ShapeError
+from cnncalc.graph import INPUT, Graph, Node, expand_spec
 from cnncalc.spec.models import (
     ELU,
     GELU,
     RBF,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
+    Add,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    CenterCrop,
+    Concat,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Dropout2d,
     Flatten,
+    GlobalAvgPool,
+    Hardsigmoid,
+    Hardswish,
+    Identity,
     LeakyReLU,
     Linear,
     LocalResponseNorm,
     LogSoftmax,
     MaxPool2d,
+    Mul,
     ReLU,
+    ReLU6,
     Sigmoid,
+    SiLU,
     Softmax,
     Spec,
     Subsampling,
     Tanh,
+    Upsample,
     ZeroPad2d,
 )
 from cnncalc.text import plural
@@ -86,6 +99,7 @@ class Step:
     # How to read this row's numbers where a reader could not guess (not a problem, so not a
     # warning: --strict ignores notes).
     notes: tuple[str, ...] = ()
+    global_context: bool = False  # a path through a global operation joins here
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,11 @@ class LayerRow:
     output_bytes: int
     receptive_field: Field2 | None
     notes: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = (INPUT,)  # the paths of the rows it reads; "input" for the network's
+    input_shapes: tuple[Shape, ...] = ()  # every input's shape, for a layer that reads several
+    calls: tuple[str, ...] = ()  # the paths of the block calls it sits in, outermost first
+    global_context: bool = False  # its output depends on a path through a global operation
+    layers: int = 1  # how many layers the row stands for: more where a block is folded (--depth)
 
     @property
     def kind(self) -> str:
@@ -151,10 +170,24 @@ class Report:
     rows: list[LayerRow]
     totals: Totals
     warnings: list[LayerWarning]
+    graph: Graph | None = None  # the expanded network; one node per row unless ``depth`` folds
+    output_shape: Shape = ()
+    depth: int | None = None  # blocks deeper than this are folded into one row each (fold())
 
     @property
-    def output_shape(self) -> Shape:
-        return self.rows[-1].output_shape if self.rows else self.input_shape
+    def layers(self) -> list[Any]:
+        """The network's layers, expanded (spec models with every field resolved), one per row."""
+        return [node.layer for node in self.graph.nodes] if self.graph is not None else []
+
+    @property
+    def lines(self) -> dict[str, int | None]:
+        """Each row's YAML line (its entry's), by the row's name."""
+        return {node.path: node.line for node in self.graph.nodes} if self.graph is not None else {}
+
+    @property
+    def branches(self) -> bool:
+        """Whether the network is more than a chain (some layer reads other than the one before)."""
+        return self.graph is not None and not self.graph.is_chain
 
     def to_dict(self) -> dict[str, Any]:
         from cnncalc.render import report as render
@@ -176,32 +209,48 @@ class Report:
 
 
 def analyze(spec: Spec) -> Report:
-    """Walk the spec's layers in order and return the report.
+    """Expand the spec into its network and walk it in order, one row per layer.
 
-    Raises :class:`ShapeError` at the first layer that cannot apply to its input.
+    Raises :class:`ShapeError` at the first layer that cannot apply to its inputs, and
+    :class:`~cnncalc.errors.SpecError` for anything expansion finds wrong.
     """
-    shape: Shape = spec.input.shape
-    rf: Field2 | None = (ReceptiveField(), ReceptiveField())
     rows: list[LayerRow] = []
     warnings: list[LayerWarning] = []
-    for index, layer in enumerate(spec.layers, 1):
+    fields: dict[str, Field2 | None] = {INPUT: (ReceptiveField(), ReceptiveField())}
+    contexts: dict[str, bool] = {INPUT: False}
+
+    def infer(node: Node, shapes: Sequence[Shape]) -> Shape:
+        index = len(rows) + 1
+        layer = node.layer
         try:
-            step = _step(layer, shape, rf)
+            if isinstance(layer, _MERGES):
+                step = _merge(layer, list(shapes), [fields[i] for i in node.inputs])
+            elif len(shapes) != 1:
+                raise _Unfit(f"{layer.type} reads one input, but from names {len(shapes)}; merge "
+                             "them first (add, mul or concat)")
+            else:
+                step = _step(layer, shapes[0], fields[node.inputs[0]])
         except _Unfit as unfit:
-            issue = Issue(str(unfit), line=layer.line, layer=layer.name, index=index)
+            issue = Issue(str(unfit), line=node.line, layer=node.path, index=index)
             raise ShapeError([issue], spec.source) from None
-        name = str(layer.name)  # the spec names every layer (Spec._names)
+        context = step.global_context or any(contexts[i] for i in node.inputs)
         rows.append(LayerRow(
-            index=index, name=name, type=layer.type,
+            index=index, name=node.path, type=layer.type,
             activation=getattr(layer, "activation", None),
-            input_shape=shape, output_shape=step.output_shape,
+            input_shape=shapes[0], output_shape=step.output_shape,
             weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
             connections=step.connections, parameters=step.parameters, macs=step.macs,
             output_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE,
             receptive_field=step.receptive_field, notes=step.notes,
+            inputs=node.inputs, input_shapes=tuple(shapes) if len(shapes) > 1 else (),
+            calls=node.calls, global_context=context and step.receptive_field is not None,
         ))
-        warnings.extend(LayerWarning(name, index, kind, message) for kind, message in step.warnings)
-        shape, rf = step.output_shape, step.receptive_field
+        warnings.extend(LayerWarning(node.path, index, kind, message) for kind, message in step.warnings)
+        fields[node.path] = step.receptive_field
+        contexts[node.path] = context
+        return step.output_shape
+
+    graph = expand_spec(spec, infer)
     warnings.extend(_collapse_warnings(rows))
     totals = Totals(
         parameters=sum(r.parameters for r in rows),
@@ -213,7 +262,8 @@ def analyze(spec: Spec) -> Report:
     )
     return Report(name=spec.name or "network", description=spec.description,
                   input_shape=spec.input.shape, rows=rows, totals=totals,
-                  warnings=sorted(warnings, key=lambda w: w.index))
+                  warnings=sorted(warnings, key=lambda w: w.index), graph=graph,
+                  output_shape=graph.shapes[graph.output])
 
 
 class _Unfit(Exception):
@@ -387,11 +437,13 @@ def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Fi
                    * core.adaptive_connections(width, out_w))
     kernels = (core.adaptive_max_window(height, out_h), core.adaptive_max_window(width, out_w))
     strides = (max(height // out_h, 1), max(width // out_w, 1))
+    # pooling to one position is global pooling: no local receptive field (contract §2)
+    field = None if (out_h, out_w) == (1, 1) else _through(rf, kernels, strides, ((0, 0), (0, 0)), (1, 1))
     return Step(
         output_shape=(channels, out_h, out_w),
         neurons=channels * out_h * out_w,
         connections=connections,
-        receptive_field=_through(rf, kernels, strides, ((0, 0), (0, 0)), (1, 1)),
+        receptive_field=field,
     )
 
 
@@ -571,8 +623,160 @@ def _elementwise(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
     return Step(output_shape=shape, receptive_field=rf)
 
 
-for _model in (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Dropout):
+for _model in (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Dropout, ReLU6, SiLU, Hardswish, Hardsigmoid,
+               Identity):
     _step.register(_model)(_elementwise)
+
+
+@_step.register(GlobalAvgPool)
+def _global_avg_pool(layer: GlobalAvgPool, shape: Shape, rf: Field2 | None) -> Step:
+    """The mean of each map: [C, H, W] → [C, 1, 1], C units each reading H·W positions. A global
+    operation: its output has no local receptive field (contract §2)."""
+    channels, height, width = _feature_map(layer.type, shape)
+    return Step(output_shape=(channels, 1, 1), neurons=channels, connections=channels * height * width,
+                receptive_field=None)
+
+
+@_step.register(ConvTranspose2d)
+def _conv_transpose2d(layer: ConvTranspose2d, shape: Shape, rf: Field2 | None) -> Step:
+    """A transposed convolution (contract §2): every input value meets every kernel weight once.
+
+    - output size (J − 1)·s − 2P + d·(M − 1) + output_padding + 1, per axis;
+    - parameters C_in·(C_out/groups)·kh·kw + bias·C_out, as torch's;
+    - MACs C_in·H_in·W_in·(C_out/groups)·kh·kw + bias·C_out·H_out·W_out;
+    - what reaches each output unit varies with its position (with s = 2 and M = 3, two kernel
+      taps and one alternate): weights per neuron is the largest, bias + (C_in/groups)·t_h·t_w,
+      and connections sum over the outputs, C_out·((C_in/groups)·T_h·T_w + bias·H_out·W_out),
+      where t is the most taps reaching one output along an axis and T their sum
+      (:func:`cnncalc.analysis.core.transposed_taps`).
+    """
+    channels, height, width = _feature_map(layer.type, shape)
+    if channels % layer.groups or layer.out_channels % layer.groups:
+        raise _Unfit(f"groups {layer.groups} must divide both the input's {plural(channels, 'channel')} "
+                     f"and out_channels {layer.out_channels}")
+    out, taps = [], []
+    for size, kernel, stride, pad, extra, dilation in zip(
+            (height, width), layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
+            layer.dilation, strict=True):
+        out.append(core.conv_transpose_output_size(size, kernel, stride, pad, extra, dilation))
+        if out[-1] < 1:
+            raise _Unfit(f"the padding {pad} removes more than the {size}-wide input gives: the output "
+                         f"would be {out[-1]} wide; lower padding")
+        taps.append(core.transposed_taps(size, kernel, stride, pad, extra, dilation))
+    per_group = channels // layer.groups
+    kernel_area = layer.kernel_size[0] * layer.kernel_size[1]
+    bias = int(layer.bias)
+    weights_per_neuron = bias + per_group * taps[0].most * taps[1].most
+    connections = layer.out_channels * (per_group * taps[0].total * taps[1].total + bias * out[0] * out[1])
+    notes: tuple[str, ...] = ()
+    if taps[0].total * taps[1].total != taps[0].most * taps[1].most * out[0] * out[1]:
+        notes = (f"weights per neuron vary with the output position in a transposed convolution; "
+                 f"w/neuron shows the largest ({weights_per_neuron:,}), and connections add up what "
+                 "reaches each output",)
+    field = None
+    if rf is not None:
+        field = tuple(
+            axis.resampled(Fraction(1, stride), (t.most - 1) * (dilation // math.gcd(stride, dilation)))
+            for axis, stride, dilation, t in zip(rf, layer.stride, layer.dilation, taps, strict=True))
+    return Step(
+        output_shape=(layer.out_channels, out[0], out[1]),
+        weights_per_neuron=weights_per_neuron,
+        neurons=layer.out_channels * out[0] * out[1],
+        connections=connections,
+        parameters=channels * (layer.out_channels // layer.groups) * kernel_area + bias * layer.out_channels,
+        macs=(channels * height * width * (layer.out_channels // layer.groups) * kernel_area
+              + bias * layer.out_channels * out[0] * out[1]),
+        receptive_field=field,  # type: ignore[arg-type]
+        notes=notes,
+    )
+
+
+@_step.register(Upsample)
+def _upsample(layer: Upsample, shape: Shape, rf: Field2 | None) -> Step:
+    """torch's Upsample: to ``size``, or ⌊J·scale⌋ (computed in double precision, as torch does).
+    It adds no units. Nearest reads one input per output; bilinear two neighbours along each
+    axis, so the largest receptive field grows by one input step."""
+    channels, height, width = _feature_map(layer.type, shape)
+    if layer.size is not None:
+        out = layer.size
+    else:
+        assert layer.scale_factor is not None  # the model requires one of them
+        out = (math.floor(float(height) * layer.scale_factor[0]),
+               math.floor(float(width) * layer.scale_factor[1]))
+        if min(out) < 1:
+            raise _Unfit(f"scale_factor {_pair(layer.scale_factor)} leaves an empty map "
+                         f"({height}×{width} → {out[0]}×{out[1]}); use a larger factor")
+    field = None
+    if rf is not None:
+        reach = 1 if layer.mode == "bilinear" else 0
+        field = (rf[0].resampled(Fraction(height, out[0]), reach),
+                 rf[1].resampled(Fraction(width, out[1]), reach))
+    return Step(output_shape=(channels, out[0], out[1]), receptive_field=field)
+
+
+_MERGES = (Add, Mul, Concat, CenterCrop)
+
+
+def _merge(layer: Add | Mul | Concat | CenterCrop, shapes: list[Shape],
+           fields: list[Field2 | None]) -> Step:
+    """Layers that read two or more inputs. They add no units: 0 in every column (contract §2).
+
+    - ``add``, ``mul``: torch broadcasting over the per-image shape (equal sizes, or 1 on a side);
+    - ``concat``: along channels (features for flat inputs), the other sizes equal;
+    - ``centercrop``: the first input cut to the second's height and width, top = (H − h) // 2,
+      left = (W − w) // 2.
+
+    Receptive field: the union over the inputs (``centercrop``: the first input's, moved by the
+    crop); an input through a global operation has none, and marks the row global_context.
+    """
+    kind = layer.type
+    if len(shapes) < 2:
+        raise _Unfit(f"{kind} merges two or more inputs; name them in from, e.g. from: [a, b]")
+    shown = " and ".join(_show(shape) for shape in shapes)
+    if kind == "centercrop":
+        if len(shapes) != 2:
+            raise _Unfit(f"centercrop reads two inputs (what to crop, and the size to crop it to); "
+                         f"from names {len(shapes)}")
+        (channels, height, width), (_, target_h, target_w) = (_feature_map(kind, s) for s in shapes)
+        if target_h > height or target_w > width:
+            raise _Unfit(f"centercrop cannot crop {_show(shapes[0])} to the larger {target_h}×{target_w} "
+                         "of its second input; list the larger input first")
+        top, left = (height - target_h) // 2, (width - target_w) // 2
+        return Step(output_shape=(channels, target_h, target_w),
+                    receptive_field=_through(fields[0], (1, 1), (1, 1), ((-top, 0), (-left, 0)), (1, 1)))
+    if len({len(shape) for shape in shapes}) != 1:
+        raise _Unfit(f"{kind} needs inputs of one rank; got {shown}")
+    if kind == "concat":
+        if any(shape[1:] != shapes[0][1:] for shape in shapes):
+            what = "height and width" if len(shapes[0]) == 3 else "sizes after the first"
+            raise _Unfit(f"concat joins along channels, so its inputs must agree on {what}; got {shown}")
+        output = (sum(shape[0] for shape in shapes), *shapes[0][1:])
+    else:
+        out = []
+        for sizes in zip(*shapes, strict=True):
+            if len(set(sizes) - {1}) > 1:
+                raise _Unfit(f"{kind} needs shapes that are equal, or 1 where they differ (torch "
+                             f"broadcasting, as a squeeze-and-excitation gate [C, 1, 1]); got {shown}")
+            out.append(max(sizes))
+        output = tuple(out)
+    local = [f for f in fields if f is not None]
+    warnings: list[tuple[str, str]] = []
+    field: Field2 | None = None
+    if local:
+        (height_field, aligned_h), (width_field, aligned_w) = (core.union([f[axis] for f in local])
+                                                               for axis in (0, 1))
+        field = (height_field, width_field)
+        if not (aligned_h and aligned_w):
+            warnings.append(("unaligned", f"the inputs' receptive fields are not aligned (jump and centre "
+                             f"{_rf_text(local)}); the field shown is their union at the first position"))
+    return Step(output_shape=output, receptive_field=field, warnings=warnings,
+                global_context=len(local) < len(fields) and bool(local))
+
+
+def _rf_text(fields: list[Field2]) -> str:
+    def one(f: Field2) -> str:
+        return "×".join(f"{a.jump}@{a.start}" for a in f)
+    return ", ".join(one(f) for f in fields)
 
 
 # --- helpers for the handlers ---------------------------------------------------------
@@ -733,23 +937,30 @@ def _ceil_warnings(size: int, kernel: int, stride: int, pad: int, dilation: int,
                             f"start {where}, so PyTorch drops it ({_count(out, axis)})")
 
 
-_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling")
+_SPATIAL = ("conv2d", "maxpool2d", "avgpool2d", "subsampling", "convtranspose2d")
+_GLOBAL = ("globalavgpool", "adaptiveavgpool2d", "adaptivemaxpool2d")
 
 
 def _collapse_warnings(rows: list[LayerRow]) -> Iterator[LayerWarning]:
     """Warn where the map shrinks to 1×1 while conv/pool layers still follow on the 1×1 map.
 
-    Each collapse is its own warning, naming the layers that see the 1×1 map it makes (up to
-    a layer that pads it larger again, which may collapse it once more).
+    Each collapse is its own warning, naming the layers that see the 1×1 map it makes, along
+    the paths that read it (up to a layer that pads it larger again, which may collapse it
+    once more). Global pooling makes a 1×1 map on purpose (squeeze-and-excitation then
+    convolves it as a fully connected layer), so it is no collapse.
     """
     for position, row in enumerate(rows):
-        if _is_point(row.output_shape) and not _is_point(row.input_shape):
+        if (_is_point(row.output_shape) and not _is_point(row.input_shape)
+                and row.type not in _GLOBAL):
             later = []
+            reach = {row.name}
             for after in rows[position + 1:]:
-                if not _is_point(after.input_shape):
-                    break
+                if not any(name in reach for name in after.inputs):
+                    continue
                 if after.type in _SPATIAL:
                     later.append(after.name)
+                if _is_point(after.output_shape):
+                    reach.add(after.name)
             if later:
                 one = len(later) == 1
                 layers = plural(len(later), "conv/pool layer")

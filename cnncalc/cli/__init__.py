@@ -83,7 +83,10 @@ def cli() -> None:
 @click.option("--width", type=click.IntRange(40, 1000), default=None,
               help="Table width in characters [default: the terminal's, or 160 when piped]; "
                    "columns that do not fit are hidden, never cut.")
-def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
+@click.option("--depth", type=click.IntRange(1, 64), default=None,
+              help="Fold every block call nested deeper than this into one row with its sums "
+                   "(1: the top-level blocks only, as torchinfo's depth).")
+def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | None) -> None:
     """Report every layer of SPEC: shapes, weights per neuron, neurons,
     connections, parameters, MACs, memory and receptive field.
 
@@ -94,8 +97,12 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None) -> None:
 
     loaded = load_spec(spec)
     report = run_analysis(loaded)
+    if depth is not None:
+        from cnncalc.analysis.fold import fold
+
+        report = fold(report, depth)
     if strict and report.warnings:
-        lines = {layer.name: layer.line for layer in loaded.layers}
+        lines = report.lines
         raise SpecError([Issue(f"warning (--strict): {w.message}", line=lines.get(w.layer),
                                layer=w.layer, index=w.index) for w in report.warnings],
                         loaded.source)

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from cnncalc.analysis.walk import LayerRow, Report
+from cnncalc.analysis.walk import LayerRow, Report, analyze
 from cnncalc.errors import Issue, SpecError
 from cnncalc.lecture.worked import METRICS, Worked, explain_layer
 from cnncalc.spec.loader import read_yaml
@@ -77,7 +77,8 @@ class Marking:
 Answers = dict[str, dict[str, Any]]
 
 
-def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str, str], int]]:
+def load_answers(path: str | Path, spec: Spec, report: Report | None = None) -> tuple[
+        Answers, dict[tuple[str, str], int]]:
     """Read and validate an answers file against the spec's layers.
 
     Returns the answers as {layer: {metric: value}} with values parsed
@@ -99,7 +100,7 @@ def load_answers(path: str | Path, spec: Spec) -> tuple[Answers, dict[tuple[str,
     if {"input", "layers"} <= set(data):
         raise SpecError([Issue("this is a spec, not an answers file; the spec comes first: "
                                "cnncalc check SPEC ANSWERS")], where)
-    names = [layer.name for layer in spec.layers if layer.name]
+    names = [row.name for row in (report or analyze(spec)).rows]  # the layers' paths
     positions = {name: position for position, name in enumerate(names, 1)}
     nodes = _keys(root)  # key → (key node, value node), built once: no rescans per answer
     answers: dict[str, dict[str, Any]] = {}
@@ -201,7 +202,7 @@ def parse_answer(metric: str, value: Any) -> Any:
 
 def check(spec: Spec, report: Report, answers: Mapping[str, Mapping[str, Any]]) -> Marking:
     """Mark every answer against the report; wrong ones carry the worked formula."""
-    rows = {row.name: (layer, row) for layer, row in zip(spec.layers, report.rows, strict=True)}
+    rows = {row.name: (layer, row) for layer, row in zip(report.layers, report.rows, strict=True)}
     marks = []
     for layer_name, asked in answers.items():
         if layer_name == TOTALS_KEY and layer_name not in rows:

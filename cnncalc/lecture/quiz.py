@@ -123,7 +123,7 @@ def make_quiz(seed: int, layers: int = 3, fractions: bool = False) -> Quiz:
     descriptions: dict[str, str] = {}
     sheet: dict[str, str] = {}
     previous: str | None = None
-    for model, row in zip(spec.layers, report.rows, strict=True):
+    for model, row in zip(report.layers, report.rows, strict=True):
         worked = {w.metric: w for w in explain_layer(model, row)}
         asked = CONV_QUESTIONS if row.type == "conv2d" else POOL_QUESTIONS
         descriptions[row.name] = describe(model, row)

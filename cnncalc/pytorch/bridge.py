@@ -78,16 +78,17 @@ def module_names(spec: Spec) -> list[str]:
     """
     torch = _torch()
     container = torch.nn.Sequential()
-    return unique_names(spec, lambda name: name in NN_MODULE_ATTRIBUTES or hasattr(container, name))
+    return unique_names([row.name for row in analyze(spec).rows],
+                        lambda name: name in NN_MODULE_ATTRIBUTES or hasattr(container, name))
 
 
-def unique_names(spec: Spec, reserved: Callable[[str], bool]) -> list[str]:
+def unique_names(layer_names: Sequence[str], reserved: Callable[[str], bool]) -> list[str]:
     """:func:`module_names` without torch: ``reserved(name)`` says whether a child may not
     take that name (the exporter asks :data:`NN_MODULE_ATTRIBUTES`, so that it needs no torch)."""
     taken: set[str] = set()
     names = []
-    for layer in spec.layers:
-        base = (layer.name or "").replace(".", "_") or "_"
+    for layer_name in layer_names:
+        base = layer_name.replace(".", "_") or "_"
         while reserved(base):
             base += "_"
         name, n = base, 1
@@ -108,7 +109,8 @@ def build(spec: Spec) -> nn.Sequential:
     torch = _torch()
     torch_nn = torch.nn
     children: OrderedDict[str, Any] = OrderedDict()
-    for layer, row, name in zip(spec.layers, analyze(spec).rows, module_names(spec), strict=True):
+    report = analyze(spec)
+    for layer, row, name in zip(report.layers, report.rows, module_names(spec), strict=True):
         module = _module(torch_nn, layer, row.input_shape)
         activation = getattr(layer, "activation", None)
         if activation is not None:

@@ -54,9 +54,9 @@ def to_torch(spec: Spec, class_name: str | None = None, report: Report | None = 
     problem = class_name_error(name)
     if problem:
         raise ValueError(f"class name {name!r} {problem}")
-    attributes = unique_names(spec, NN_MODULE_ATTRIBUTES.__contains__)
+    attributes = unique_names([row.name for row in report.rows], NN_MODULE_ATTRIBUTES.__contains__)
     constructors = [_constructor(layer, row.input_shape) for layer, row in
-                    zip(spec.layers, report.rows, strict=True)]
+                    zip(report.layers, report.rows, strict=True)]
     flat = "\n".join(_flat(c) for c in constructors)
     custom = [cls for cls in _CUSTOM if re.search(rf"\b{cls}\(", flat)]
     classes = [_custom_source(cls) for cls in custom]

@@ -374,7 +374,7 @@ def _refuse_dtype(torch: Any, spec: Spec, report: Report, names: list[str], inpu
     """Raise :class:`DtypeError` at the first layer (of those whose ``inputs`` are given) that
     fails in ``dtype`` on its own but runs in another dtype; return when there is none, for
     the error was something else. The test is torch's behaviour, not its message's words."""
-    for index, (layer, row, name) in enumerate(zip(spec.layers, report.rows, names, strict=True), 1):
+    for index, (layer, row, name) in enumerate(zip(report.layers, report.rows, names, strict=True), 1):
         if name not in inputs or name not in children:
             continue
         module, args = children[name], inputs[name]

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.core import ReceptiveField
@@ -24,15 +25,31 @@ __all__ = ["FORMATS", "render", "report_dict", "rich_group", "warning_line"]
 
 FORMATS = ("table", "json", "csv", "markdown")
 
-# (key, heading) of the per-layer columns shared by CSV and Markdown.
-_COLUMNS = (
-    ("index", "#"), ("name", "layer"), ("type", "type"), ("input_shape", "input"),
+# (key, heading) of the per-layer columns of the table and Markdown. "reads" is shown only for a
+# network that branches: what a row reads where that is not simply the row above.
+_ALL_COLUMNS = (
+    ("index", "#"), ("name", "layer"), ("reads", "reads"), ("type", "type"), ("input_shape", "input"),
     ("output_shape", "output"), ("weights_per_neuron", "w/neuron"), ("neurons", "neurons"),
     ("connections", "connections"), ("parameters", "params"), ("macs", "MACs"),
     ("output_bytes", "memory"), ("receptive_field", "RF"),
 )
+_COLUMNS = tuple(column for column in _ALL_COLUMNS if column[0] != "reads")
+
+
+def _columns(report: Report) -> tuple[tuple[str, str], ...]:
+    return _ALL_COLUMNS if report.branches else _COLUMNS
 _LEGEND = ("w/neuron: weights per neuron, bias included; memory: the layer's output per image "
            "(float32); RF: receptive field size /jump, in input pixels")
+
+
+def _legend(report: Report) -> str:
+    extra = ""
+    if report.branches:
+        extra += "; reads: the rows a layer reads, where not the one above"
+    if report.depth is not None:
+        extra += (f"; blocks deeper than {report.depth} are folded into one row each (their sums; "
+                  "no w/neuron)")
+    return _LEGEND + extra
 
 
 def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
@@ -51,13 +68,20 @@ def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
 # --- JSON ------------------------------------------------------------------------------
 
 def report_dict(report: Report) -> dict[str, Any]:
-    """The contract's JSON document as Python data (keys in the contract's order first)."""
+    """The contract's JSON document as Python data (keys in the contract's order first).
+
+    For a network that branches (or one folded by ``--depth``), each layer also has ``inputs``,
+    the names of the rows it reads (``["input"]`` for the network's input).
+    """
+    wiring = report.branches or report.depth is not None
+    depth = {"depth": report.depth} if report.depth is not None else {}
     return {
         "name": report.name,
         "description": report.description,
         "input_shape": list(report.input_shape),
         "output_shape": list(report.output_shape),
-        "layers": [_row_dict(row) for row in report.rows],
+        **depth,
+        "layers": [_row_dict(row, wiring) for row in report.rows],
         "totals": {
             "parameters": report.totals.parameters,
             "neurons": report.totals.neurons,
@@ -71,15 +95,24 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
-def _row_dict(row: LayerRow) -> dict[str, Any]:
-    notes = {"notes": list(row.notes)} if row.notes else {}  # only where a row has any
+def _row_dict(row: LayerRow, wiring: bool = False) -> dict[str, Any]:
+    extra: dict[str, Any] = {}  # only where a row has them
+    if row.input_shapes:
+        extra["input_shapes"] = [list(shape) for shape in row.input_shapes]
+    if row.global_context:
+        extra["global_context"] = True
+    if row.layers > 1:
+        extra["layers"] = row.layers
+    if row.notes:
+        extra["notes"] = list(row.notes)
     return {
         "name": row.name,
         "type": row.type,
         "activation": row.activation,
+        **({"inputs": list(row.inputs)} if wiring else {}),
         "input_shape": list(row.input_shape),
         "output_shape": list(row.output_shape),
-        "weights_per_neuron": row.weights_per_neuron,
+        "weights_per_neuron": row.weights_per_neuron if row.layers == 1 else None,
         "neurons": row.neurons,
         "connections": row.connections,
         "parameters": row.parameters,
@@ -87,14 +120,14 @@ def _row_dict(row: LayerRow) -> dict[str, Any]:
         "output_bytes": row.output_bytes,
         "parameter_bytes": row.parameter_bytes,
         "receptive_field": _rf_dict(row.receptive_field),
-        **notes,
+        **extra,
     }
 
 
 def _rf_dict(rf: tuple[ReceptiveField, ReceptiveField] | None) -> dict[str, list[Any]] | None:
     if rf is None:
         return None
-    return {"size": [rf[0].size, rf[1].size], "jump": [rf[0].jump, rf[1].jump],
+    return {"size": [rf[0].size, rf[1].size], "jump": [_number(rf[0].jump), _number(rf[1].jump)],
             "start": [_number(rf[0].start), _number(rf[1].start)]}
 
 
@@ -118,24 +151,52 @@ def _bytes(n: int) -> str:
 
 
 def _rf(rf: tuple[ReceptiveField, ReceptiveField] | None) -> str:
-    """Size and jump, ``11×11 /4``; ``—`` once the map is flattened."""
+    """Size and jump, ``11×11 /4``; ``—`` once the map is flattened (or globally pooled)."""
     if rf is None:
         return "—"
     size = f"{rf[0].size}" if rf[0].size == rf[1].size else f"{rf[0].size}×{rf[1].size}"
-    jump = f"{rf[0].jump}" if rf[0].jump == rf[1].jump else f"{rf[0].jump}×{rf[1].jump}"
+    jump = _jump(rf[0].jump) if rf[0].jump == rf[1].jump else f"{_jump(rf[0].jump)}×{_jump(rf[1].jump)}"
     return f"{size} /{jump}"
 
 
-def _cells(row: LayerRow) -> list[str]:
-    return [str(row.index), printable(row.name), row.kind, _shape(row.input_shape), _shape(row.output_shape),
-            f"{row.weights_per_neuron:,}", f"{row.neurons:,}", f"{row.connections:,}",
-            f"{row.parameters:,}", f"{row.macs:,}", _bytes(row.output_bytes), _rf(row.receptive_field)]
+def _jump(jump: Any) -> str:
+    """A jump as a number: 4, or 0.5 after upsampling (1/3 where no decimal is exact)."""
+    value = Fraction(jump)
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = float(value)
+    return f"{decimal:g}" if Fraction(f"{decimal:g}") == value else f"{value.numerator}/{value.denominator}"
+
+
+def _reads(row: LayerRow, before: str | None) -> str:
+    """What a row reads, where it is not the row above (the network's input for the first)."""
+    if row.inputs == ((before,) if before is not None else ("input",)):
+        return ""
+    return ", ".join(printable(name) for name in row.inputs)
+
+
+def _cells(row: LayerRow, before: str | None = None, branches: bool = False) -> list[str]:
+    cells = [str(row.index), printable(row.name), row.kind, _shape(row.input_shape),
+             _shape(row.output_shape), f"{row.weights_per_neuron:,}" if row.layers == 1 else "",
+             f"{row.neurons:,}", f"{row.connections:,}", f"{row.parameters:,}", f"{row.macs:,}",
+             _bytes(row.output_bytes), _rf(row.receptive_field)]
+    if branches:
+        cells.insert(2, _reads(row, before))
+    return cells
+
+
+def _all_cells(report: Report) -> list[list[str]]:
+    names = [None, *(row.name for row in report.rows)]
+    return [_cells(row, before, report.branches) for row, before in zip(report.rows, names, strict=False)]
 
 
 def _total_cells(report: Report) -> list[str]:
     t = report.totals
-    return ["", "total", "", "", _shape(report.output_shape), "", f"{t.neurons:,}",
-            f"{t.connections:,}", f"{t.parameters:,}", f"{t.macs:,}", _bytes(t.output_bytes), ""]
+    cells = ["", "total", "", "", _shape(report.output_shape), "", f"{t.neurons:,}",
+             f"{t.connections:,}", f"{t.parameters:,}", f"{t.macs:,}", _bytes(t.output_bytes), ""]
+    if report.branches:
+        cells.insert(2, "")
+    return cells
 
 
 def _summary(report: Report) -> str:
@@ -147,12 +208,13 @@ def _summary(report: Report) -> str:
 
 # --- table (rich) ------------------------------------------------------------------------
 
-_NUMERIC = {0, 5, 6, 7, 8, 9, 10}
+_NUMERIC = {"index", "weights_per_neuron", "neurons", "connections", "parameters", "macs", "output_bytes"}
 
 
 # Dropped in this order while the table is wider than the console: the engineer's extras first,
 # then what the remaining columns imply; a number is never cut, and the caption lists what went.
-_OPTIONAL = (11, 10, 9, 3, 2, 5, 4, 6)
+_OPTIONAL = ("receptive_field", "output_bytes", "macs", "input_shape", "type", "weights_per_neuron",
+             "output_shape", "reads", "neurons")
 
 
 def rich_table(report: Report, width: int | None = None, only: Sequence[int] | None = None,
@@ -166,26 +228,30 @@ def rich_table(report: Report, width: int | None = None, only: Sequence[int] | N
     from rich.table import Table
     from rich.text import Text
 
+    columns = _columns(report)
+    keys = [key for key, _ in columns]
     totals = _total_cells(report)
-    rows = [_cells(row) for row in report.rows] if row_cells is None else row_cells
+    rows = _all_cells(report) if row_cells is None else row_cells
     widths = [max([len(heading), len(totals[i])] + [len(r[i]) for r in rows])
-              for i, (_, heading) in enumerate(_COLUMNS)]
+              for i, (_, heading) in enumerate(columns)]
     widths[1] = min(widths[1], 10)  # long names fold; types are short and never split
-    keep = list(range(len(_COLUMNS)))
-    for position in _OPTIONAL:
+    if "reads" in keys:
+        widths[2] = min(widths[2], 16)  # so do the names a row reads
+    keep = list(range(len(columns)))
+    for key in _OPTIONAL:
         if width is None or sum(widths[i] + 3 for i in keep) + 1 <= width:
             break
-        keep.remove(position)
+        if key in keys:
+            keep.remove(keys.index(key))
     title = printable(report.name + (f" — {report.description}" if report.description else ""))
     # User text is Text, never a str, which rich would read as markup and emoji codes.
     table = Table(title=Text(title, style="table.title"), show_footer=True, header_style="bold",
                   footer_style="bold", title_justify="left")
     for i in keep:
         # Numbers, shapes and types are never cut; only names fold when they must.
-        folds = i == 1
-        table.add_column(_COLUMNS[i][1], footer=totals[i], justify="right" if i in _NUMERIC else "left",
-                         min_width=widths[i],
-                         no_wrap=not folds, overflow="fold")
+        folds = keys[i] in ("name", "reads")
+        table.add_column(columns[i][1], footer=totals[i], justify="right" if keys[i] in _NUMERIC else "left",
+                         min_width=widths[i], no_wrap=not folds, overflow="fold")
     for cells in rows if only is None else [rows[r] for r in only]:
         table.add_row(*(Text(cells[i]) for i in keep))
     return table
@@ -198,14 +264,15 @@ def rich_group(report: Report, width: int | None = None) -> Group:
 
     from cnncalc.render.long_table import LongTable
 
-    cells = [_cells(row) for row in report.rows]
+    cells = _all_cells(report)
+    columns = _columns(report)
     shown = {column.header for column in rich_table(report, width, only=(), row_cells=cells).columns}
-    hidden = [heading for _, heading in _COLUMNS if heading not in shown]
-    keep = [i for i, (_, heading) in enumerate(_COLUMNS) if heading in shown]
+    hidden = [heading for _, heading in columns if heading not in shown]
+    keep = [i for i, (_, heading) in enumerate(columns) if heading in shown]
     # rich takes about 1 ms a row; LongTable writes the same text (10,000 layers: 8.4 s → 1.05 s end to end)
     table = LongTable(lambda only: rich_table(report, width, only, cells),
                       [[row[i] for i in keep] for row in cells])
-    parts: list[Any] = [table, Text(_summary(report)), Text(_LEGEND)]
+    parts: list[Any] = [table, Text(_summary(report)), Text(_legend(report))]
     if hidden:
         parts.append(Text(f"hidden to fit the terminal: {', '.join(hidden)} (widen it, or use --width "
                           "or --format markdown)"))
@@ -242,21 +309,24 @@ def _csv(report: Report) -> str:
     """One row per layer with raw numbers (no separators) for spreadsheets; a total row last."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "name", "type", "activation", "input_shape", "output_shape",
-                     "weights_per_neuron", "neurons", "connections", "parameters", "macs", "output_bytes",
-                     "parameter_bytes", "rf_size", "rf_jump"])
+    wiring = report.branches or report.depth is not None
+    writer.writerow(["index", "name", "type", "activation", *(["inputs"] if wiring else []), "input_shape",
+                     "output_shape", "weights_per_neuron", "neurons", "connections", "parameters", "macs",
+                     "output_bytes", "parameter_bytes", "rf_size", "rf_jump"])
     for row in report.rows:
         rf = row.receptive_field
         writer.writerow([
-            row.index, row.name, row.type, row.activation or "", _shape(row.input_shape),
-            _shape(row.output_shape), row.weights_per_neuron, row.neurons, row.connections, row.parameters,
-            row.macs, row.output_bytes, row.parameter_bytes,
+            row.index, row.name, row.type, row.activation or "", *([" ".join(row.inputs)] if wiring else []),
+            _shape(row.input_shape), _shape(row.output_shape),
+            row.weights_per_neuron if row.layers == 1 else "", row.neurons, row.connections,
+            row.parameters, row.macs, row.output_bytes, row.parameter_bytes,
             "" if rf is None else _shape((rf[0].size, rf[1].size)),
-            "" if rf is None else _shape((rf[0].jump, rf[1].jump)),
+            "" if rf is None else "×".join(_jump(axis.jump) for axis in rf),
         ])
     t = report.totals
-    writer.writerow(["", "total", "", "", "", _shape(report.output_shape), "", t.neurons,
-                     t.connections, t.parameters, t.macs, t.output_bytes, t.parameter_bytes, "", ""])
+    writer.writerow(["", "total", "", "", *([""] if wiring else []), "", _shape(report.output_shape), "",
+                     t.neurons, t.connections, t.parameters, t.macs, t.output_bytes, t.parameter_bytes, "",
+                     ""])
     return buffer.getvalue()
 
 
@@ -267,9 +337,10 @@ def _markdown(report: Report) -> str:
     out = [f"## {markdown(report.name)}", ""]
     if report.description:
         out += [markdown(report.description), ""]
-    out += [_summary(report) + ".", "", _LEGEND + ".", "", line([h for _, h in _COLUMNS]),
-            "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_COLUMNS))) + "|"]
-    out += [line([markdown(c) for c in _cells(row)]) for row in report.rows]
+    columns = _columns(report)
+    out += [_summary(report) + ".", "", _legend(report) + ".", "", line([h for _, h in columns]),
+            "|" + "|".join("---:" if key in _NUMERIC else "---" for key, _ in columns) + "|"]
+    out += [line([markdown(c) for c in cells]) for cells in _all_cells(report)]
     out.append(line([f"**{markdown(c)}**" if c else "" for c in _total_cells(report)]))
     if any(row.notes for row in report.rows):
         out += ["", "**Notes**", ""]

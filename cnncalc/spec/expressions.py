@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "MAX_VALUE", "ExpressionError", "Value", "evaluate",
-           "make_divisible", "whole"]
+__all__ = ["EXPRESSION", "MAX_DEPTH", "MAX_LENGTH", "MAX_VALUE", "PARAMETER", "ExpressionError", "Value",
+           "evaluate", "make_divisible", "refers", "whole"]
 
 MAX_LENGTH = 200  # characters between "${" and "}"
 MAX_DEPTH = 64  # nesting of the parsed expression
@@ -35,6 +36,20 @@ MAX_VALUE = 2**31  # every value computed along the way lies within ±MAX_VALUE
 
 Number = int | Fraction
 Value = int | Fraction | bool | str
+
+#: A field's whole value written as ``$p``: parameter p.
+PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+#: A field's whole value written as ``"${expr}"``: an expression.
+EXPRESSION = re.compile(r"\$\{(.*)\}", re.DOTALL)
+
+
+def refers(value: Any) -> bool:
+    """Whether a value as written is, or holds in a list, a ``$p`` or ``"${...}"`` to resolve."""
+    if isinstance(value, str):
+        return bool(EXPRESSION.fullmatch(value) or PARAMETER.fullmatch(value))
+    if isinstance(value, list):
+        return any(refers(item) for item in value)
+    return False
 
 
 class ExpressionError(ValueError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cnncalc.errors import Issue, SpecError
 from cnncalc.spec import bundled
@@ -29,15 +29,18 @@ from cnncalc.spec.models import (
     LAYER_TYPES,
     TYPE_ALIASES,
     UNSUPPORTED_TYPES,
+    Block,
+    Call,
     InputShape,
+    Layer,
     Spec,
     canonical_type,
     kind_of,
     show,
 )
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "decode_yaml", "line_of", "load_spec", "parse_yaml",
-           "read_yaml", "spec_from_data"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "decode_yaml", "layer_from_fields", "line_of", "load_spec",
+           "parse_yaml", "read_yaml", "spec_from_data"]
 
 MAX_BYTES = 16 * 1024 * 1024  # a 10,000-layer spec is well under 1 MiB
 MAX_DEPTH = 32  # a spec needs four or five levels; composites add a few more
@@ -111,7 +114,7 @@ def parse_yaml(text: str, where: str = "<spec>") -> tuple[Any, yaml.Node | None]
             node = loader.get_single_node()
             if node is not None:
                 _check_nodes(node, where)
-            data = loader.construct_document(node) if node is not None else None
+            data = _build(node, loader, where) if node is not None else None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as err:
@@ -256,6 +259,32 @@ def _check_nodes(root: yaml.Node, where: str) -> None:
         raise SpecError(sorted(issues, key=lambda i: i.line or 0), where)
 
 
+def _build(node: yaml.Node, loader: Any, where: str) -> Any:
+    """The Python value of a checked node tree (plain tags only, no recursion through aliases).
+
+    Merge keys are resolved here, as the YAML merge-key spec says (keys written in the mapping
+    win; of the mappings in ``<<: [*a, *b]`` the earlier wins), rather than by PyYAML, whose
+    versions differ on it (6.0.4 lets a later mapping win once an anchor was merged before).
+    """
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, loader, where) for item in node.value]
+    merged: dict[Any, Any] = {}
+    own: dict[Any, Any] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag == _MERGE_TAG:
+            sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for source in reversed(sources):  # the earlier mapping wins
+                if not isinstance(source, yaml.MappingNode):
+                    raise SpecError([Issue("<< merges a mapping (an anchor such as *base) or a list of "
+                                           "them", line=source.start_mark.line + 1)], where)
+                merged.update(_build(source, loader, where))
+        else:
+            own[_build(key, loader, where)] = _build(value, loader, where)
+    return {**merged, **own}
+
+
 def _odd_tag(node: yaml.Node) -> str:
     """What a value that is not plain is, and what to write instead."""
     implicit = (isinstance(node, yaml.ScalarNode) and not node.style  # plain: '' in C, None in Python
@@ -289,13 +318,52 @@ def spec_from_data(data: Any, root: yaml.Node | None = None, source: str | None 
         spec = Spec.model_validate(data)
     except ValidationError as err:
         raise SpecError(_issues(err, data, root), source) from None
-    layer_nodes = _child(root, "layers")
-    for position, layer in enumerate(spec.layers):
-        layer._line = _line(_child(layer_nodes, position))
+    _place(spec.layers, _child(root, "layers"))
+    block_nodes = _child(root, "blocks")
+    for name, block in spec.blocks.items():
+        block_node = _child(block_nodes, name)
+        block._line = _line(block_node)
+        _place(block.layers, _child(block_node, "layers"))
     spec._source = source
     if spec.name is None and stem is not None:
         spec.name = stem
     return spec
+
+
+def _place(entries: list[Any], nodes: yaml.Node | None) -> None:
+    """Give each entry its YAML node and line."""
+    for position, entry in enumerate(entries):
+        node = _child(nodes, position)
+        entry._line = _line(node)
+        entry._node = node
+
+
+_LAYER_ADAPTER: TypeAdapter[Any] | None = None
+
+
+def layer_from_fields(fields: dict[str, Any], node: yaml.Node | None, line: int | None,
+                      source: str | None, block: str | None = None) -> Any:
+    """Validate one layer's fields once its ``$p`` and ``${...}`` values are resolved.
+
+    Errors are located as a spec's are: the line of the field in the entry as written (``node``),
+    the entry's name; ``block`` says which block's entry it is.
+    """
+    global _LAYER_ADAPTER
+    if _LAYER_ADAPTER is None:
+        _LAYER_ADAPTER = TypeAdapter(Layer)
+    if isinstance(fields.get("type"), str):
+        fields = {**fields, "type": canonical_type(fields["type"])}
+    try:
+        return _LAYER_ADAPTER.validate_python(fields)
+    except ValidationError as err:
+        holder = yaml.MappingNode("tag:yaml.org,2002:map", [
+            (yaml.ScalarNode("tag:yaml.org,2002:str", "layers"),
+             yaml.SequenceNode("tag:yaml.org,2002:seq", [node] if node is not None else []))])
+        data = {"layers": [fields]}
+        errors = [{**e, "loc": ("layers", 0, "layer", *e["loc"])} for e in err.errors(include_url=False)]
+        issues = [Issue(i.message, line=i.line if node is not None else line, layer=fields.get("name"),
+                        block=block) for i in _issues_from(errors, data, holder)]
+        raise SpecError(issues, source) from None
 
 
 # --- pydantic errors to issues -------------------------------------------------
@@ -325,43 +393,72 @@ class _Where:
     owner: type[BaseModel] | None
     prefix: tuple[Any, ...]
     field: tuple[Any, ...]
-    index: int | None  # 0-based layer position, for layer errors
+    index: int | None  # 0-based position in its layers: list, for an entry's errors
     label: str  # how the owner is named in a message
+    entries: tuple[Any, ...] = ("layers",)  # the path of the layers: list holding the entry
+    block: str | None = None  # the block whose entry it is
+
+
+_TAGS = ("layer", "call", "template")  # the entry kinds (cnncalc.spec.models.Entry)
 
 
 def _where(loc: tuple[Any, ...], data: Mapping[str, Any]) -> _Where:
     if loc[:1] == ("layers",) and len(loc) > 1 and isinstance(loc[1], int):
-        layer = data["layers"][loc[1]]
-        kind = _layer_type(layer)
-        rest = loc[2:]
-        if rest and rest[0] == kind:
-            rest = rest[1:]  # the discriminator tag pydantic adds
-        return _Where(LAYER_MODELS.get(kind or ""), loc[:2], rest, loc[1], f"for {kind}")
-    if loc[:1] == ("input",) and len(loc) > 1:
+        entries, index, rest, block = ("layers",), loc[1], loc[2:], None
+    elif loc[:1] == ("blocks",) and len(loc) > 3 and loc[2] == "layers" and isinstance(loc[3], int):
+        entries, index, rest, block = loc[:3], loc[3], loc[4:], str(loc[1])
+    elif loc[:1] == ("blocks",) and len(loc) > 2:
+        return _Where(Block, loc[:2], loc[2:], None, f"in block {loc[1]!r}", block=str(loc[1]))
+    elif loc[:1] == ("input",) and len(loc) > 1:
         return _Where(InputShape, ("input",), loc[1:], None, "in input")
-    return _Where(Spec, (), loc, None, "at the top level")
+    else:
+        return _Where(Spec, (), loc, None, "at the top level")
+    tag = rest[0] if rest and rest[0] in _TAGS else None
+    rest = rest[1:] if tag else rest
+    if tag == "call":
+        return _Where(Call, (*entries, index), rest, index, "in a call", entries, block)
+    kind = _layer_type(_entry(data, entries, index))
+    if rest and rest[0] == kind:
+        rest = rest[1:]  # the discriminator tag pydantic adds
+    return _Where(LAYER_MODELS.get(kind or ""), (*entries, index), rest, index, f"for {kind}", entries,
+                  block)
+
+
+def _entry(data: Mapping[str, Any], entries: tuple[Any, ...], index: int) -> Any:
+    """The entry at ``index`` of the layers: list at path ``entries``, as written."""
+    found: Any = data
+    for part in entries:
+        found = found.get(part) if isinstance(found, Mapping) else None
+    return found[index] if isinstance(found, list) and 0 <= index < len(found) else None
 
 
 def _issues(err: ValidationError, data: Mapping[str, Any], root: yaml.Node | None) -> list[Issue]:
-    errors = err.errors(include_url=False)
+    return _issues_from(err.errors(include_url=False), data, root)
+
+
+def _issues_from(errors: list[Any], data: Mapping[str, Any], root: yaml.Node | None) -> list[Issue]:
     suggested = _suggested_fields(errors, data)
     issues = []
     for error in errors:
         where = _where(tuple(error["loc"]), data)
         field = [str(part) for part in where.field]
-        if error["type"] == "missing" and (where.prefix, field[-1]) in suggested:
+        if error["type"] == "missing" and field and (where.prefix, field[-1]) in suggested:
             continue  # the misspelt key's did-you-mean already says it
         index = where.index
         if error["type"] == "duplicate_name":
             index = error["ctx"]["index"] - 1
-        layer = data["layers"][index] if index is not None else None
+            if where.index is None:  # raised on the list itself: loc is the list's path
+                where = _Where(where.owner, where.prefix, (), None, where.label, where.prefix or ("layers",),
+                               where.block)
+        layer = _entry(data, where.entries, index) if index is not None else None
         name = layer.get("name") if isinstance(layer, Mapping) else None
-        path = [*where.prefix, *where.field] if index == where.index else ["layers", index, "name"]
+        path = [*where.prefix, *where.field] if index == where.index else [*where.entries, index, "name"]
         issues.append(Issue(
             message=_message(error, where, layer, data, root),
             line=_line(_locate(root, path, key=error["type"] == "extra_forbidden")),
-            layer=name if isinstance(name, str) else None,
+            layer=str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None,
             index=index + 1 if index is not None else None,
+            block=where.block,
         ))
     return sorted(issues, key=lambda i: (i.line or 0))
 
@@ -384,12 +481,12 @@ def _message(error: Any, where: _Where, layer: Any, data: Mapping[str, Any],
         return f"{field} {_missing(str(where.field[-1]), where)}"
     if kind == "duplicate_name":
         first = ctx["first"]
-        line = _line(_locate(root, ["layers", first - 1]))
+        line = _line(_locate(root, [*where.entries, first - 1]))
         at = f" (line {line})" if line else ""
         return f"name {ctx['name']} is already used by layer #{first}{at}; rename one"
     if kind in ("unknown_activation", "alias_conflict"):
         return str(error["msg"])
-    if kind == "too_short" and where.field == ("layers",):
+    if kind == "too_short" and where.field[-1:] == ("layers",):
         return "layers is empty; list at least one layer"
     if kind == "string_too_short":
         return f"{field} is empty; give one or leave the key out"
@@ -487,6 +584,9 @@ def _accepted(model: type[BaseModel]) -> list[str]:
     """Every key a model accepts: field names and their aliases."""
     names = []
     for field_name, info in model.model_fields.items():
+        if isinstance(info.validation_alias, str):  # `from`, which Python names from_
+            names.append(info.validation_alias)
+            continue
         names.append(field_name)
         choices = getattr(info.validation_alias, "choices", ())
         names.extend(str(c) for c in choices if c != field_name)
@@ -495,6 +595,9 @@ def _accepted(model: type[BaseModel]) -> list[str]:
 
 def _target(model: type[BaseModel], key: str) -> str | None:
     """The field a key (a field name or one of its aliases) fills."""
+    for field_name, info in model.model_fields.items():
+        if key == info.validation_alias:
+            return field_name
     if key in model.model_fields:
         return key
     for field_name, info in model.model_fields.items():

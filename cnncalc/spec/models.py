@@ -16,19 +16,24 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainValidator,
     PrivateAttr,
     Strict,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from cnncalc.spec.expressions import refers
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,9 +41,13 @@ __all__ = [
     "LAYER_TYPES",
     "TYPE_ALIASES",
     "UNSUPPORTED_TYPES",
+    "Block",
+    "Call",
+    "Entry",
     "InputShape",
     "Layer",
     "Spec",
+    "Template",
     "canonical_type",
     "json_schema",
     "kind_of",
@@ -151,7 +160,8 @@ ConvPadding = Annotated[
                    json_schema_input_type=_NonNegPairInput | Literal["same", "valid"]),
 ]
 
-ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
+ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax", "relu6",
+               "silu", "hardswish", "hardsigmoid")
 
 # The lecture's and Keras' names for layer types, after normalisation
 # (lower case, no '_', '-' or spaces). Canonical names always work.
@@ -172,6 +182,19 @@ TYPE_ALIASES = {
     "zeropadding2d": "zeropad2d",
     "batchnormalization": "batchnorm2d",
     "spatialdropout2d": "dropout2d",
+    "swish": "silu",
+    "conv2dtranspose": "convtranspose2d",
+    "deconv": "convtranspose2d",
+    "deconv2d": "convtranspose2d",
+    "deconvolution": "convtranspose2d",
+    "transposedconv2d": "convtranspose2d",
+    "upsampling": "upsample",
+    "upsampling2d": "upsample",
+    "globalaveragepooling2d": "globalavgpool",
+    "globalavgpool2d": "globalavgpool",
+    "concatenate": "concat",
+    "cat": "concat",
+    "multiply": "mul",
 }
 
 
@@ -187,41 +210,43 @@ KIND_OF_TYPE: dict[str, str] = {
     "batchnorm2d": "normalisation", "batchnorm1d": "normalisation", "localresponsenorm": "normalisation",
     "dropout": "dropout", "dropout2d": "dropout",
     "zeropad2d": "padding",
+    "convtranspose2d": "convolution",
+    "upsample": "upsampling",
+    "globalavgpool": "pooling",
+    "add": "merge", "mul": "merge", "concat": "merge", "centercrop": "merge",
+    "identity": "reshaping",
     **dict.fromkeys(ACTIVATIONS, "activation"),
 }
 
 UNSUPPORTED_TYPES: dict[str, str] = {
     **dict.fromkeys(("conv1d", "conv3d", "separableconv2d", "depthwiseconv2d", "lazyconv2d",
                      "convlstm2d"), "convolution"),
-    **dict.fromkeys(("convtranspose1d", "convtranspose2d", "convtranspose3d", "conv2dtranspose",
-                     "deconv", "deconv2d", "deconvolution", "transposedconv2d"), "transposed convolution"),
-    **dict.fromkeys(("upsample", "upsampling", "upsampling2d", "upsamplingnearest2d",
-                     "upsamplingbilinear2d", "interpolate", "pixelshuffle", "pixelunshuffle",
-                     "maxunpool2d", "unpool"), "upsampling"),
+    **dict.fromkeys(("convtranspose1d", "convtranspose3d"), "convolution"),
+    **dict.fromkeys(("upsamplingnearest2d", "upsamplingbilinear2d", "interpolate", "pixelshuffle",
+                     "pixelunshuffle", "maxunpool2d", "unpool"), "upsampling"),
     **dict.fromkeys(("maxpool1d", "maxpool3d", "avgpool1d", "avgpool3d", "adaptiveavgpool1d",
                      "adaptiveavgpool3d", "adaptivemaxpool1d", "adaptivemaxpool3d", "lppool2d",
-                     "fractionalmaxpool2d", "globalavgpool", "globalaveragepooling2d", "globalmaxpool",
-                     "globalmaxpooling2d", "maxpooling1d", "averagepooling1d"), "pooling"),
-    **dict.fromkeys(("concat", "concatenate", "cat", "add", "sum", "mul", "multiply", "residual",
-                     "shortcut", "centercrop", "cropping2d"), "merge"),
+                     "fractionalmaxpool2d", "globalmaxpool", "globalmaxpooling2d", "maxpooling1d",
+                     "averagepooling1d"), "pooling"),
+    **dict.fromkeys(("sum", "residual", "shortcut", "cropping2d"), "merge"),
     **dict.fromkeys(("batchnorm3d", "groupnorm", "layernorm", "layernormalization", "instancenorm1d",
                      "instancenorm2d", "instancenorm3d", "rmsnorm"), "normalisation"),
     **dict.fromkeys(("dropout1d", "dropout3d", "alphadropout", "featurealphadropout", "gaussiandropout",
                      "spatialdropout1d", "spatialdropout3d"), "dropout"),
-    **dict.fromkeys(("relu6", "prelu", "rrelu", "selu", "celu", "silu", "swish", "mish", "hardswish",
-                     "hardsigmoid", "hardtanh", "softplus", "softsign", "softmin", "softmax2d",
-                     "logsigmoid", "tanhshrink", "hardshrink", "softshrink", "threshold", "glu"),
+    **dict.fromkeys(("prelu", "rrelu", "selu", "celu", "mish", "hardtanh", "softplus", "softsign",
+                     "softmin", "softmax2d", "logsigmoid", "tanhshrink", "hardshrink", "softshrink",
+                     "threshold", "glu"),
                     "activation"),
     **dict.fromkeys(("reflectionpad2d", "replicationpad2d", "constantpad2d", "circularpad2d",
                      "zeropad1d", "zeropad3d", "zeropadding1d", "zeropadding3d"), "padding"),
-    **dict.fromkeys(("reshape", "view", "unflatten", "permute", "identity"), "reshaping"),
+    **dict.fromkeys(("reshape", "view", "unflatten", "permute"), "reshaping"),
     **dict.fromkeys(("lstm", "gru", "rnn", "embedding", "multiheadattention", "attention",
                      "transformer", "bilinear"), "sequence or attention"),
 }
 
 # Words that give away the kind of a type cnncalc does not know at all, checked in this order
 # (a "deconv" is no convolution for this purpose, a "groupnorm" no pooling).
-_KIND_MARKS = (("transpose", "transposed convolution"), ("deconv", "transposed convolution"),
+_KIND_MARKS = (("transpose", "convolution"), ("deconv", "convolution"),
                ("upsam", "upsampling"), ("unpool", "upsampling"), ("pool", "pooling"),
                ("conv", "convolution"), ("norm", "normalisation"), ("drop", "dropout"),
                ("pad", "padding"), ("lu", "activation"), ("softm", "activation"),
@@ -245,13 +270,47 @@ def canonical_type(value: str) -> str:
     return TYPE_ALIASES.get(key, key)
 
 
-class _Layer(BaseModel):
+def _name_text(value: Any) -> Any:
+    """A name written as digits (``name: 0``) is that text, as a quoted "0" would be."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=200),
+                 BeforeValidator(_name_text, json_schema_input_type=Annotated[str, Field(
+                     min_length=1, max_length=200)] | int)]
+# `from`: one earlier entry's name, or a list of them for a merge (contract §1b)
+Source = Annotated[Name | Annotated[list[Name], Field(min_length=1)], Field(union_mode="left_to_right")]
+# `when`: true, false, or "${expr}" giving one
+Condition = Annotated[bool, Strict()] | str
+
+
+class _Entry(BaseModel):
+    """What every entry of a ``layers:`` list has: where it is written."""
+
+    _line: int | None = PrivateAttr(default=None)
+    _node: Any = PrivateAttr(default=None)
+
+    @property
+    def line(self) -> int | None:
+        """The 1-based line of this entry in its YAML file, when loaded from one."""
+        return self._line
+
+    @property
+    def node(self) -> Any:
+        """The entry's YAML node (for the lines of its fields), when loaded from a file."""
+        return self._node
+
+
+class _Layer(_Entry):
     """Fields every layer has."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=False)
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    _line: int | None = PrivateAttr(default=None)
+    name: Name | None = None
+    from_: Source | None = Field(None, validation_alias="from", serialization_alias="from")
+    when: Condition | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -265,11 +324,6 @@ class _Layer(BaseModel):
                         "alias_conflict", "{names} name the same field; keep one",
                         {"names": " and ".join(str(w) for w in written)})
         return value
-
-    @property
-    def line(self) -> int | None:
-        """The 1-based line of this layer in its YAML file, when loaded from one."""
-        return self._line
 
 
 class _Activated(_Layer):
@@ -581,12 +635,137 @@ class LogSoftmax(_Softmax):
     type: Literal["logsoftmax"]
 
 
+class ReLU6(_Layer):
+    type: Literal["relu6"]
+    inplace: Flag = False
+
+
+class SiLU(_Layer):
+    type: Literal["silu"]
+    inplace: Flag = False
+
+
+class Hardswish(_Layer):
+    type: Literal["hardswish"]
+    inplace: Flag = False
+
+
+class Hardsigmoid(_Layer):
+    type: Literal["hardsigmoid"]
+    inplace: Flag = False
+
+
+class Identity(_Layer):
+    type: Literal["identity"]
+
+
+class ConvTranspose2d(_Activated):
+    """A transposed convolution: torch's ``ConvTranspose2d`` (U-Net's up-convolution).
+
+    Output size (J − 1)·s − 2P + d·(M − 1) + output_padding + 1; ``output_padding`` must be
+    smaller than the stride or the dilation, as torch requires.
+    """
+
+    type: Literal["convtranspose2d"]
+    out_channels: PosInt = Field(validation_alias=AliasChoices("out_channels", "filters"))
+    kernel_size: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"))
+    stride: PosPair = Field((1, 1), validation_alias=AliasChoices("stride", "strides"))
+    padding: NonNegPair = (0, 0)
+    output_padding: NonNegPair = (0, 0)
+    groups: PosInt = 1
+    bias: Flag = Field(True, validation_alias=AliasChoices("bias", "use_bias"))
+    dilation: PosPair = Field((1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+
+    @model_validator(mode="after")
+    def _output_padding_below_stride(self) -> ConvTranspose2d:
+        for pad, stride, dilation in zip(self.output_padding, self.stride, self.dilation, strict=True):
+            if pad >= max(stride, dilation):
+                raise PydanticCustomError(
+                    "output_padding", "output_padding {pad} must be smaller than the stride or the "
+                    "dilation (here at most {most})", {"pad": pad, "most": max(stride, dilation) - 1})
+        return self
+
+
+def _scale(value: Any) -> tuple[float, float]:
+    """``scale_factor`` of Upsample: one positive number or [height, width]."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value, value]
+    if len(items) != 2:
+        raise PydanticCustomError("pair_length", "must be one number or a pair [height, width]; got {n} "
+                                  "values", {"n": len(items)})
+    out = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not 0 < item < 2**31 \
+                or item != item:
+            raise PydanticCustomError("scale_factor", "must be a positive number; got {got}",
+                                      {"got": show(item)})
+        out.append(float(item))
+    return (out[0], out[1])
+
+
+ScaleFactor = Annotated[
+    tuple[float, float],
+    PlainValidator(_scale, json_schema_input_type=(
+        Annotated[float, Field(gt=0, lt=2**31)] | Annotated[list[Annotated[float, Field(gt=0, lt=2**31)]],
+                                                            Field(min_length=2, max_length=2)])),
+]
+
+
+class Upsample(_Layer):
+    """torch's ``Upsample``: to ``size``, or by ``scale_factor`` (output ⌊J·scale⌋), nearest or
+    bilinear."""
+
+    type: Literal["upsample"]
+    size: PosPair | None = None
+    scale_factor: ScaleFactor | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: Flag | None = None
+
+    @model_validator(mode="after")
+    def _size_or_scale(self) -> Upsample:
+        if (self.size is None) == (self.scale_factor is None):
+            raise PydanticCustomError("size_or_scale", "give exactly one of size and scale_factor")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise PydanticCustomError("align_corners", "align_corners applies to mode: bilinear only; "
+                                      "leave it out for nearest")
+        return self
+
+
+class GlobalAvgPool(_Layer):
+    """Average over the whole map: ``adaptiveavgpool2d`` with ``output_size: 1``."""
+
+    type: Literal["globalavgpool"]
+
+
+class _Merge(_Layer):
+    """A layer reading two or more entries (``from: [a, b]``); it adds no units."""
+
+
+class Add(_Merge):
+    type: Literal["add"]
+
+
+class Mul(_Merge):
+    type: Literal["mul"]
+
+
+class Concat(_Merge):
+    type: Literal["concat"]
+
+
+class CenterCrop(_Merge):
+    """The original U-Net's crop: its first input cut to the height and width of its second,
+    top = (H − h) // 2, left = (W − w) // 2."""
+
+    type: Literal["centercrop"]
+
+
 Layer = Annotated[
     (
         Conv2d | Linear | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | AdaptiveMaxPool2d | Flatten
         | BatchNorm2d | BatchNorm1d | LocalResponseNorm | Dropout | Dropout2d | ZeroPad2d
         | ReLU | LeakyReLU | Tanh | Sigmoid | GELU | ELU | Softmax | LogSoftmax
-        | Subsampling | RBF
+        | Subsampling | RBF | ReLU6 | SiLU | Hardswish | Hardsigmoid | Identity | ConvTranspose2d
+        | Upsample | GlobalAvgPool | Add | Mul | Concat | CenterCrop
     ),
     Field(discriminator="type"),
 ]
@@ -623,64 +802,148 @@ class InputShape(BaseModel):
         return (self.channels, self.height, self.width)
 
 
+MAX_REPEAT = MAX_LAYERS
+# the names an expression reads besides a block's parameters (contract §1b)
+SHAPE_NAMES = ("in_channels", "in_height", "in_width")
+_CALL_KEYS = ("block", "name", "from", "when", "repeat", "first")
+
+
+class Call(_Entry):
+    """An entry that calls a block: ``{block: NAME, name?, from?, when?, repeat?, first?, ...}``;
+    its other keys set the block's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    block: Name
+    name: Name | None = None
+    from_: Source | None = Field(None, validation_alias="from", serialization_alias="from")
+    when: Condition | None = None
+    repeat: Annotated[int, Strict(), Field(ge=1, le=MAX_REPEAT), BeforeValidator(_integral)] | str | None = (
+        None)
+    first: dict[str, Any] | None = None
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The parameters the call sets, as written."""
+        return dict(self.model_extra or {})
+
+    @property
+    def written(self) -> dict[str, Any]:
+        """The entry as written: the call's own keys and its arguments."""
+        own = {"block": self.block, "name": self.name, "from": self.from_, "when": self.when,
+               "repeat": self.repeat, "first": self.first}
+        return {**{k: v for k, v in own.items() if v is not None}, **self.arguments}
+
+
+class Template(_Entry):
+    """A layer whose fields hold ``$p`` or ``"${...}"`` values: validated once they are resolved,
+    when the spec is expanded."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @property
+    def written(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _entry_tag(value: Any) -> str:
+    """Which model an entry is: a call, a layer with values to resolve, or a plain layer."""
+    if isinstance(value, dict):
+        if "block" in value:
+            return "call"
+        if any(refers(v) for k, v in value.items() if k not in ("name", "from", "when")):
+            return "template"
+    return "layer"
+
+
+Entry = Annotated[
+    Annotated[Layer, Tag("layer")] | Annotated[Call, Tag("call")] | Annotated[Template, Tag("template")],
+    Discriminator(_entry_tag),
+]
+
+
+def _canonical_entries(value: Any) -> Any:
+    """Map type aliases (``conv``, ``Dense``, ``MaxPool2d``) to canonical names; bound the count."""
+    if not isinstance(value, list):
+        return value
+    if len(value) > MAX_LAYERS:
+        raise PydanticCustomError(
+            "too_many_layers", "must hold at most {most} layers; got {got}",
+            {"most": f"{MAX_LAYERS:,}", "got": f"{len(value):,}"})
+    fixed = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("type"), str) and not refers(item["type"]):
+            item = {**item, "type": canonical_type(item["type"])}
+        fixed.append(item)
+    return fixed
+
+
+def _unique_names(entries: list[Any]) -> list[Any]:
+    """Names written in one ``layers:`` list are unique, whatever ``when`` says."""
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries, 1):
+        name = entry.written.get("name") if isinstance(entry, Template) else entry.name
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            raise PydanticCustomError(
+                "duplicate_name",
+                "name {name} is already used by layer #{first}; names must be unique",
+                {"name": repr(name), "first": seen[name], "index": index},
+            )
+        seen[name] = index
+    return entries
+
+
+Entries = Annotated[list[Entry], BeforeValidator(_canonical_entries), AfterValidator(_unique_names),
+                    Field(min_length=1)]
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=100)]
+
+
+class Block(BaseModel):
+    """A reusable sub-network: ``params`` (each with its default) and ``layers``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[ParamName, Any] = Field(default_factory=dict)
+    layers: Entries
+    _line: int | None = PrivateAttr(default=None)
+
+    @field_validator("params")
+    @classmethod
+    def _not_shape_names(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for name in params:
+            if name in SHAPE_NAMES or name in ("true", "false", "True", "False"):
+                raise PydanticCustomError(
+                    "reserved_param", "parameter {name} is reserved: expressions read it as the block "
+                    "input's shape (or a truth value); choose another name", {"name": repr(name)})
+        return params
+
+    @property
+    def line(self) -> int | None:
+        return self._line
+
+
 class Spec(BaseModel):
-    """A whole network: its input and its layers, in order."""
+    """A whole network as written: its input, its blocks, and its entries in order.
+
+    ``layers`` holds what was written: plain layers, calls of blocks, and layers whose values
+    are still to be resolved. :func:`cnncalc.graph.expand_spec` turns it into the network.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
     description: str | None = None
     input: InputShape
-    layers: list[Layer] = Field(min_length=1)
+    blocks: dict[Name, Block] = Field(default_factory=dict)
+    layers: Entries
     _source: str | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str | None:
         """The file this spec was loaded from, when it was."""
         return self._source
-
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _canonical_types(cls, value: Any) -> Any:
-        """Map type aliases (``conv``, ``Dense``, ``MaxPool2d``) to canonical names."""
-        if not isinstance(value, list):
-            return value
-        if len(value) > MAX_LAYERS:
-            raise PydanticCustomError(
-                "too_many_layers", "must hold at most {most} layers; got {got}",
-                {"most": f"{MAX_LAYERS:,}", "got": f"{len(value):,}"})
-        fixed = []
-        for item in value:
-            if isinstance(item, dict) and isinstance(item.get("type"), str):
-                item = {**item, "type": canonical_type(item["type"])}
-            fixed.append(item)
-        return fixed
-
-    @field_validator("layers", mode="after")
-    @classmethod
-    def _names(cls, layers: list[_Layer]) -> list[_Layer]:
-        """Give unnamed layers ``<type>_<n>`` names and reject duplicate names."""
-        seen: dict[str, int] = {}
-        for index, layer in enumerate(layers, 1):
-            if layer.name is None:
-                continue
-            if layer.name in seen:
-                raise PydanticCustomError(
-                    "duplicate_name",
-                    "name {name} is already used by layer #{first}; names must be unique",
-                    {"name": repr(layer.name), "first": seen[layer.name], "index": index},
-                )
-            seen[layer.name] = index
-        counts: dict[str, int] = {}
-        for layer in layers:
-            if layer.name is None:
-                kind = layer.type  # type: ignore[attr-defined]
-                counts[kind] = counts.get(kind, 0) + 1
-                while f"{kind}_{counts[kind]}" in seen:
-                    counts[kind] += 1
-                layer.name = f"{kind}_{counts[kind]}"
-                seen[layer.name] = 0
-        return layers
 
 
 def spelling_pattern(names: Any) -> str:
@@ -698,6 +961,10 @@ def spelling_pattern(names: Any) -> str:
     gap = r"[\s_\-]*"
     spelt = ["".join(gap + letter(char) for char in name) for name in sorted(names)]
     return "^(?:" + "|".join(spelt) + ")" + gap + "$"
+
+
+_VALUE_SCHEMA = {"type": "string", "pattern": r"^\$([A-Za-z_][A-Za-z0-9_]*|\{.*\})$",
+                 "description": "a block parameter ($p) or an expression (${...})"}
 
 
 def json_schema() -> dict[str, Any]:
@@ -743,11 +1010,19 @@ def json_schema() -> dict[str, Any]:
                 {"enum": list(ACTIVATIONS)},
                 {"type": "string", "pattern": spelling_pattern(ACTIVATIONS)},
                 {"type": "null"}]}
-    # The discriminator's mapping knows only canonical names; oneOf over the layer models with
-    # their type patterns selects the same model for every spelling.
-    layers = schema["properties"]["layers"]
-    layers["items"].pop("discriminator", None)
-    layers["maxItems"] = MAX_LAYERS
+        # inside a block any field may be $p or "${...}", resolved when the spec is expanded
+        for key, value in list(properties.items()):
+            if key not in ("name", "from", "when"):
+                properties[key] = {"anyOf": [value, _VALUE_SCHEMA]}
+    # An entry is a layer or a call. The discriminator's mapping knows only canonical names;
+    # oneOf over the layer models with their type patterns selects the same model for every
+    # spelling. (A layer with values to resolve is a layer here: its fields accept them.)
+    defs.pop("Template", None)
+    for entries in (schema["properties"]["layers"], defs["Block"]["properties"]["layers"]):
+        layer_union = next(choice for choice in entries["items"]["oneOf"] if "oneOf" in choice)
+        layer_union.pop("discriminator", None)
+        entries["items"] = {"anyOf": [layer_union, {"$ref": "#/$defs/Call"}]}
+        entries["maxItems"] = MAX_LAYERS
     schema["properties"]["input"] = {"anyOf": [
         {"$ref": "#/$defs/InputShape"},
         {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},

@@ -52,7 +52,7 @@ def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
 
     loaded = load_spec(spec)
     report = analyze(loaded)
-    given, _ = load_answers(answers, loaded)
+    given, _ = load_answers(answers, loaded, report)
     marking = mark(loaded, report, given)
     if fmt == "json":
         click.echo(marking_json(marking), nl=False)
@@ -98,7 +98,7 @@ def _show(spec: Spec, report: Report, positions: list[int], fmt: str,
     from cnncalc.render.worked import worked_group, worked_json, worked_markdown
 
     # The worked size already explains a fraction or ceil_mode; other warnings still show.
-    explained = [(report.rows[i], explain_layer(spec.layers[i], report.rows[i]),
+    explained = [(report.rows[i], explain_layer(report.layers[i], report.rows[i]),
                   [w for w in report.warnings
                    if w.index == i + 1 and w.kind not in ("fraction", "ceil_mode")])
                  for i in positions]
@@ -212,7 +212,7 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
     spec = _one_layer([channels, height, width], layer, "cnncalc conv")
     symbols = [_symbols(("J", "K"), size), f"L = {channels}", _symbols(("M", "N"), kernel)]
     if padding not in (0, [0, 0]):  # 'same' and 'valid' shown as the numbers they resolve to
-        built = spec.layers[0]
+        built = analyze(spec).layers[0]
         assert isinstance(built, Conv2d)  # the one conv2d written above
         symbols.append(_padding_symbol(conv_padding(built, (height, width)),
                                        padding if isinstance(padding, str) else None))
