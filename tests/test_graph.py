@@ -13,7 +13,18 @@ from typing import Any
 import pytest
 
 from cnncalc.errors import SpecError
-from cnncalc.graph import INPUT, MAX_NESTING, Call, MAX_STEPS, BlockDef, Entry, Graph, Node, expand, shape_error
+from cnncalc.graph import (
+    INPUT,
+    MAX_NESTING,
+    MAX_STEPS,
+    BlockDef,
+    Call,
+    Entry,
+    Graph,
+    Node,
+    expand,
+    shape_error,
+)
 
 Shape = tuple[int, ...]
 
