@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cnncalc.errors import Issue, SpecError
 from cnncalc.spec import bundled
@@ -31,12 +31,13 @@ from cnncalc.spec.models import (
     UNSUPPORTED_TYPES,
     Block,
     Call,
+    EntryInvalid,
     InputShape,
-    Layer,
     Spec,
     canonical_type,
     kind_of,
     show,
+    validate_entry,
 )
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "decode_yaml", "layer_from_fields", "line_of", "load_spec",
@@ -47,6 +48,7 @@ MAX_DEPTH = 32  # a spec needs four or five levels; composites add a few more
 MAX_VALUES = 2_000_000  # scalars and collections after expanding aliases
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LAYER_CLASSES = tuple(LAYER_MODELS.values())
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
@@ -314,10 +316,23 @@ def spec_from_data(data: Any, root: yaml.Node | None = None, source: str | None 
         raise SpecError([Issue("is not a spec: it has neither input: nor layers: (an answers file? "
                                "in cnncalc check SPEC ANSWERS the spec comes first)", line=_line(root))],
                         source)
+    errors: list[Any] = []
     try:
         spec = Spec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(_issues(err, data, root), source) from None
+        errors = err.errors(include_url=False)
+        spec = None
+    # Each entry on its own (only the models of the types used are built), all errors together.
+    layers = _entries(data.get("layers"), ("layers",), errors)
+    raw_blocks = data.get("blocks")
+    blocks = {name: _entries(block.get("layers"), ("blocks", name, "layers"), errors)
+              for name, block in raw_blocks.items() if isinstance(block, Mapping)} \
+        if isinstance(raw_blocks, Mapping) else {}
+    if errors or spec is None:
+        raise SpecError(_issues_from(errors, data, root), source)
+    spec.layers = layers
+    for name, block in spec.blocks.items():
+        block.layers = blocks[name]
     _place(spec.layers, _child(root, "layers"))
     block_nodes = _child(root, "blocks")
     for name, block in spec.blocks.items():
@@ -330,15 +345,25 @@ def spec_from_data(data: Any, root: yaml.Node | None = None, source: str | None 
     return spec
 
 
+def _entries(written: Any, path: tuple[Any, ...], errors: list[Any]) -> list[Any]:
+    """Validate each entry of a layers: list; add what is wrong to ``errors``, located."""
+    if not isinstance(written, list):
+        return []
+    entries = []
+    for index, item in enumerate(written):
+        try:
+            entries.append(validate_entry(item))
+        except EntryInvalid as invalid:
+            errors.extend({**e, "loc": (*path, index, *e["loc"])} for e in invalid.errors)
+    return entries
+
+
 def _place(entries: list[Any], nodes: yaml.Node | None) -> None:
     """Give each entry its YAML node and line."""
     for position, entry in enumerate(entries):
         node = _child(nodes, position)
         entry._line = _line(node)
         entry._node = node
-
-
-_LAYER_ADAPTER: TypeAdapter[Any] | None = None
 
 
 def layer_from_fields(fields: dict[str, Any], node: yaml.Node | None, line: int | None,
@@ -348,22 +373,23 @@ def layer_from_fields(fields: dict[str, Any], node: yaml.Node | None, line: int 
     Errors are located as a spec's are: the line of the field in the entry as written (``node``),
     the entry's name; ``block`` says which block's entry it is.
     """
-    global _LAYER_ADAPTER
-    if _LAYER_ADAPTER is None:
-        _LAYER_ADAPTER = TypeAdapter(Layer)
     if isinstance(fields.get("type"), str):
         fields = {**fields, "type": canonical_type(fields["type"])}
     try:
-        return _LAYER_ADAPTER.validate_python(fields)
-    except ValidationError as err:
+        layer = validate_entry(fields)
+    except EntryInvalid as invalid:
         holder = yaml.MappingNode("tag:yaml.org,2002:map", [
             (yaml.ScalarNode("tag:yaml.org,2002:str", "layers"),
              yaml.SequenceNode("tag:yaml.org,2002:seq", [node] if node is not None else []))])
         data = {"layers": [fields]}
-        errors = [{**e, "loc": ("layers", 0, "layer", *e["loc"])} for e in err.errors(include_url=False)]
+        errors = [{**e, "loc": ("layers", 0, *e["loc"])} for e in invalid.errors]
         issues = [Issue(i.message, line=i.line if node is not None else line, layer=fields.get("name"),
                         block=block) for i in _issues_from(errors, data, holder)]
         raise SpecError(issues, source) from None
+    if not isinstance(layer, _LAYER_CLASSES):  # still a value to resolve, or a block call
+        raise SpecError([Issue(f"type {fields.get('type')!r} must name a layer type once resolved", line=line,
+                               layer=fields.get("name"), block=block)], source)
+    return layer
 
 
 # --- pydantic errors to issues -------------------------------------------------

@@ -21,12 +21,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     PlainValidator,
     PrivateAttr,
     Strict,
-    Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -44,6 +43,7 @@ __all__ = [
     "Block",
     "Call",
     "Entry",
+    "EntryInvalid",
     "InputShape",
     "Layer",
     "Spec",
@@ -53,6 +53,7 @@ __all__ = [
     "kind_of",
     "show",
     "spelling_pattern",
+    "validate_entry",
 ]
 
 MAX_SIZE = 2**31 - 1  # torch indexes with int64, but no real network comes near this
@@ -856,10 +857,52 @@ def _entry_tag(value: Any) -> str:
     return "layer"
 
 
-Entry = Annotated[
-    Annotated[Layer, Tag("layer")] | Annotated[Call, Tag("call")] | Annotated[Template, Tag("template")],
-    Discriminator(_entry_tag),
-]
+#: An entry of a ``layers:`` list, once validated (:func:`validate_entry`).
+Entry = Layer | Call | Template
+
+
+class EntryInvalid(ValueError):
+    """An entry that does not validate; ``errors`` are pydantic's error dicts, each ``loc`` starting
+    with the entry's kind (``layer`` and its type, or ``call``) as a discriminated union's would."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} validation errors")
+        self.errors = errors
+
+
+def validate_entry(item: Any) -> Any:
+    """Validate one entry as written: a layer (by its type's model), a call, or a layer whose
+    values are still to be resolved. Raises :class:`EntryInvalid`.
+
+    Only the models of the types a spec uses are ever built (they are deferred), which keeps a
+    cold start short.
+    """
+    tag = _entry_tag(item)
+    model: type[BaseModel]
+    prefix: tuple[str, ...]
+    if tag == "call":
+        model, prefix = Call, ("call",)
+    elif tag == "template":
+        model, prefix = Template, ("template",)
+    elif not isinstance(item, dict):
+        raise EntryInvalid([{"type": "model_attributes_type", "loc": (), "msg": "must be a mapping",
+                             "input": item}])
+    elif item.get("type") is None:
+        raise EntryInvalid([{"type": "union_tag_not_found", "loc": (), "msg": "has no type", "input": item}])
+    else:
+        written = item["type"]
+        kind = canonical_type(written) if isinstance(written, str) else ""
+        if kind not in LAYER_MODELS:
+            raise EntryInvalid([{"type": "union_tag_invalid", "loc": (), "msg": "unknown type",
+                                 "input": item, "ctx": {"tag": str(written)}}])
+        if written != kind:
+            item = {**item, "type": kind}
+        model, prefix = LAYER_MODELS[kind], ("layer", kind)
+    try:
+        return model.model_validate(item)
+    except ValidationError as err:
+        raise EntryInvalid([{**e, "loc": (*prefix, *e["loc"])}
+                            for e in err.errors(include_url=False)]) from None
 
 
 def _canonical_entries(value: Any) -> Any:
@@ -870,19 +913,16 @@ def _canonical_entries(value: Any) -> Any:
         raise PydanticCustomError(
             "too_many_layers", "must hold at most {most} layers; got {got}",
             {"most": f"{MAX_LAYERS:,}", "got": f"{len(value):,}"})
-    fixed = []
-    for item in value:
-        if isinstance(item, dict) and isinstance(item.get("type"), str) and not refers(item["type"]):
-            item = {**item, "type": canonical_type(item["type"])}
-        fixed.append(item)
-    return fixed
+    return value
 
 
 def _unique_names(entries: list[Any]) -> list[Any]:
     """Names written in one ``layers:`` list are unique, whatever ``when`` says."""
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries, 1):
-        name = entry.written.get("name") if isinstance(entry, Template) else entry.name
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)
         if not isinstance(name, str):
             continue
         if name in seen:
@@ -895,7 +935,9 @@ def _unique_names(entries: list[Any]) -> list[Any]:
     return entries
 
 
-Entries = Annotated[list[Entry], BeforeValidator(_canonical_entries), AfterValidator(_unique_names),
+# Entries as written: each is validated on its own by validate_entry (the loader does it, with
+# every error located), so that only the layer models a spec uses are built.
+Entries = Annotated[list[Any], BeforeValidator(_canonical_entries), AfterValidator(_unique_names),
                     Field(min_length=1)]
 ParamName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=100)]
 
@@ -963,6 +1005,24 @@ def spelling_pattern(names: Any) -> str:
     return "^(?:" + "|".join(spelt) + ")" + gap + "$"
 
 
+def _documented_spec() -> dict[str, Any]:
+    """pydantic's schema of a spec with its entries typed: a layer (by type) or a call. (The
+    models validate entries one by one instead, so that a spec builds only the models it uses.)"""
+    import json
+
+    class DocumentedBlock(Block):
+        layers: list[Layer | Call] = Field(min_length=1)
+
+    class DocumentedSpec(Spec):
+        blocks: dict[Name, DocumentedBlock] = Field(default_factory=dict)  # type: ignore[assignment]
+        layers: list[Layer | Call] = Field(min_length=1)
+
+    text = json.dumps(DocumentedSpec.model_json_schema())
+    text = text.replace("DocumentedBlock", "Block").replace('"title": "DocumentedSpec"', '"title": "Spec"')
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
 _VALUE_SCHEMA = {"type": "string", "pattern": r"^\$([A-Za-z_][A-Za-z0-9_]*|\{.*\})$",
                  "description": "a block parameter ($p) or an expression (${...})"}
 
@@ -978,7 +1038,7 @@ def json_schema() -> dict[str, Any]:
     What no schema can say is checked by cnncalc alone: unique layer names, a
     connection table's length, and whether each layer fits its input.
     """
-    schema = Spec.model_json_schema()
+    schema = _documented_spec()
     defs = schema["$defs"]
     for kind, model in LAYER_MODELS.items():
         definition = defs[model.__name__]
@@ -1017,9 +1077,8 @@ def json_schema() -> dict[str, Any]:
     # An entry is a layer or a call. The discriminator's mapping knows only canonical names;
     # oneOf over the layer models with their type patterns selects the same model for every
     # spelling. (A layer with values to resolve is a layer here: its fields accept them.)
-    defs.pop("Template", None)
     for entries in (schema["properties"]["layers"], defs["Block"]["properties"]["layers"]):
-        layer_union = next(choice for choice in entries["items"]["oneOf"] if "oneOf" in choice)
+        layer_union = next(choice for choice in entries["items"]["anyOf"] if "oneOf" in choice)
         layer_union.pop("discriminator", None)
         entries["items"] = {"anyOf": [layer_union, {"$ref": "#/$defs/Call"}]}
         entries["maxItems"] = MAX_LAYERS
