@@ -2,6 +2,11 @@
 
 Each returns text and prints nothing; the CLI decides where it goes. rich is
 imported only by the table renderer, so ``--format json`` never pays for it.
+
+The report renders itself through these functions (``Report.render``, its printed form), so
+the dependency runs from the analysis to its renderers, as torchinfo's summary does to its
+formatting: this module reads a report's attributes and imports its types for annotations
+only, never at run time.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.core import ReceptiveField
-from cnncalc.analysis.walk import LayerRow, LayerWarning, Report
 from cnncalc.text import markdown, markdown_code, plural, printable
 
 if TYPE_CHECKING:
     from rich.console import Group
     from rich.table import Table
+
+    from cnncalc.analysis.walk import LayerRow, LayerWarning, Report
 
 __all__ = ["FORMATS", "render", "report_dict", "rich_group", "warning_line"]
 
