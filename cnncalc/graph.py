@@ -345,12 +345,12 @@ class _Expander:
 
     # --- references -------------------------------------------------------------------------------
 
-    def reference(self, name: Any, entry: Entry, scope: _Scope) -> str:
+    def reference(self, name: Any, entry: Entry, scope: _Scope, path: str | None = None) -> str:
         """The path of the node an entry's ``from`` names (followed back past left-out entries)."""
         resolved = self.value(name, entry, scope, "from")
         if isinstance(resolved, bool) or not isinstance(resolved, (str, int)):
             raise self.fail(f"from must name an earlier entry (or a list of them); got {resolved!r}",
-                            entry, scope)
+                            entry, scope, path)
         text = str(resolved)
         if text == INPUT:
             return scope.input_ref
@@ -358,7 +358,7 @@ class _Expander:
         while here is not None:
             if text in here.later or _first_part_in(text, here.later):
                 raise self.fail(f"from: {text!r} is written later in this scope; a layer can read only "
-                                "entries written before it", entry, scope)
+                                "entries written before it", entry, scope, path)
             found = _lookup(text, here.names)
             if found is not None:
                 return found.path
@@ -367,23 +367,23 @@ class _Expander:
         close = difflib.get_close_matches(text, visible, n=1, cutoff=0.6)
         hint = (f"; did you mean {close[0]!r}?" if close
                 else f"; the names here are: {', '.join(visible[:12])}")
-        raise self.fail(f"from: no entry named {text!r} before this one{hint}", entry, scope)
+        raise self.fail(f"from: no entry named {text!r} before this one{hint}", entry, scope, path)
 
-    def _inputs(self, entry: Entry, scope: _Scope, last: str) -> tuple[str, ...]:
+    def _inputs(self, entry: Entry, scope: _Scope, last: str, path: str) -> tuple[str, ...]:
         if "from" not in entry.data:
             return (last,)
         written = self.value(entry.data["from"], entry, scope, "from")
         if isinstance(written, list):
             if not written:
-                raise self.fail("from is an empty list; name one entry or several", entry, scope)
-            return tuple(self.reference(item, entry, scope) for item in written)
-        return (self.reference(written, entry, scope),)
+                raise self.fail("from is an empty list; name one entry or several", entry, scope, path)
+            return tuple(self.reference(item, entry, scope, path) for item in written)
+        return (self.reference(written, entry, scope, path),)
 
     # --- entries ----------------------------------------------------------------------------------
 
     def _layer(self, name: str, entry: Entry, scope: _Scope, last: str) -> _Ref:
         path = scope.prefix + name
-        inputs = self._inputs(entry, scope, last)
+        inputs = self._inputs(entry, scope, last, path)
         if "when" in entry.data and not self._truth(entry.data["when"], entry, scope):
             return _Ref(inputs[0])  # left out: a reference to it means its (first) input
         if len(self.nodes) >= MAX_LAYERS:
@@ -403,7 +403,7 @@ class _Expander:
 
     def _call(self, name: str, entry: Entry, scope: _Scope, last: str) -> _Ref:
         path = scope.prefix + name
-        inputs = self._inputs(entry, scope, last)
+        inputs = self._inputs(entry, scope, last, path)
         if len(inputs) != 1:
             raise self.fail("a call reads one entry; name one in from", entry, scope, path)
         if "when" in entry.data and not self._truth(entry.data["when"], entry, scope):
