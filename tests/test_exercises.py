@@ -687,3 +687,24 @@ def test_conv_transposed_bad_input(runner: CliRunner, args: list[str], message: 
     result = runner.invoke(cli, ["conv", "-J", "16", "--filters", "2", "-M", "3", *args])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("command", "columns"), [
+    ("cnncalc conv --transposed --size 28 --channels 64 --filters 32 --kernel 2 --stride 2", 100),
+    ("cnncalc explain resnet18.yaml layer2.0.add", 100),
+    ("cnncalc check resnet18.yaml answers.yaml", 120),
+    ("cnncalc solve --transposed --size 28 --target 56 --kernel 3 --width 120", 120),
+])
+def test_the_readme_shows_real_output(command: str, columns: int, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    shown = readme.split(f"$ {command}\n", 1)[1].split("\n```", 1)[0] + "\n"
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, RESNET18, "resnet18.yaml")
+    answers = readme.split("$ cnncalc check resnet18.yaml answers.yaml", 1)[0]
+    write(tmp_path, answers.rsplit("$ cat answers.yaml\n", 1)[1])
+    result = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, shlex.split(command)[1:])
+    assert result.exit_code in (0, 1), result.output
+    assert result.stdout == shown
