@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
-from strategies import specs
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from strategies import spatial_layer, specs
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
+from cnncalc.errors import ShapeError
 from cnncalc.lecture.check import check, load_answers
 from cnncalc.lecture.worked import explain_layer
 
@@ -23,13 +25,13 @@ from cnncalc.lecture.worked import explain_layer
 
 
 def evaluate(expression: str) -> Fraction:
-    """Evaluate the arithmetic as printed (× − ⌈⌉ and thousands separators) exactly."""
+    """Evaluate the arithmetic as printed (× − ⌈⌉ ⌊⌋, decimals and thousands separators) exactly."""
     text = expression.replace("×", "*").replace("−", "-").replace(",", "")
-    text = text.replace("⌈", "ceil(").replace("⌉", ")")
-    assert re.fullmatch(r"[\d\s+\-*/()ceil]*", text), expression
-    text = re.sub(r"\d+", lambda m: f"F({m.group()})", text)
+    text = text.replace("⌈", "ceil(").replace("⌉", ")").replace("⌊", "floor(").replace("⌋", ")")
+    assert re.fullmatch(r"[\d\s+\-*/().]*|[\d\s+\-*/().ceilfloor]*", text), expression
+    text = re.sub(r"\d+(\.\d+)?", lambda m: f"F('{m.group()}')", text)
     # Our own arithmetic, restricted by the regex above.
-    return Fraction(eval(text, {"F": Fraction, "ceil": math.ceil}))
+    return Fraction(eval(text, {"F": Fraction, "ceil": math.ceil, "floor": math.floor}))
 
 
 def claimed(worked: str) -> tuple[str, int]:
@@ -41,19 +43,27 @@ def claimed(worked: str) -> tuple[str, int]:
     return lhs, int(worked.rpartition(" = ")[2].replace(",", ""))
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(specs())
-def test_worked_arithmetic_is_the_arithmetic_done(data: dict[str, Any]) -> None:
-    spec = load_spec(data)
+def assert_worked_arithmetic(spec: Any) -> int:
+    """Every worked expression of every layer evaluates to the value it reports; returns how many
+    were checked."""
     report = analyze(spec)
-    for layer, row in zip(spec.layers, report.rows, strict=True):
-        for item in explain_layer(layer, row):
-            if item.metric == "output_shape" or not any(ch.isdigit() for ch in item.worked):
-                continue
+    checked = 0
+    for position, (layer, row) in enumerate(zip(report.layers, report.rows, strict=True)):
+        after = report.rows[position - 1].name if position else "input"
+        for item in explain_layer(layer, row, after):
+            if not isinstance(item.value, int) or not any(ch.isdigit() for ch in item.worked):
+                continue  # shapes, and what a merge reads
             if item.worked.startswith("the ") or item.formula == "= connections":
                 continue
             lhs, stated = claimed(item.worked)
             assert stated == item.value, (row.name, item)
+            checked += 1
+            if "double precision" in item.note:
+                # torch's ⌊J × scale⌋ in floats: the steps after the first are exact arithmetic
+                j, scale = re.fullmatch(r"⌊(\d+) × ([\d.]+)⌋", lhs).groups()  # type: ignore[union-attr]
+                assert math.floor(float(j) * float(scale)) == stated, item
+                assert evaluate(re.split(r" = ", item.worked)[1]) == stated, item
+                continue
             exact = evaluate(lhs)
             if "→" in item.worked:
                 # The arrow keeps what PyTorch keeps: the floor, or one less than a ceil_mode
@@ -65,6 +75,119 @@ def test_worked_arithmetic_is_the_arithmetic_done(data: dict[str, Any]) -> None:
                     assert all(evaluate(step) == exact for step in steps if "." not in step), item
             else:
                 assert exact == stated, (row.name, item)
+                assert all(evaluate(step) == exact for step in item.worked.split(" = ")), (row.name, item)
+    return checked
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(specs())
+def test_worked_arithmetic_is_the_arithmetic_done(data: dict[str, Any]) -> None:
+    assert_worked_arithmetic(load_spec(data))
+
+
+# --- networks that branch, and the new layer types ---------------------------------------------
+
+SCALES = (0.5, 1.5, 2, 2.5, 3, 0.29, 0.7, 1.1)
+
+
+@st.composite
+def branching_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A random network that branches: shortcuts (add), squeeze-and-excitation (mul), concats of
+    2–4 inputs, U-Net's centercrop, transposed convolutions, upsampling and the new activations,
+    reading earlier entries by name; some of it inside a block called with repeat."""
+    shape: tuple[int, ...] = (draw(st.integers(1, 4)), draw(st.integers(3, 20)), draw(st.integers(3, 20)))
+    entries: list[dict[str, Any]] = []
+    seen: list[tuple[str, tuple[int, ...]]] = [("input", shape)]
+
+    def add(layer: dict[str, Any], out: tuple[int, ...], source: str | None = None) -> str:
+        name = f"n{len(entries)}"
+        if source is not None and source != (entries[-1]["name"] if entries else "input"):
+            layer = {**layer, "from": source}
+        entries.append({"name": name, **layer})
+        seen.append((name, out))
+        return name
+
+    for _ in range(draw(st.integers(1, 7))):
+        source, shape = draw(st.sampled_from(seen))
+        c, h, w = shape
+        kind = draw(st.sampled_from(["spatial", "transposed", "upsample", "act", "add", "se", "concat",
+                                     "crop", "gap"]))
+        if kind == "spatial":
+            if min(h, w) < 4:
+                continue
+            layer, out = spatial_layer(draw, shape)
+            if len(out) != 3 or min(out) < 1 or max(out) > 64:
+                continue
+            add(layer, out, source)
+        elif kind == "transposed":
+            kernel, stride = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+            dilation = draw(st.integers(1, 2))
+            pad = draw(st.integers(0, dilation * (kernel - 1)))
+            extra = draw(st.integers(0, max(stride, dilation) - 1))
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+            filters = groups * draw(st.integers(1, 3))
+            side = [(size - 1) * stride - 2 * pad + dilation * (kernel - 1) + extra + 1 for size in (h, w)]
+            if min(side) < 1 or max(side) > 64:
+                continue
+            add({"type": "convtranspose2d", "out_channels": filters, "kernel_size": kernel, "stride": stride,
+                 "padding": pad, "output_padding": extra, "dilation": dilation, "groups": groups,
+                 "bias": draw(st.booleans())}, (filters, *side), source)
+        elif kind == "upsample":
+            if draw(st.booleans()):
+                scales = [draw(st.sampled_from(SCALES))] * 2 if draw(st.booleans()) else \
+                    [draw(st.sampled_from(SCALES)) for _ in range(2)]
+                side = [math.floor(float(size) * scale) for size, scale in zip((h, w), scales, strict=True)]
+                written: dict[str, Any] = {"scale_factor": scales[0] if scales[0] == scales[1] else scales}
+            else:
+                side = [draw(st.integers(1, 40)), draw(st.integers(1, 40))]
+                written = {"size": side}
+            if min(side) < 1 or max(side) > 64:
+                continue
+            mode = draw(st.sampled_from(["nearest", "bilinear"]))
+            add({"type": "upsample", "mode": mode, **written}, (c, *side), source)
+        elif kind == "act":
+            add({"type": draw(st.sampled_from(["relu6", "silu", "hardswish", "hardsigmoid", "identity"]))},
+                shape, source)
+        elif kind == "add":
+            branch = add({"type": "conv2d", "out_channels": c, "kernel_size": 3, "padding": 1}, shape, source)
+            add({"type": "add", "from": [source, branch]}, shape)
+        elif kind == "se":
+            pooled = add({"type": "globalavgpool"}, (c, 1, 1), source)
+            squeezed = draw(st.integers(1, 4))
+            squeeze = add({"type": "conv2d", "out_channels": squeezed, "kernel_size": 1}, (squeezed, 1, 1),
+                          pooled)
+            gate = add({"type": "conv2d", "out_channels": c, "kernel_size": 1}, (c, 1, 1), squeeze)
+            add({"type": "mul", "from": [source, gate]}, shape)
+        elif kind == "concat":
+            widths = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3)))]
+            parts = [add({"type": "conv2d", "out_channels": k, "kernel_size": 1}, (k, h, w), source)
+                     for k in widths]
+            add({"type": "concat", "from": [*parts, source]}, (sum(widths) + c, h, w))
+        elif kind == "crop":
+            kernel = draw(st.integers(1, min(h, w)))
+            small = add({"type": "conv2d", "out_channels": 1, "kernel_size": kernel},
+                        (1, h - kernel + 1, w - kernel + 1), source)
+            add({"type": "centercrop", "from": [source, small]}, (c, h - kernel + 1, w - kernel + 1))
+        else:
+            add({"type": "globalavgpool"}, (c, 1, 1), source)
+    if not entries:
+        add({"type": "identity"}, shape)
+    data: dict[str, Any] = {"input": list(seen[0][1]), "layers": entries}
+    if draw(st.booleans()):  # the same layers as a block, called twice: path names
+        data = {"input": data["input"], "blocks": {"b": {"layers": entries}},
+                "layers": [{"name": "stage", "block": "b"}]}
+    return data
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(branching_specs())
+def test_worked_arithmetic_on_networks_that_branch(data: dict[str, Any]) -> None:
+    try:
+        spec = load_spec(data)
+        analyze(spec)
+    except ShapeError:
+        assume(False)  # the drawing steers, but does not promise, a shape every layer accepts
+    assert_worked_arithmetic(spec)
 
 
 # --- the lecture's numbers, through the calculators -----------------------------------------
@@ -336,3 +459,252 @@ def test_pool_needs_a_size_or_values(runner: CliRunner) -> None:
         assert clash.exit_code == 2, extra
     ragged = runner.invoke(cli, ["pool", "--values", "1 2; 3", "--kernel", "2"])
     assert ragged.exit_code == 2 and "Traceback" not in ragged.output
+
+
+# --- explain and check on networks that branch, and the new layer types ----------------------------
+
+RESNET18 = """\
+name: ResNet-18
+input: [3, 224, 224]
+blocks:
+  basic:
+    params: {c: 64, stride: 1}
+    layers:
+      - {name: conv1, type: conv2d, out_channels: $c, kernel_size: 3, stride: $stride, padding: 1,
+         bias: false}
+      - {name: bn1, type: batchnorm2d}
+      - {name: relu, type: relu}
+      - {name: conv2, type: conv2d, out_channels: $c, kernel_size: 3, padding: 1, bias: false}
+      - {name: bn2, type: batchnorm2d}
+      - {name: downsample.0, type: conv2d, from: input, out_channels: $c, kernel_size: 1, stride: $stride,
+         bias: false, when: "${stride != 1 or in_channels != c}"}
+      - {name: downsample.1, type: batchnorm2d, when: "${stride != 1 or in_channels != c}"}
+      - {name: add, type: add, from: [bn2, downsample.1]}
+      - {name: relu2, type: relu}
+layers:
+  - {name: conv1, type: conv2d, out_channels: 64, kernel_size: 7, stride: 2, padding: 3, bias: false}
+  - {name: bn1, type: batchnorm2d}
+  - {name: relu, type: relu}
+  - {name: maxpool, type: maxpool2d, kernel_size: 3, stride: 2, padding: 1}
+  - {name: layer1, block: basic, repeat: 2, c: 64}
+  - {name: layer2, block: basic, repeat: 2, c: 128, first: {stride: 2}}
+  - {name: layer3, block: basic, repeat: 2, c: 256, first: {stride: 2}}
+  - {name: layer4, block: basic, repeat: 2, c: 512, first: {stride: 2}}
+  - {name: avgpool, type: adaptiveavgpool2d, output_size: 1}
+  - {type: flatten}
+  - {name: fc, type: linear, out_features: 1000}
+"""
+
+# Every merge and every new layer type, reading earlier entries by name.
+MIXED = """\
+name: mixed
+input: [3, 16, 16]
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: a, type: conv2d, out_channels: 4, kernel_size: 1}
+  - {name: b, type: conv2d, from: stem, out_channels: 6, kernel_size: 3, padding: 1}
+  - {name: cat, type: concat, from: [a, b, stem]}
+  - {name: gap, type: globalavgpool}
+  - {name: gate, type: hardsigmoid}
+  - {name: se, type: mul, from: [cat, gate]}
+  - {name: up, type: convtranspose2d, out_channels: 5, kernel_size: 3, stride: 2, padding: 1,
+     output_padding: 1}
+  - {name: up2, type: upsample, scale_factor: 1.5, mode: bilinear}
+  - {name: small, type: conv2d, out_channels: 5, kernel_size: 5, from: up2}
+  - {name: crop, type: centercrop, from: [up2, small]}
+  - {name: r6, type: relu6}
+  - {name: id, type: identity}
+  - {name: odd, type: upsample, size: 25}
+  - {name: float, type: upsample, scale_factor: 1.16}
+"""
+
+
+@pytest.fixture
+def resnet18(tmp_path: Path) -> str:
+    return write(tmp_path, RESNET18, "resnet18.yaml")
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> str:
+    return write(tmp_path, MIXED, "mixed.yaml")
+
+
+def explained(runner: CliRunner, spec: str, layer: str) -> dict[str, Any]:
+    result = runner.invoke(cli, ["explain", spec, layer, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    (doc,) = json.loads(result.stdout)
+    return {w["metric"]: w for w in doc["worked"]} | {"_": doc}
+
+
+def test_explain_a_layer_by_its_path(runner: CliRunner, resnet18: str) -> None:
+    worked = explained(runner, resnet18, "layer2.0.conv1")
+    assert worked["_"]["name"] == "layer2.0.conv1" and worked["_"]["index"] == 19
+    assert worked["output_size"]["worked"] == "1 + (56 + 2×1 − 3)/2 = 28.5 → 28"
+    assert worked["weights_per_neuron"]["worked"] == "3×3×64 = 576"
+    assert worked["parameters"]["worked"] == "128 × 576 = 73,728"
+    assert "inputs" not in worked  # it reads the row before it
+    shortcut = explained(runner, resnet18, "layer2.0.downsample.0")
+    assert shortcut["inputs"]["worked"] == "layer1.1.relu2 (64×56×56)"  # the block's input, not bn2
+
+
+def test_explain_an_add_says_what_it_reads_and_its_shape_rule(runner: CliRunner, resnet18: str) -> None:
+    worked = explained(runner, resnet18, "layer2.0.add")
+    assert worked["inputs"]["worked"] == "layer2.0.bn2 (128×28×28), layer2.0.downsample.1 (128×28×28)"
+    assert worked["output_shape"]["formula"] == "X₁ + X₂"
+    assert worked["output_shape"]["worked"] == "128×28×28 + 128×28×28 → 128×28×28"
+    assert "broadcasting" in worked["output_shape"]["note"]
+    assert [worked[m]["value"] for m in ("weights_per_neuron", "neurons", "connections", "parameters")] == \
+        [0, 0, 0, 0]
+    assert "adds no units" in worked["weights_per_neuron"]["note"]
+    # an identity shortcut: the block's input is what the add reads
+    identity = explained(runner, resnet18, "layer1.0.add")
+    assert identity["inputs"]["worked"] == "layer1.0.bn2 (64×56×56), maxpool (64×56×56)"
+
+
+def test_explain_a_block_call_explains_every_layer_in_it(runner: CliRunner, resnet18: str) -> None:
+    result = runner.invoke(cli, ["explain", resnet18, "layer2.0", "-f", "json"])
+    names = [layer["name"] for layer in json.loads(result.stdout)]
+    assert names == [f"layer2.0.{n}" for n in ("conv1", "bn1", "relu", "conv2", "bn2", "downsample.0",
+                                               "downsample.1", "add", "relu2")]
+    near = runner.invoke(cli, ["explain", resnet18, "layer2.0.cnov1"])
+    assert near.exit_code == 2 and "did you mean 'layer2.0.conv1'?" in near.stderr
+
+
+def test_explain_merges_and_the_new_types(runner: CliRunner, mixed: str) -> None:
+    cat = explained(runner, mixed, "cat")
+    assert cat["inputs"]["worked"] == "a (4×16×16), b (6×16×16), stem (8×16×16)"
+    channels = cat["output_channels"]
+    assert (channels["formula"], channels["worked"]) == ("C₁ + C₂ + C₃", "4 + 6 + 8 = 18")
+    se = explained(runner, mixed, "se")
+    assert se["output_shape"]["worked"] == "18×16×16 ⊙ 18×1×1 → 18×16×16"
+    assert "gate's height and width of 1 are repeated" in se["output_shape"]["note"]
+    gap = explained(runner, mixed, "gap")
+    assert gap["connections"]["worked"] == "18 × 16 × 16 = 4,608" and gap["output_size"]["value"] == 1
+    crop = explained(runner, mixed, "crop")
+    assert crop["crop_top"]["worked"] == "⌊(48 − 44)/2⌋ = 2" and crop["output_size"]["value"] == 44
+    up2 = explained(runner, mixed, "up2")
+    assert up2["output_size"]["worked"] == "⌊32 × 1.5⌋ = 48" and "bilinear" in up2["output_size"]["note"]
+    odd = explained(runner, mixed, "odd")
+    assert odd["output_size"]["worked"] == "25"
+    # torch computes ⌊25 × 1.16⌋ in double precision: 28.999999999999996 → 28, not 29
+    floated = explained(runner, mixed, "float")
+    assert floated["output_size"]["worked"] == "⌊25 × 1.16⌋ = ⌊28.999999999999996⌋ = 28"
+    assert "double precision" in floated["output_size"]["note"]
+    for name, words in (("r6", "min(max(0, x), 6)"), ("id", "unchanged"),
+                        ("gate", "min(max(0, x + 3), 6)/6")):
+        assert words in explained(runner, mixed, name)["weights_per_neuron"]["note"], name
+
+
+def test_explain_a_transposed_convolution(runner: CliRunner, mixed: str) -> None:
+    up = explained(runner, mixed, "up")
+    assert up["output_size"]["formula"] == "(J − 1)×s − 2P + d×(M − 1) + output_padding + 1"
+    assert up["output_size"]["worked"] == "(16 − 1)×2 − 2×1 + 1×(3 − 1) + 1 + 1 = 32"
+    assert "maps every size from 31 to 32 to 16; output_padding 1 picks 32" in up["output_size"]["note"]
+    # s = 2, M = 3, P = 1: outputs alternate 1 and 2 taps; 47 = 16 × 1 + 15 × 2 + 1 along each axis
+    assert up["weights_per_neuron"]["worked"] == "1 + 18×2×2 = 73"
+    assert "1, 2, 1, 2, 1, 2, …" in up["weights_per_neuron"]["note"]
+    assert up["connections"]["worked"] == "5 × (18×47×47 + 32 × 32) = 203,930"
+    assert up["parameters"]["worked"] == "18 × 5 × 3 × 3 + 5 = 815"
+    assert up["macs"]["worked"] == "18 × 16 × 16 × 5 × 3 × 3 + 5 × 32 × 32 = 212,480"
+    assert "cropped padding" in up["macs"]["note"]
+
+
+def test_the_transposed_counts_are_a_brute_force_count() -> None:
+    """Weights per neuron and connections by the lecture's definitions: for each output unit,
+    count the (input, weight) pairs that reach it in the scatter torch computes."""
+    for c_in, c_out, size, kernel, stride, pad, extra, dilation, groups in (
+            (2, 3, 5, 3, 2, 1, 1, 1, 1), (4, 2, 4, 4, 3, 2, 0, 1, 2), (1, 1, 6, 2, 1, 0, 0, 2, 1),
+            (3, 3, 3, 3, 2, 0, 1, 2, 3)):
+        spec = load_spec({"input": [c_in, size, size], "layers": [
+            {"type": "convtranspose2d", "out_channels": c_out, "kernel_size": kernel, "stride": stride,
+             "padding": pad, "output_padding": extra, "dilation": dilation, "groups": groups}]})
+        report = analyze(spec)
+        worked = {w.metric: w.value for w in explain_layer(report.layers[0], report.rows[0])}
+        out = (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + extra + 1
+        reach = [[0] * out for _ in range(out)]
+        for i in range(size):
+            for j in range(size):
+                for a in range(kernel):
+                    for b in range(kernel):
+                        y, x = i * stride + a * dilation - pad, j * stride + b * dilation - pad
+                        if 0 <= y < out and 0 <= x < out:
+                            reach[y][x] += 1
+        per_unit = [1 + c_in // groups * r for row in reach for r in row]  # bias + inputs × taps
+        assert worked["weights_per_neuron"] == max(per_unit)
+        assert worked["connections"] == c_out * sum(per_unit)
+
+
+def test_check_answers_keyed_by_path(runner: CliRunner, tmp_path: Path, resnet18: str) -> None:
+    answers = write(tmp_path, """\
+layer2.0.conv1:
+  output_shape: [128, 28, 28]
+  weights_per_neuron: 576
+  parameters: 73,728
+layer2.0.downsample.0: {parameters: 8192, output_size: 28}
+layer2.0.add: {output_shape: 128x28x28, neurons: 0, parameters: 0}
+layer1.1.add: {output_channels: 64}
+totals: {parameters: "11,689,512"}
+""")
+    result = runner.invoke(cli, ["check", resnet18, answers, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["score"] == {"right": 10, "total": 10}
+    wrong = write(tmp_path, "layer3.0.conv2: {parameters: 589000}\n"
+                            "layer2.1.add: {output_shape: [128, 56, 56]}\n", "wrong.yaml")
+    result = runner.invoke(cli, ["check", resnet18, wrong, "-f", "json"])
+    assert result.exit_code == 1
+    marks = {m["layer"]: m for m in json.loads(result.stdout)["marks"]}
+    assert marks["layer3.0.conv2"]["worked"] == "256 × 2,304 = 589,824"
+    assert marks["layer2.1.add"]["worked"] == "128×28×28 + 128×28×28 → 128×28×28"
+    missing = write(tmp_path, "layer2.0.cnov1: {parameters: 5}\n", "missing.yaml")
+    result = runner.invoke(cli, ["check", resnet18, missing])
+    assert result.exit_code == 2
+    assert "no layer named 'layer2.0.cnov1' in ResNet-18; did you mean 'layer2.0.conv1'?" in result.stderr
+
+
+def test_conv_transposed_unet_up_convolution(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["conv", "--transposed", "--size", "28", "--channels", "1024",
+                                 "--filters", "512", "--kernel", "2", "--stride", "2"])
+    assert result.exit_code == 0, result.output
+    heading = result.stdout.splitlines()[0]
+    assert heading == ("transposed convolution: 512 filters on a 28×28 input with 1,024 channels "
+                       "(J = K = 28, L = 1024, M = N = 2, s = 2)")
+    doc = json.loads(runner.invoke(cli, ["conv", "--transposed", "-J", "28", "-L", "1024", "--filters", "512",
+                                         "-M", "2", "-s", "2", "-f", "json"]).stdout)
+    worked = {w["metric"]: w for w in doc[0]["worked"]}
+    assert worked["output_size"]["worked"] == "(28 − 1)×2 − 2×0 + 1×(2 − 1) + 0 + 1 = 56"
+    assert worked["parameters"]["worked"] == "1024 × 512 × 2 × 2 + 512 = 2,097,664"  # torch's count
+    assert worked["weights_per_neuron"]["worked"] == "1 + 1024×1×1 = 1,025"  # each output: one tap
+    assert worked["connections"]["value"] == worked["macs"]["value"]  # nothing cropped
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--transposed", "-P", "same"], "--padding same is for a convolution"),
+    (["--output-padding", "1"], "--output-padding goes with --transposed"),
+    (["--transposed", "-s", "2", "--output-padding", "2"],
+     "cnncalc conv: layer conv (#1): output_padding 2 must be smaller than the stride or the dilation"),
+])
+def test_conv_transposed_bad_input(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["conv", "-J", "16", "--filters", "2", "-M", "3", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("command", "columns"), [
+    ("cnncalc conv --transposed --size 28 --channels 64 --filters 32 --kernel 2 --stride 2", 100),
+    ("cnncalc explain resnet18.yaml layer2.0.add", 100),
+    ("cnncalc check resnet18.yaml answers.yaml", 120),
+    ("cnncalc solve --transposed --size 28 --target 56 --kernel 3 --width 120", 120),
+])
+def test_the_readme_shows_real_output(command: str, columns: int, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    shown = readme.split(f"$ {command}\n", 1)[1].split("\n```", 1)[0] + "\n"
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, RESNET18, "resnet18.yaml")
+    answers = readme.split("$ cnncalc check resnet18.yaml answers.yaml", 1)[0]
+    write(tmp_path, answers.rsplit("$ cat answers.yaml\n", 1)[1])
+    result = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, shlex.split(command)[1:])
+    assert result.exit_code in (0, 1), result.output
+    assert result.stdout == shown

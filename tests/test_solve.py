@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from cnncalc.cli import cli
 from cnncalc.errors import CnncalcError
 from cnncalc.lecture.solve import Problem, Solution, solve
+from cnncalc.lecture.solve_transposed import TransposedProblem, TransposedSolution, solve_transposed
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -612,3 +613,151 @@ def test_renderers_live_in_solve_render() -> None:
     done = subprocess.run([sys.executable, "-c", "import sys, cnncalc.render.solve\n"
                            "print('rich' in sys.modules)"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# --- transposed convolution: which output_padding, padding and stride give size X -----------------
+
+def transposed_brute_force(p: TransposedProblem,
+                           target: int | None = None) -> set[tuple[int, int, int, int, int]]:
+    """Every (kernel, stride, padding, dilation, output_padding) within the bounds that gives the
+    target, from PyTorch's documented ConvTranspose2d formula."""
+    want = p.target if target is None else target
+    found = set()
+    for d in [p.dilation] if p.dilation else range(1, p.max_dilation + 1):
+        for m in [p.kernel] if p.kernel else range(1, p.max_kernel + 1):
+            top = p.max_padding if p.max_padding is not None else d * (m - 1)
+            for s in [p.stride] if p.stride else range(1, p.max_stride + 1):
+                for pad in [p.padding] if p.padding is not None else range(top + 1):
+                    extras = [p.output_padding] if p.output_padding is not None else range(max(s, d))
+                    for extra in extras:
+                        if extra < max(s, d) and (p.size - 1) * s - 2 * pad + d * (m - 1) + extra + 1 == want:
+                            found.add((m, s, pad, d, extra))
+    return found
+
+
+def transposed_key(s: TransposedSolution) -> tuple[int, int, int, int, int]:
+    return (s.kernel, s.stride, s.padding, s.dilation, s.output_padding)
+
+
+def check_transposed_in_torch(s: TransposedSolution) -> None:
+    """torch's ConvTranspose2d gives the size, and exact means what it says: a Conv2d with the
+    same M, s, P and d maps the output back to J, and one row less to J − 1 (nothing rounded)."""
+    up = torch.nn.ConvTranspose2d(1, 1, (s.kernel, 1), stride=(s.stride, 1), padding=(s.padding, 0),
+                                  output_padding=(s.output_padding, 0), dilation=(s.dilation, 1))
+    assert up(torch.zeros(1, 1, s.size, 1)).shape[-2] == s.out, s
+    down = torch.nn.Conv2d(1, 1, (s.kernel, 1), stride=(s.stride, 1), padding=(s.padding, 0),
+                           dilation=(s.dilation, 1))
+
+    def back(rows: int) -> int:
+        try:
+            return int(down(torch.zeros(1, 1, rows, 1)).shape[-2])
+        except RuntimeError:
+            return 0
+
+    assert s.back() == back(s.out), s
+    assert s.exact == (back(s.out) == s.size and back(s.out - 1) == s.size - 1), s
+
+
+@st.composite
+def transposed_problems(draw: st.DrawFn) -> TransposedProblem:
+    size = draw(st.integers(1, 24))
+    stride = draw(_sometimes(st.integers(1, 4)))
+    return TransposedProblem(
+        size=size,
+        target=draw(st.one_of(st.integers(size, 4 * size + 4), st.integers(1, 80))),
+        kernel=draw(_sometimes(st.integers(1, 6))),
+        stride=stride,
+        padding=draw(_sometimes(st.integers(0, 4))),
+        dilation=draw(st.none() | st.integers(1, 3)) if draw(st.booleans()) else None,
+        output_padding=draw(_sometimes(st.integers(0, 2))),
+        max_kernel=draw(st.integers(1, 8)),
+        max_stride=draw(st.integers(1, 4)),
+        max_padding=draw(_sometimes(st.integers(0, 6))),
+        max_dilation=draw(st.integers(1, 2)),
+    )
+
+
+@pytest.mark.torch
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(transposed_problems())
+def test_every_transposed_solution_is_right_in_torch_and_none_is_missed(p: TransposedProblem) -> None:
+    try:
+        answer = solve_transposed(p)
+    except CnncalcError as err:
+        assert "out of reach" in str(err) or "output_padding" in str(err)
+        assert not transposed_brute_force(p)
+        return
+    assert {transposed_key(s) for s in answer.solutions} == transposed_brute_force(p)
+    assert len(answer.solutions) == len({transposed_key(s) for s in answer.solutions})
+    for s in answer.solutions:
+        assert s.out == p.target
+        check_transposed_in_torch(s)
+    keys = [s.sort_key() for s in answer.solutions]
+    assert keys == sorted(keys)  # exact first
+    assert [s.exact for s in answer.solutions] == sorted((s.exact for s in answer.solutions), reverse=True)
+    for g in answer.suggestions:
+        check_transposed_in_torch(g.solution)
+        assert g.kind == "target" or (g.solution.exact and g.solution.out == p.target)
+    if not answer.solutions:
+        near = [g.solution.out for g in answer.suggestions if g.kind == "target"]
+        reachable = {o for o in range(1, 200) if transposed_brute_force(p, o)}
+        if reachable:
+            assert near and min(abs(o - p.target) for o in near) == min(abs(o - p.target) for o in reachable)
+
+
+def test_transposed_unet_up_convolution_and_the_2x_upsamplers() -> None:
+    answer = solve_transposed(TransposedProblem(size=28, target=56))
+    first = answer.solutions[0]
+    assert (first.kernel, first.padding, first.stride, first.output_padding) == (2, 0, 2, 0)  # U-Net's
+    assert first.formula() == "(28 − 1)×2 − 2×0 + 1×(2 − 1) + 0 + 1 = 56"
+    assert [(s.kernel, s.padding) for s in answer.exact] == [(2, 0), (4, 1), (6, 2), (8, 3), (10, 4)]
+    # M = 3, P = 1 needs output_padding 1, and its taps alternate 1, 2 (a checkerboard)
+    three = next(s for s in answer.solutions if s.kernel == 3)
+    assert (three.padding, three.output_padding, three.exact, three.even) == (1, 1, False, False)
+    assert "cycle through 2, 1 kernel taps" in three.note()
+
+
+def test_transposed_fixed_output_padding_suggests_the_exact_one() -> None:
+    answer = solve_transposed(TransposedProblem(size=28, target=56, kernel=3, stride=2))
+    assert [transposed_key(s) for s in answer.solutions] == [(3, 2, 1, 1, 1)]
+    assert answer.exact == ()
+    assert {g.kind for g in answer.suggestions} == {"kernel"}
+    assert answer.suggestions[0].solution.exact
+
+
+def test_cli_transposed(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["solve", "--transposed", "--size", "16", "--target", "32", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("16 → 32 by transposed convolution (kernel ≤ 11, stride ≤ 4, padding ≤ "
+                                    "M_eff − 1): 11 solutions, 5 exact")
+    assert "(16 − 1)×2 − 2×0 + 1×(2 − 1) + 0 + 1 = 32" in result.stdout
+    doc = json.loads(runner.invoke(cli, ["solve", "--transposed", "-J", "16", "-O", "32", "--output-padding",
+                                         "1", "-f", "json"]).stdout)
+    assert doc["question"]["transposed"] and doc["exact"] == 0
+    assert {s["output_padding"] for s in doc["solutions"]} == {1}
+    assert {g["kind"] for g in doc["suggestions"]} == {"output_padding"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--transposed", "-J", "16", "--same"], "--same does not go with --transposed"),
+    (["--transposed", "-J", "16", "-O", "8", "--pool"], "--pool does not go with --transposed"),
+    (["--transposed", "-J", "16"], "give a target size (--target)"),
+    (["-J", "16", "-O", "8", "--output-padding", "1"], "--output-padding goes with --transposed"),
+    (["--transposed", "-J", "16", "-O", "1000"], "target 1000 is out of reach from 16"),
+    (["--transposed", "-J", "16", "-O", "32", "-s", "1", "--max-dilation", "1", "--output-padding", "1"],
+     "output_padding 1 needs a stride or dilation above it"),
+    (["--transposed", "-J", "0", "-O", "3"], "the input size must be at least 1; got 0"),
+    (["--transposed", "-J", "16", "-O", "32", "--max-kernel", "65"], "--max-kernel must be at most 64"),
+])
+def test_transposed_bad_input_exits_2(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["solve", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_transposed_huge_input_costs_no_more() -> None:
+    start = time.perf_counter()
+    answer = solve_transposed(TransposedProblem(size=2**30, target=2**31 - 1, max_kernel=64, max_stride=16,
+                                                max_dilation=8))
+    assert time.perf_counter() - start < 2
+    assert all(s.out == 2**31 - 1 for s in answer.solutions)

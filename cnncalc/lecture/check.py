@@ -33,8 +33,8 @@ from cnncalc.spec.models import Spec, show
 __all__ = ["ANSWERABLE", "Mark", "Marking", "check", "load_answers", "parse_answer"]
 
 # What an answers file may ask about, per layer and for the whole network.
-ANSWERABLE = ("output_shape", "output_size", "output_height", "weights_per_neuron", "neurons",
-              "connections", "parameters", "macs")
+ANSWERABLE = ("output_shape", "output_size", "output_height", "output_channels", "weights_per_neuron",
+              "neurons", "connections", "parameters", "macs")
 TOTALS = ("parameters", "neurons", "connections", "macs")
 TOTALS_KEY = "totals"
 
@@ -231,6 +231,8 @@ def check(spec: Spec, report: Report, answers: Mapping[str, Mapping[str, Any]]) 
 def _expected(metric: str, row: LayerRow) -> Any:
     if metric == "output_shape":
         return tuple(row.output_shape)
+    if metric == "output_channels":  # the channels of a map, the features of a vector
+        return row.output_shape[0]
     if metric in ("output_size", "output_height"):
         if len(row.output_shape) != 3:
             return row.output_shape[-1]

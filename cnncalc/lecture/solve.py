@@ -50,7 +50,7 @@ from cnncalc.errors import CnncalcError
 from cnncalc.text import plural
 
 __all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Problem",
-           "Solution", "Suggestion", "solve"]
+           "Solution", "Suggestion", "shown_number", "solve"]
 
 # The search bounds may not exceed these, so that a search stays well under a second.
 KERNEL_CAP = 64
@@ -392,12 +392,12 @@ def _check(p: Problem) -> None:
 
     def at_least(name: str, value: int | None, low: int) -> None:
         if value is not None and value < low:
-            raise CnncalcError(f"{name} must be at least {low}; got {_shown(value)}")
+            raise CnncalcError(f"{name} must be at least {low}; got {shown_number(value)}")
 
     def at_most(name: str, value: int | None, high: int) -> None:
         if value is not None and value > high:
             why = " (2³¹ − 1)" if high == MAX_SIZE else " to keep the search small"
-            raise CnncalcError(f"{name} must be at most {high}{why}; got {_shown(value)}")
+            raise CnncalcError(f"{name} must be at most {high}{why}; got {shown_number(value)}")
 
     for name, value, low, high in (
             ("the input size", p.size, 1, MAX_SIZE),
@@ -425,7 +425,7 @@ def _check(p: Problem) -> None:
                            f"padding ≤ {p.kernel // 2}; got {p.padding}")
 
 
-def _shown(value: int) -> str:
+def shown_number(value: int) -> str:
     """An integer for a message: in full up to 20 digits, else its size (str() of a number
     over 4300 digits raises)."""
     if abs(value) < 10**20:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from functools import singledispatch
 from typing import Any
@@ -26,14 +27,21 @@ from cnncalc.spec.models import (
     RBF,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
+    Add,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    CenterCrop,
+    Concat,
     Conv2d,
+    ConvTranspose2d,
     Flatten,
+    GlobalAvgPool,
     Linear,
     MaxPool2d,
+    Mul,
     Subsampling,
+    Upsample,
     ZeroPad2d,
 )
 from cnncalc.text import plural
@@ -45,6 +53,10 @@ METRICS = {
     "output_size": "width of the next layer",
     "output_height": "height of the next layer",
     "output_shape": "output shape",
+    "output_channels": "channels of the next layer",
+    "inputs": "what it reads",
+    "crop_top": "rows cropped at the top",
+    "crop_left": "columns cropped at the left",
     "weights_per_neuron": "weights per neuron",
     "neurons": "neurons",
     "connections": "connections",
@@ -68,9 +80,16 @@ class Worked:
         return METRICS[self.metric]
 
 
-def explain_layer(layer: Any, row: LayerRow) -> list[Worked]:
-    """Worked formulas for one layer: size first, then the lecture's counts."""
-    return [*_size(layer, row), *_counts(layer, row)]
+def explain_layer(layer: Any, row: LayerRow, after: str | None = None) -> list[Worked]:
+    """Worked formulas for one layer: size first, then the lecture's counts.
+
+    ``after`` is the name of the row before it (``input`` for the first): where the layer reads
+    something else, as a shortcut in a network that branches does, the first item says what.
+    """
+    sized = _size(layer, row)
+    if after is not None and row.inputs != (after,) and not any(w.metric == "inputs" for w in sized):
+        sized = [_reads(row), *sized]
+    return [*sized, *_counts(layer, row)]
 
 
 # --- number formatting ---------------------------------------------------------------
@@ -92,10 +111,12 @@ def _product(*factors: int) -> str:
 # --- output size ------------------------------------------------------------------------
 
 def _size(layer: Any, row: LayerRow) -> list[Worked]:
+    sized = _size_formula(layer, row)
+    if any(item.metric == "output_shape" for item in sized):  # a merge says how it shapes its output
+        return sized
     shape = Worked("output_shape", "", " × ".join(str(s) for s in row.output_shape),
                    tuple(row.output_shape))
-    sized = _size_formula(layer, row)
-    return [*sized, shape] if sized else [shape]
+    return [*sized, shape]
 
 
 @singledispatch
@@ -150,6 +171,159 @@ def _flatten_size(layer: Flatten, row: LayerRow) -> list[Worked]:
     size = row.output_shape[0]
     return [Worked("output_size", "L × J × K", f"{_product(*row.input_shape)} = {_n(size)}", size,
                    "flatten lines the feature maps up into one vector")]
+
+
+@_size_formula.register(GlobalAvgPool)
+def _global_size(layer: GlobalAvgPool, row: LayerRow) -> list[Worked]:
+    return [Worked("output_size", "1", "1", 1,
+                   f"global average pooling averages each whole {row.input_shape[1]}×{row.input_shape[2]} "
+                   "map into one value (adaptiveavgpool2d with output_size: 1)")]
+
+
+@_size_formula.register(Upsample)
+def _upsample_size(layer: Upsample, row: LayerRow) -> list[Worked]:
+    how = ("nearest copies each input value to the outputs nearest it" if layer.mode == "nearest" else
+           "bilinear interpolates each output from its 2×2 nearest inputs"
+           + (" (align_corners: the corner values line up)" if layer.align_corners else ""))
+    if layer.scale_factor is None:
+        width = row.output_shape[2]
+        return [Worked("output_size", "the size asked for", f"{width}", width, how)]
+    sizes, outs = row.input_shape[1:], row.output_shape[1:]
+    if (sizes[0], layer.scale_factor[0]) == (sizes[1], layer.scale_factor[1]):
+        axes = [("output_size", 1, "J")]
+    else:
+        axes = [("output_height", 0, "J"), ("output_size", 1, "K")]
+    worked = []
+    for metric, i, symbol in axes:
+        text, note = _scaled(sizes[i], layer.scale_factor[i], outs[i])
+        if metric == "output_height" and note:
+            note = f"height: {note}"
+        worked.append(Worked(metric, f"⌊{symbol} × scale_factor⌋", text, outs[i],
+                             "; ".join(n for n in (note, how) if n)))
+    return worked
+
+
+def _scaled(size: int, scale: float, out: int) -> tuple[str, str]:
+    """⌊J × scale⌋ with the numbers. torch multiplies in double precision, where a decimal such as
+    0.29 is slightly off, so the product may fall just below a whole number: say so."""
+    factor = _float_text(scale)
+    exact = size * Fraction(factor)
+    product = float(size) * scale
+    if math.floor(exact) == out:
+        if exact.denominator == 1:
+            return f"⌊{size} × {factor}⌋ = {_n(out)}", ""
+        return f"⌊{size} × {factor}⌋ = ⌊{_float_text(float(exact))}⌋ = {_n(out)}", ""
+    return (f"⌊{size} × {factor}⌋ = ⌊{product!r}⌋ = {_n(out)}",
+            f"torch multiplies in double precision, where {factor} is not exact: {size} × {factor} "
+            f"gives {product!r}, so the floor is {out}, not {math.floor(exact)}")
+
+
+def _float_text(value: float) -> str:
+    """2.0 as 2, 0.29 as 0.29: the shortest decimal that reads back as the same double (never
+    in exponent form)."""
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    return f"{Decimal(text):f}" if "e" in text else text
+
+
+@_size_formula.register(ConvTranspose2d)
+def _transposed_size(layer: ConvTranspose2d, row: LayerRow) -> list[Worked]:
+    sizes, outs = row.input_shape[1:], row.output_shape[1:]
+    per_axis = list(zip(sizes, layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
+                        layer.dilation, strict=True))
+    if per_axis[0] == per_axis[1]:
+        axes = [("output_size", 1, "J", "M")]
+    else:
+        axes = [("output_height", 0, "J", "M"), ("output_size", 1, "K", "N")]
+    worked = []
+    for metric, i, j, m in axes:
+        size, kernel, stride, pad, extra, dilation = per_axis[i]
+        formula = f"({j} − 1)×s − 2P + d×({m} − 1) + output_padding + 1"
+        text = (f"({size} − 1)×{stride} − 2×{pad} + {dilation}×({kernel} − 1) + {extra} + 1 "
+                f"= {_n(outs[i])}")
+        note = ""
+        if stride > 1 and extra < stride:
+            low = outs[i] - extra
+            note = (f"the inverse of a convolution's size: a conv2d with the same M, s, P and d maps "
+                    f"every size from {low} to {low + stride - 1} to {size}; output_padding {extra} "
+                    f"picks {outs[i]}")
+        elif extra:
+            note = f"output_padding adds {plural(extra, 'row/column', 'rows/columns')} at the bottom/right"
+        if metric == "output_height" and note:
+            note = f"height: {note}"
+        worked.append(Worked(metric, formula, text, outs[i], note))
+    return worked
+
+
+# --- merges: layers that read two or more entries -----------------------------------------------
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def _reads(row: LayerRow) -> Worked:
+    shapes = row.input_shapes or (row.input_shape,)
+    text = ", ".join(f"{name} ({_shape_text(shape)})" for name, shape in zip(row.inputs, shapes, strict=True))
+    return Worked("inputs", "", text, tuple(row.inputs))
+
+
+def _subscripts(symbol: str, count: int, joiner: str = " + ") -> str:
+    """C₁ + C₂ + C₃, or C₁ + C₂ + … + C₉ for many."""
+    digits = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    names = [f"{symbol}{str(k).translate(digits)}" for k in range(1, count + 1)]
+    return joiner.join(names) if count <= 4 else joiner.join([names[0], names[1], "…", names[-1]])
+
+
+@_size_formula.register(Add)
+@_size_formula.register(Mul)
+def _elementwise_merge_size(layer: Add | Mul, row: LayerRow) -> list[Worked]:
+    shapes = row.input_shapes
+    out = tuple(row.output_shape)
+    joiner = " + " if isinstance(layer, Add) else " ⊙ "
+    stretched = []
+    for name, shape in zip(row.inputs, shapes, strict=True):
+        axes = [axis for axis, size, full in zip(("channels", "height", "width"), shape, out, strict=False)
+                if size == 1 and full > 1]
+        if axes:
+            stretched.append(f"{name}'s {' and '.join(axes)} of 1 {'is' if len(axes) == 1 else 'are'} "
+                             "repeated to match")
+    what = "added" if isinstance(layer, Add) else "multiplied"
+    note = (f"{what} value by value, with torch broadcasting: each size equal, or 1; "
+            + ("; ".join(stretched) if stretched else "here the shapes are equal"))
+    return [_reads(row), Worked(
+        "output_shape", _subscripts("X", len(shapes), joiner),
+        f"{joiner.join(_shape_text(s) for s in shapes)} → {_shape_text(out)}", out, note)]
+
+
+@_size_formula.register(Concat)
+def _concat_size(layer: Concat, row: LayerRow) -> list[Worked]:
+    shapes = row.input_shapes
+    out = tuple(row.output_shape)
+    flat = len(out) == 1
+    symbol, rest = ("F", "") if flat else ("C", f"; H × W = {out[1]}×{out[2]} is every input's")
+    total = Worked("output_channels", _subscripts(symbol, len(shapes)),
+                   f"{' + '.join(_n(s[0]) for s in shapes)} = {_n(out[0])}", out[0],
+                   ("the features of each input, one after another" if flat else
+                    "the inputs' channels stacked, in the order of from") + rest)
+    return [_reads(row), total, Worked("output_shape", "", _shape_text(out), out)]
+
+
+@_size_formula.register(CenterCrop)
+def _crop_size(layer: CenterCrop, row: LayerRow) -> list[Worked]:
+    (_, height, width), (_, target_h, target_w) = row.input_shapes[0], row.input_shapes[1]
+    out = tuple(row.output_shape)
+    top, left = (height - target_h) // 2, (width - target_w) // 2
+    return [
+        _reads(row),
+        Worked("output_size", "the second input's width w", f"{target_w}", target_w,
+               f"{row.inputs[0]} cut to the height and width of {row.inputs[1]}; the channels stay"),
+        Worked("crop_top", "⌊(H − h)/2⌋", f"⌊({height} − {target_h})/2⌋ = {top}", top,
+               f"and {height - target_h - top} at the bottom" if height != target_h else "nothing to crop"),
+        Worked("crop_left", "⌊(W − w)/2⌋", f"⌊({width} − {target_w})/2⌋ = {left}", left,
+               f"and {width - target_w - left} at the right" if width != target_w else "nothing to crop"),
+        Worked("output_shape", "", _shape_text(out), out),
+    ]
 
 
 def _sliding(row: LayerRow, kernel: tuple[int, int], stride: tuple[int, int],
@@ -227,11 +401,39 @@ def _unread(positions: int) -> str:
 
 # --- the lecture's counts --------------------------------------------------------------
 
+# What an element-wise layer computes, value by value (the torch docs' definitions).
+_DEFINITIONS = {
+    "relu": "max(0, x)",
+    "relu6": "min(max(0, x), 6)",
+    "leakyrelu": "x for x > 0, negative_slope × x otherwise",
+    "tanh": "tanh(x)",
+    "sigmoid": "1/(1 + e^−x)",
+    "silu": "x × sigmoid(x)",
+    "gelu": "x × Φ(x)",
+    "elu": "x for x > 0, α(e^x − 1) otherwise",
+    "hardswish": "x × min(max(0, x + 3), 6)/6",
+    "hardsigmoid": "min(max(0, x + 3), 6)/6",
+    "identity": "x",
+}
+_NO_UNITS = {
+    "upsample": "upsample copies or interpolates values; it adds no units of its own",
+    "add": "a merge adds no units: 0 in every column",
+    "mul": "a merge adds no units: 0 in every column",
+    "concat": "a merge adds no units: 0 in every column",
+    "centercrop": "a merge adds no units: 0 in every column",
+}
+
+
 @singledispatch
 def _counts(layer: Any, row: LayerRow) -> list[Worked]:
-    """Element-wise layers, dropout and flatten: no units, no weights."""
+    """Element-wise layers, dropout, flatten, merges and upsampling: no units, no weights."""
+    if row.type in _DEFINITIONS:
+        note = (f"{row.type}(x) = {_DEFINITIONS[row.type]}, value by value: it adds no units of its own"
+                if row.type != "identity" else "identity passes its input on unchanged: no units of its own")
+    else:
+        note = _NO_UNITS.get(row.type, f"{row.type} adds no units of its own")
     return [
-        Worked("weights_per_neuron", "0", "0", 0, f"{row.type} adds no units of its own"),
+        Worked("weights_per_neuron", "0", "0", 0, note),
         Worked("neurons", "0", "0", 0),
         Worked("connections", "0", "0", 0),
         Worked("parameters", "0", "0", row.parameters),
@@ -425,3 +627,90 @@ def _batchnorm_counts(layer: BatchNorm2d | BatchNorm1d, row: LayerRow) -> list[W
         Worked("connections", "0", "0", 0),
         params,
     ]
+
+
+@_counts.register(GlobalAvgPool)
+def _global_counts(layer: GlobalAvgPool, row: LayerRow) -> list[Worked]:
+    channels, height, width = row.input_shape
+    return [
+        Worked("weights_per_neuron", "0", "0", 0, "a pooling unit has no weights"),
+        Worked("neurons", "channels", _n(row.neurons), row.neurons, "one average per map"),
+        Worked("connections", "channels × H × W",
+               f"{_product(channels, height, width)} = {_n(row.connections)}",
+               row.connections, "each unit reads every position of its map"),
+        Worked("parameters", "0", "0", 0, "none: pooling learns nothing"),
+    ]
+
+
+@_counts.register(ConvTranspose2d)
+def _transposed_counts(layer: ConvTranspose2d, row: LayerRow) -> list[Worked]:
+    """The lecture's counts for a transposed convolution (contract §2): what reaches an output
+    varies with its position, so weights per neuron is the largest and connections the sum."""
+    channels, in_h, in_w = row.input_shape
+    out_c, out_h, out_w = row.output_shape
+    kh, kw = layer.kernel_size
+    taps = [core.transposed_taps(size, kernel, stride, pad, extra, dilation)
+            for size, kernel, stride, pad, extra, dilation in zip(
+                (in_h, in_w), layer.kernel_size, layer.stride, layer.padding, layer.output_padding,
+                layer.dilation, strict=True)]
+    patterns = [_tap_pattern(size, kernel, stride, pad, dilation, out)
+                for size, kernel, stride, pad, dilation, out in zip(
+                    (in_h, in_w), layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+                    (out_h, out_w), strict=True)]
+    groups = layer.groups
+    l_sym, l_num = ("L", str(channels)) if groups == 1 else ("(L/g)", f"({channels}/{groups})")
+    f_sym, f_num = ("filters", str(out_c)) if groups == 1 else ("(filters/g)", f"({out_c}/{groups})")
+    bias = int(layer.bias)
+    wpn = row.weights_per_neuron
+    if (patterns[0], kh) == (patterns[1], kw):
+        along = f"along each axis the outputs receive {patterns[1]} of the {kw} kernel taps"
+    else:
+        along = (f"down the rows the outputs receive {patterns[0]} of the {kh} taps, across the columns "
+                 f"{patterns[1]} of the {kw}")
+    varies = taps[0].total * taps[1].total != taps[0].most * taps[1].most * out_h * out_w
+    wpn_note = (f"t_h, t_w: the most kernel taps that reach one output ({along}); "
+                + ("it varies with the position, so this is the largest" if varies else
+                   "every output receives as many") + ("; plus the bias" if bias else "; no bias"))
+    bias_sym, bias_num = ("1 + ", "1 + ") if bias else ("", "")
+    if bias:
+        conn_formula = f"filters × ({l_sym}×T_h×T_w + width × height)"
+        conn_text = f"{out_c} × ({l_num}×{taps[0].total}×{taps[1].total} + {out_w} × {out_h})"
+    else:
+        conn_formula = f"filters × {l_sym}×T_h×T_w"
+        conn_text = f"{out_c} × {l_num}×{taps[0].total}×{taps[1].total}"
+    conn_note = (f"T_h = {taps[0].total:,}, T_w = {taps[1].total:,}: the taps reaching each output row and "
+                 "column, summed" + (", and the bias of each output" if bias else "")
+                 + "; only what reaches a kept output counts")
+    params_text = f"{channels} × {f_num} × {kh} × {kw}" + (f" + {out_c}" if bias else "")
+    macs_text = (f"{channels} × {in_h} × {in_w} × {f_num} × {kh} × {kw}"
+                 + (f" + {out_c} × {out_h} × {out_w}" if bias else ""))
+    macs_note = "every input value meets every kernel weight once, as torch computes it"
+    if row.macs > row.connections:
+        macs_note += ("; more than the connections, because the products that land in the cropped "
+                      "padding are computed too")
+    return [
+        Worked("weights_per_neuron", f"{bias_sym}{l_sym}×t_h×t_w",
+               f"{bias_num}{l_num}×{taps[0].most}×{taps[1].most} = {_n(wpn)}", wpn, wpn_note),
+        Worked("neurons", "width × height × filters", f"{_product(out_w, out_h, out_c)} = {_n(row.neurons)}",
+               row.neurons),
+        Worked("connections", conn_formula, f"{conn_text} = {_n(row.connections)}", row.connections,
+               conn_note),
+        Worked("parameters", f"L × {f_sym} × M × N" + (" + filters" if bias else ""),
+               f"{params_text} = {_n(row.parameters)}", row.parameters,
+               "torch's weight is L × filters/g × M × N, one bias per filter, shared by every position"),
+        Worked("macs", f"L×J×K × {f_sym} × M × N" + (" + filters × width × height" if bias else ""),
+               f"{macs_text} = {_n(row.macs)}", row.macs, macs_note),
+    ]
+
+
+def _tap_pattern(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> str:
+    """How many kernel taps reach the first outputs along one axis: ``1, 2, 1, 2, …``.
+
+    Input i meets tap k at output o = i·s + k·d − P (core.transposed_taps counts the same)."""
+    def count(o: int) -> int:
+        t = o + pad
+        return sum(1 for k in range(kernel)
+                   if (t - k * dilation) % stride == 0 and 0 <= (t - k * dilation) // stride < size)
+
+    shown = [str(count(o)) for o in range(min(out, 6))]
+    return ", ".join(shown) + (", …" if out > 6 else "")

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING
 
 from cnncalc.lecture.solve import Answer
+from cnncalc.lecture.solve_transposed import TransposedAnswer
 from cnncalc.text import plural
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ _HEADINGS = {
     "stride": "Exact with another stride:",
     "padding": "Exact with another padding:",
     "dilation": "Exact with another dilation:",
+    "output_padding": "Exact with another output_padding:",
     "size": "Exact for another input size:",
 }
 
@@ -73,13 +75,16 @@ def _footer(answer: Answer, limit: int, shown: int) -> list[str]:
     return lines + _suggestion_lines(answer)
 
 
-def render_table(answer: Answer, limit: int = 20) -> Group:
+def render_table(answer: Answer | TransposedAnswer, limit: int = 20) -> Group:
     """The solutions as a rich table, with a heading, the rows left out, and the suggestions.
 
     ``limit`` rows at most (0: all), and never more than ``TABLE_ROWS``."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    if isinstance(answer, TransposedAnswer):
+        return _transposed_table(answer, limit)
 
     shown = answer.solutions[:min(limit, TABLE_ROWS) if limit else TABLE_ROWS]
     dilated = answer.problem.dilation not in (None, 1) or answer.problem.max_dilation > 1 \
@@ -101,6 +106,50 @@ def render_table(answer: Answer, limit: int = 20) -> Group:
     return Group(*parts)
 
 
-def render_json(answer: Answer, limit: int = 20) -> str:
+def _transposed_table(answer: TransposedAnswer, limit: int) -> Group:
+    """The transposed convolutions found: M, P, s, (d,) output_padding, PyTorch's formula, notes."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    p = answer.problem
+    shown = answer.solutions[:min(limit, TABLE_ROWS) if limit else TABLE_ROWS]
+    dilated = p.dilation not in (None, 1) or p.max_dilation > 1 or any(s.dilation != 1 for s in shown)
+    n, exact = len(answer.solutions), len(answer.exact)
+    found = f"{plural(n, 'solution')}, {exact or 'none'} exact" if n else "no solution"
+    parts: list[Text | Table] = [
+        Text(f"{p.size} → {p.target} by transposed convolution ({p.bounds()}): {found}")]
+    if shown:
+        table = Table(header_style="bold")
+        for heading in ("M", "P", "s", *(("d",) if dilated else ()), "output_padding", "exact"):
+            table.add_column(heading, justify="right" if heading != "exact" else "left", no_wrap=True)
+        table.add_column("(J − 1)s − 2P + d(M − 1) + output_padding + 1", no_wrap=True)
+        table.add_column("note")
+        for s in shown:
+            table.add_row(str(s.kernel), str(s.padding), str(s.stride),
+                          *((str(s.dilation),) if dilated else ()),
+                          str(s.output_padding), "yes" if s.exact else "no", s.formula(), s.note())
+        parts.append(table)
+    hidden = len(answer.solutions) - len(shown)
+    if hidden > 0:
+        how = ("--limit 0 shows all" if limit and limit < TABLE_ROWS
+               else f"a table shows at most {TABLE_ROWS}; --format json lists all")
+        parts.append(Text(f"… and {hidden} more ({how})"))
+    if not answer.solutions:
+        parts.append(Text(f"No solution: no transposed convolution with {p.bounds()} turns {p.size} "
+                          f"into {p.target}."))
+    elif not answer.exact:
+        parts.append(Text("No exact solution: every one needs output_padding (rows/columns a conv2d "
+                          "with the same M, s, P would round away)."))
+    kind = None
+    for suggestion in answer.suggestions:
+        if suggestion.kind != kind:
+            kind = suggestion.kind
+            parts.append(Text(_HEADINGS[kind]))
+        parts.append(Text(f"  {suggestion.text()}"))
+    return Group(*parts)
+
+
+def render_json(answer: Answer | TransposedAnswer, limit: int = 20) -> str:
     """The answer as indented JSON: the question, counts, the solutions shown, suggestions."""
     return json.dumps(answer.to_dict(limit), indent=2, ensure_ascii=False) + "\n"

@@ -31,7 +31,8 @@ def _value(value: Any) -> str:
 def layer_heading(row: LayerRow, details: str = "", name: str | None = None) -> str:
     """``C1 (#1): conv2d+tanh on 1×32×32``; ``name`` is the name as the format writes it
     (:func:`~cnncalc.text.printable` by default)."""
-    shape = "×".join(str(s) for s in row.input_shape)
+    shapes = row.input_shapes or (row.input_shape,)
+    shape = " and ".join("×".join(str(s) for s in one) for one in shapes)
     kind = row.kind
     shown = printable(row.name) if name is None else name
     return f"{shown} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
@@ -51,7 +52,7 @@ def worked_group(explained: Explained, headings: list[str] | None = None) -> Gro
         grid.add_column(no_wrap=True)
         grid.add_column()
         for item in worked:
-            if item.metric == "output_shape":
+            if item.metric == "output_shape" and not item.formula:
                 continue
             text = Text()
             if item.formula and item.formula not in ("0", item.worked):
@@ -85,7 +86,7 @@ def worked_markdown(explained: Explained) -> str:
     for row, worked, warnings in explained:
         out += [f"### {layer_heading(row, name=markdown(row.name))}", ""]
         for w in worked:
-            if w.metric == "output_shape":
+            if w.metric == "output_shape" and not w.formula:
                 continue
             formula = f"{w.formula} = " if w.formula and w.formula not in ("0", w.worked) else ""
             note = f" ({w.note})" if w.note else ""

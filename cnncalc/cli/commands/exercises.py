@@ -14,6 +14,7 @@ import click
 
 from cnncalc.analysis.walk import Report, analyze, conv_padding
 from cnncalc.errors import CnncalcError
+from cnncalc.graph import INPUT
 from cnncalc.lecture.worked import explain_layer
 from cnncalc.spec.loader import load_spec, spec_from_data
 from cnncalc.spec.models import Conv2d, Spec
@@ -42,9 +43,11 @@ def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
     """Mark the answers in ANSWERS against SPEC, showing the worked formula for each wrong one.
 
     ANSWERS maps layer names to quantities: output_shape, output_size (the width),
-    weights_per_neuron, neurons, connections, parameters, macs; `totals:` takes the
-    network's parameters, neurons, connections and macs. Numbers may be written
-    357,504. Exit status: 0 all right, 1 any wrong, 2 bad input.
+    output_channels, weights_per_neuron, neurons, connections, parameters, macs;
+    `totals:` takes the network's parameters, neurons, connections and macs. A layer
+    inside a block is named by its path (layer2.0.conv1:); quote a name YAML would
+    read as a number ("0":). Numbers may be written 357,504. Exit status: 0 all right,
+    1 any wrong, 2 bad input.
     """
     from cnncalc.lecture.check import check as mark
     from cnncalc.lecture.check import load_answers
@@ -69,25 +72,31 @@ def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Tables, JSON, or Markdown for notes and answer sheets.")
 def explain(spec: str, layer: str | None, fmt: str) -> None:
-    """Work the lecture's formulas for every layer of SPEC, or for one LAYER (a name or #position).
+    """Work the lecture's formulas for every layer of SPEC, or for one LAYER (a name, a path such
+    as layer2.0.conv1, or #position); a block call's path (layer2.0) explains every layer in it.
 
     For each layer: the width of the next layer, weights per neuron, neurons,
     connections and independent parameters, as the formula and again with the
-    layer's numbers, e.g. 1 + (224 + 2×2 − 11)/4 = 55.25 → 55.
+    layer's numbers, e.g. 1 + (224 + 2×2 − 11)/4 = 55.25 → 55. A merge (add, mul, concat,
+    centercrop) says what it reads and how it shapes its output.
     """
     loaded = load_spec(spec)
     report = analyze(loaded)
-    positions = range(len(report.rows)) if layer is None else [_find(loaded, report, layer)]
+    positions = range(len(report.rows)) if layer is None else _find(loaded, report, layer)
     _show(loaded, report, list(positions), fmt)
 
 
-def _find(spec: Spec, report: Report, wanted: str) -> int:
+def _find(spec: Spec, report: Report, wanted: str) -> list[int]:
+    """The rows LAYER names: one layer by path or #position, or every layer of a block call."""
     names = [row.name for row in report.rows]
     if wanted in names:
-        return names.index(wanted)
+        return [names.index(wanted)]
+    inside = [i for i, row in enumerate(report.rows) if wanted in row.calls]
+    if inside:
+        return inside
     match = re.fullmatch(r"#?(\d+)", wanted)
     if match and 1 <= int(match.group(1)) <= len(names):
-        return int(match.group(1)) - 1
+        return [int(match.group(1)) - 1]
     close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"the layers are: {', '.join(names)}"
     raise CnncalcError(f"{spec.source or '<spec>'}: no layer {wanted!r}; {hint}")
@@ -98,7 +107,8 @@ def _show(spec: Spec, report: Report, positions: list[int], fmt: str,
     from cnncalc.render.worked import worked_group, worked_json, worked_markdown
 
     # The worked size already explains a fraction or ceil_mode; other warnings still show.
-    explained = [(report.rows[i], explain_layer(report.layers[i], report.rows[i]),
+    explained = [(report.rows[i], explain_layer(report.layers[i], report.rows[i],
+                                                report.rows[i - 1].name if i else INPUT),
                   [w for w in report.warnings
                    if w.index == i + 1 and w.kind not in ("fraction", "ceil_mode")])
                  for i in positions]
@@ -192,26 +202,45 @@ def _with_input(command: Any) -> Any:
 @click.option("--kernel", "-M", type=_Pair(1), required=True, help="Filter M (square) or MxN, e.g. 5 or 3x5.")
 @click.option("--stride", "-s", type=_Pair(1), default="1", show_default=True, help="Stride s, or SxS.")
 @click.option("--padding", "-P", type=_Pair(0, ("same", "valid")), default="0", show_default=True,
-              help="Zero padding P, PxP, same or valid.")
+              help="Zero padding P, PxP, same or valid (same and valid: not with --transposed).")
 @click.option("--dilation", "-d", type=_Pair(1), default="1", show_default=True, help="Dilation d.")
 @click.option("--groups", "-g", type=click.IntRange(1), default=1, show_default=True,
               help="Groups (AlexNet's two GPUs: 2).")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Whether each filter has a bias.")
+@click.option("--transposed", is_flag=True,
+              help="A transposed convolution (ConvTranspose2d, U-Net's up-convolution) instead.")
+@click.option("--output-padding", type=_Pair(0), default="0", show_default=True,
+              help="With --transposed: rows/columns added at the bottom/right, below max(s, d).")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="A table, JSON, or Markdown.")
 def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, padding: Any, dilation: Any,
-         groups: int, bias: bool, fmt: str) -> None:
+         groups: int, bias: bool, transposed: bool, output_padding: Any, fmt: str) -> None:
     """One convolution layer from flags, every quantity with its formula worked.
 
     The lecture's question, e.g. AlexNet's first layer:
     cnncalc conv --size 224 --channels 3 --filters 96 --kernel 11 --stride 4 --padding 2
+
+    With --transposed, a transposed convolution: output size
+    (J − 1)·s − 2P + d·(M − 1) + output_padding + 1, e.g. U-Net's up-convolution:
+    cnncalc conv --transposed --size 28 --channels 1024 --filters 512 --kernel 2 --stride 2
     """
     height, width = _sizes(size)
-    layer = {"type": "conv2d", "name": "conv", "out_channels": filters, "kernel_size": kernel,
-             "stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
+    if transposed and isinstance(padding, str):
+        raise click.UsageError(f"--padding {padding} is for a convolution; a transposed convolution takes "
+                               "a number (its output shrinks by 2P)")
+    if not transposed and output_padding not in (0, [0, 0]):
+        raise click.UsageError("--output-padding goes with --transposed")
+    layer = {"type": "convtranspose2d" if transposed else "conv2d", "name": "conv", "out_channels": filters,
+             "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+             "groups": groups, "bias": bias}
+    if transposed:
+        layer["output_padding"] = output_padding
     spec = _one_layer([channels, height, width], layer, "cnncalc conv")
     symbols = [_symbols(("J", "K"), size), f"L = {channels}", _symbols(("M", "N"), kernel)]
-    if padding not in (0, [0, 0]):  # 'same' and 'valid' shown as the numbers they resolve to
+    if transposed:
+        if padding not in (0, [0, 0]):
+            symbols.append(f"P = {_times(padding)}")
+    elif padding not in (0, [0, 0]):  # 'same' and 'valid' shown as the numbers they resolve to
         built = analyze(spec).layers[0]
         assert isinstance(built, Conv2d)  # the one conv2d written above
         symbols.append(_padding_symbol(conv_padding(built, (height, width)),
@@ -220,10 +249,12 @@ def conv(size: Any, channels: int, filters: int, kernel: Any, stride: Any, paddi
         symbols.append(f"s = {_times(stride)}")
     if dilation not in (1, [1, 1]):
         symbols.append(f"d = {_times(dilation)}")
+    if output_padding not in (0, [0, 0]):
+        symbols.append(f"output_padding = {_times(output_padding)}")
     if groups > 1:
         symbols.append(f"groups = {groups}")
-    heading = (f"convolution: {plural(filters, 'filter')} on a {height}×{width} input with "
-               f"{plural(channels, 'channel')} ({', '.join(symbols)})")
+    heading = (f"{'transposed convolution' if transposed else 'convolution'}: {plural(filters, 'filter')} "
+               f"on a {height}×{width} input with {plural(channels, 'channel')} ({', '.join(symbols)})")
     _show_one(spec, heading, fmt)
 
 
