@@ -44,7 +44,7 @@ from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
 from cnncalc.spec.models import LAYER_MODELS, Spec, canonical_type
 
-__all__ = ["ExportUnsupported", "MERGE_SOURCE", "structured", "write"]
+__all__ = ["MERGE_SOURCE", "ExportUnsupported", "structured", "write"]
 
 Shape = tuple[int, ...]
 Expr = base.Expr
@@ -496,7 +496,8 @@ class _Class:
                 return None
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"  # type: ignore[arg-type]
         for text in candidates:
-            if all(_same(v, self.evaluate(text, inst)) for v, inst in zip(values, self.instances, strict=True)):
+            if all(_same(v, self.evaluate(text, inst))
+                   for v, inst in zip(values, self.instances, strict=True)):
                 return self.python(text, values[0])
         return None
 
@@ -518,35 +519,36 @@ class _Class:
                 return self.pick([str(e) for e in exprs], hits + rest)
             except (ValueError, SyntaxError):  # not a literal: a module passed in by name
                 return exprs[0] if same else None
-        if all(isinstance(e, _List) for e in exprs) and len({len(e.items) for e in exprs}) == 1:  # type: ignore[union-attr]
+        lists = [e for e in exprs if isinstance(e, _List)]
+        if len(lists) == len(exprs) and len({len(e.items) for e in lists}) == 1:
             items = []
-            for i in range(len(exprs[0].items)):  # type: ignore[union-attr]
-                item = self.merge([e.items[i] for e in exprs],  # type: ignore[union-attr]
-                                  [(c, [m.items[i] if _alike(m, e) else e.items[i]  # type: ignore[union-attr]
-                                        for m, e in zip(marked, exprs, strict=True)]) for c, marked in marks])
+            for i in range(len(lists[0].items)):
+                item = self.merge([e.items[i] for e in lists],
+                                  [(c, [m.items[i] if isinstance(m, _List) and _alike(m, e) else e.items[i]
+                                        for m, e in zip(marked, lists, strict=True)]) for c, marked in marks])
                 if not isinstance(item, str):
                     return None
                 items.append(item)
             return _List(tuple(items))
-        if all(isinstance(e, _Call) for e in exprs):
-            calls = [e for e in exprs if isinstance(e, _Call)]
+        calls = [e for e in exprs if isinstance(e, _Call)]
+        if len(calls) == len(exprs):
             if len({_structure(c) for c in calls}) != 1:
                 return None
 
-            def part(marks: list[tuple[list[str], list[Expr]]], get: Callable[[_Call], Expr]
-                     ) -> list[tuple[list[str], list[Expr]]]:
+            def part(get: Callable[[_Call], Expr]) -> list[tuple[list[str], list[Expr]]]:
                 return [(c, [get(m) if isinstance(m, _Call) and _alike(m, e) else get(e)
                              for m, e in zip(marked, calls, strict=True)]) for c, marked in marks]
 
             args = []
             for i in range(len(calls[0].args)):
-                arg = self.merge([c.args[i] for c in calls], part(marks, lambda c, i=i: c.args[i]))
+                arg = self.merge([c.args[i] for c in calls], part(lambda c, i=i: c.args[i]))  # type: ignore[misc]
                 if arg is None:
                     return None
                 args.append(arg)
             kwargs = []
             for i, (key, _) in enumerate(calls[0].kwargs):
-                value = self.merge([c.kwargs[i][1] for c in calls], part(marks, lambda c, i=i: c.kwargs[i][1]))
+                value = self.merge([c.kwargs[i][1] for c in calls],
+                                   part(lambda c, i=i: c.kwargs[i][1]))  # type: ignore[misc]
                 if value is None:
                     return None
                 kwargs.append((key, value))
@@ -719,7 +721,8 @@ class _Class:
         # Passed in by the caller: the module as cnncalc built it for that call.
         arg = _Arg(self._fresh(e.var if e.var != "x" else e.name), "module",
                    annotation="nn.Module | None", default=None, has_default=True)
-        arg.values = {inst.path: self._defaults_left_out(expr) for inst, expr in zip(here, exprs, strict=True)}
+        arg.values = {inst.path: self._defaults_left_out(expr)
+                      for inst, expr in zip(here, exprs, strict=True)}
         self.args.append(arg)
         return arg.python
 
@@ -814,9 +817,9 @@ class _Class:
         target, _ = self.value(target)
         if target[0] == "input":
             return "input"
-        e = self.entries[target[1]]
-        if target[0] == "instance":
-            return e.var if e.repeat is not None and target[2] == e.repeat - 1 else e.var + f"_{target[2]}"
+        e: _Entry = self.entries[target[1]]
+        if target[0] == "instance" and (e.repeat is None or target[2] != e.repeat - 1):
+            return f"{e.var}_{target[2]}"
         return e.var
 
     def _write(self) -> None:
@@ -989,7 +992,8 @@ class _Class:
                 args.append(str(SENTINEL if sentinel and arg.spec == "in_channels" else value))
             elif arg.kind == "param":
                 value = SENTINEL if arg.spec == mark else inst.params[arg.spec]
-                if omit_defaults and arg.has_default and value == arg.default and type(value) is type(arg.default):
+                if (omit_defaults and arg.has_default and value == arg.default
+                        and type(value) is type(arg.default)):
                     continue
                 kwargs.append((arg.python, base._literal(value)))
             else:
@@ -1134,7 +1138,7 @@ class _Writer:
         while True:
             if target[0] == "input":
                 return inst.input
-            e = cls.entries[target[1]]
+            e: _Entry = cls.entries[target[1]]
             here = e.present[cls.instances.index(inst)]
             if not here:
                 target = e.inputs[0][0]
