@@ -96,6 +96,10 @@ MAKE_DIVISIBLE = '''def make_divisible(v: int | Fraction, d: int = 8) -> int:
     return rounded'''
 
 
+# The layer types whose output channels are not their (first) input's.
+_RESHAPING = frozenset({"conv2d", "convtranspose2d", "linear", "rbf", "subsampling", "flatten", "concat"})
+
+
 class ExportUnsupported(CnncalcError):
     """A spec this exporter cannot write as classes (the message says what and why)."""
 
@@ -223,6 +227,19 @@ class _Python(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [ast.keyword(k.arg, self.visit(k.value)) for k in node.keywords]
+        return node
+
+
+class _Simpler(ast.NodeTransformer):
+    """``a if true else b`` is ``a``, and ``a if c else a`` is ``a`` (channels through a layer that
+    some calls leave out, where it keeps them)."""
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant) and isinstance(node.test.value, bool):
+            return node.body if node.test.value else node.orelse
+        if ast.dump(node.body) == ast.dump(node.orelse):
+            return node.body
         return node
 
 
@@ -418,6 +435,8 @@ class _Class:
         self.tree = {parent: [mangled[parent][c] for c in children] for parent, children in tree.items()}
         taken = set(mangled.get((), {}).values())
         for e in self.entries:
+            if e.never:
+                continue
             parts = e.name.split(".")
             e.attr = [mangled[tuple(parts[:d])][parts[d]] for d in range(len(parts))]
         self.taken_attributes = taken
@@ -472,12 +491,14 @@ class _Class:
         exact division may give as a Fraction is taken as ``int`` (``float`` for a decimal)."""
         self.used |= _names_in(text)
         converter = _Python(self.rename, self.decimals)
-        tree = converter.visit(ast.parse(text.strip(), mode="eval"))
+        tree = _Simpler().visit(converter.visit(ast.parse(text.strip(), mode="eval")))
         code = ast.unparse(tree)
+        whole = isinstance(tree.body, ast.Call) and isinstance(tree.body.func, ast.Name) and \
+            tree.body.func.id in ("int", "round", "make_divisible")
         uses = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         self.writer.helpers |= uses & {"Fraction", "make_divisible"}
         if converter.exact or "make_divisible" in uses:
-            if isinstance(leaf, int) and not isinstance(leaf, bool) and not code.startswith("int("):
+            if isinstance(leaf, int) and not isinstance(leaf, bool) and not whole:
                 code = f"int({code})"
             elif isinstance(leaf, float):
                 code = f"float({code})"
@@ -589,8 +610,10 @@ class _Class:
         kind = data.get("type")
         kind = canonical_type(kind) if isinstance(kind, str) and not refers(kind) else None
         inputs = [self.flow(t) for t, _ in e.inputs]
-        if kind is None:
-            return None
+        if kind is None:  # a type given as a parameter: an activation keeps the channels
+            kinds = {self.writer.nodes[inst.prefix + e.name].layer.type
+                     for inst, here in zip(self.instances, e.present, strict=True) if here}
+            return None if kinds & _RESHAPING else inputs[0]
         if kind in ("conv2d", "convtranspose2d", "linear", "rbf"):
             keys = ("out_channels", "filters") if kind.startswith("conv") else ("out_features", "units")
             written = next((data[k] for k in keys if k in data), None)
@@ -1197,4 +1220,7 @@ def _module_docstring(report: Report, class_name: str) -> str:
 
 def write(spec: Spec, report: Report, class_name: str) -> str:
     """The file for a network that branches or calls blocks (see the module's docstring)."""
-    return _Writer(spec, report, class_name).source()
+    try:
+        return _Writer(spec, report, class_name).source()
+    except ExportUnsupported as err:
+        raise ExportUnsupported(f"{spec.source or '<spec>'}: cannot export: {err}") from None
