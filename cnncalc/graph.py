@@ -92,9 +92,10 @@ class Call:
     block: str
     line: int | None
     repeat: int | None = None  # for a repeat: how many instances
-    entry: Entry | None = None  # the call as written
-    params: Mapping[str, Any] = field(default_factory=dict)  # an instance's parameter values
-    input: str | None = None  # the path of the node an instance reads (INPUT for the network's)
+    # What export writes a block's calls from (not part of a call's identity):
+    entry: Entry | None = field(default=None, compare=False)  # the call as written
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)  # an instance's values
+    input: str | None = field(default=None, compare=False)  # the path an instance reads
 
 
 @dataclass
