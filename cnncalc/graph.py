@@ -92,6 +92,10 @@ class Call:
     block: str
     line: int | None
     repeat: int | None = None  # for a repeat: how many instances
+    # What export writes a block's calls from (not part of a call's identity):
+    entry: Entry | None = field(default=None, compare=False)  # the call as written
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)  # an instance's values
+    input: str | None = field(default=None, compare=False)  # the path an instance reads
 
 
 @dataclass
@@ -103,6 +107,8 @@ class Graph:
     shapes: dict[str, Shape]  # by path, INPUT included
     output: str  # the path whose output is the network's (INPUT if every layer was left out)
     calls: dict[str, Call] = field(default_factory=dict)  # by path, the repeats and their instances
+    entries: tuple[Entry, ...] = ()  # the top level's entries as written
+    blocks: Mapping[str, BlockDef] = field(default_factory=dict)  # the block definitions, by name
 
     @property
     def is_chain(self) -> bool:
@@ -136,7 +142,7 @@ def expand(entries: Sequence[Entry], blocks: Mapping[str, BlockDef], input_shape
                  calls=())
     output = expander.run(entries, top)
     return Graph(input_shape=input_shape, nodes=expander.nodes, shapes=expander.shapes, output=output,
-                 calls=expander.calls)
+                 calls=expander.calls, entries=tuple(entries), blocks=blocks)
 
 
 def expand_spec(spec: Any, infer: Infer) -> Graph:
@@ -443,7 +449,7 @@ class _Expander:
         inside: dict[str, _Ref] = {}
         around = (*scope.calls, path) if repeat else scope.calls
         if repeat:
-            self.calls[path] = Call(block.name, entry.line, count)
+            self.calls[path] = Call(block.name, entry.line, count, entry)
         for k in range(count):
             instance = f"{path}.{k}" if repeat else path
             params = {**block.params, **given, **(given_first if k == 0 else {})}
@@ -451,7 +457,8 @@ class _Expander:
                            input_shape=self.shapes[source], params={}, block=block.name,
                            calls=(*around, instance), call_line=entry.line)
             inner.params = self._parameters(params, block, entry, inner)
-            self.calls[instance] = Call(block.name, entry.line)
+            self.calls[instance] = Call(block.name, entry.line, entry=entry, params=dict(inner.params),
+                                        input=source)
             out = self.run(block.entries, inner)
             if repeat:
                 inside[str(k)] = _Ref(out, inner.names)

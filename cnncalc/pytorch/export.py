@@ -31,7 +31,8 @@ WIDTH = 99  # the code is meant to be pasted into other projects: short lines, a
 # LeNet-5's own modules, by the layer that needs each; their source is cnncalc/pytorch/lenet.py.
 _CUSTOM = ("TableConv2d", "Subsampling", "RBF")
 # Names the generated file defines or imports at module level, which the class must not take.
-_TAKEN = frozenset({*_CUSTOM, "OrderedDict", "math", "torch", "nn", "F"})
+_TAKEN = frozenset({*_CUSTOM, "OrderedDict", "math", "torch", "nn", "F", "Fraction", "make_divisible",
+                    "Add", "Mul", "Concat", "CenterCrop"})
 
 
 def export(spec: Spec, to: str = "torch", class_name: str | None = None,
@@ -54,6 +55,10 @@ def to_torch(spec: Spec, class_name: str | None = None, report: Report | None = 
     problem = class_name_error(name)
     if problem:
         raise ValueError(f"class name {name!r} {problem}")
+    from cnncalc.pytorch import export_graph  # it builds on this module's constructors
+
+    if export_graph.structured(report):
+        return export_graph.write(spec, report, name)
     attributes = unique_names([row.name for row in report.rows], NN_MODULE_ATTRIBUTES.__contains__)
     constructors = [_constructor(layer, row.input_shape) for layer, row in
                     zip(report.layers, report.rows, strict=True)]
@@ -170,9 +175,16 @@ def _pair(value: tuple[int, int] | tuple[int | None, int | None]) -> str:
     return _literal(value[0]) if value[0] == value[1] and value[0] is not None else _literal(value)
 
 
+# Fields whose keyword argument is written even at torch's default: in a class written for a
+# block, those the spec gives as parameters or expressions, so that every call's constructor has
+# the same arguments (stride=stride, whether stride is 1 or 2).
+_KEEP: set[str] = set()
+
+
 def _options(*pairs: tuple[str, Any, Any]) -> tuple[tuple[str, Expr], ...]:
     """Keyword arguments (name, value, torch's default), leaving out those at their default."""
-    return tuple((key, _literal(value)) for key, value, default in pairs if value != default)
+    return tuple((key, _literal(value)) for key, value, default in pairs
+                 if value != default or key in _KEEP)
 
 
 # --- one constructor per layer type, as bridge.build builds it ------------------------------
@@ -205,8 +217,8 @@ def _pairs(*pairs: tuple[str, Any, Any]) -> tuple[tuple[str, Expr], ...]:
     """Like :func:`_options` for (h, w) pairs and ints: square pairs written as one int."""
     out: tuple[tuple[str, Expr], ...] = ()
     for key, value, default in pairs:
-        if value == default or (isinstance(value, tuple) and isinstance(default, int)
-                                and set(value) == {default}):
+        if key not in _KEEP and (value == default or (isinstance(value, tuple) and isinstance(
+                default, int) and set(value) == {default})):
             continue
         out += ((key, _pair(value) if isinstance(value, tuple) and len(value) == 2 else _literal(value)),)
     return out
@@ -282,13 +294,47 @@ def _elementwise(layer: Any, shape: Sequence[int]) -> Expr:
         options = _options(("approximate", layer.approximate, "none"))
     elif kind in ("softmax", "logsoftmax"):
         options = (("dim", _literal(1 if layer.dim is None else layer.dim)),)  # build's dim=1
-    if kind in ("relu", "elu", "leakyrelu"):
+    if kind in ("relu", "elu", "leakyrelu", "relu6", "silu", "hardswish", "hardsigmoid"):
         options += _options(("inplace", layer.inplace, False))
     return _Call(f"nn.{_ACTIVATIONS[kind]}", (), options)
 
 
+def _conv_transpose2d(layer: Any, shape: Sequence[int]) -> Expr:
+    return _Call("nn.ConvTranspose2d", (str(shape[0]), str(layer.out_channels), _pair(layer.kernel_size)),
+                 _pairs(("stride", layer.stride, (1, 1)), ("padding", layer.padding, (0, 0)),
+                        ("output_padding", layer.output_padding, (0, 0)))
+                 + _options(("groups", layer.groups, 1), ("bias", layer.bias, True))
+                 + _pairs(("dilation", layer.dilation, (1, 1))))
+
+
+def _upsample(layer: Any, shape: Sequence[int]) -> Expr:
+    options: tuple[tuple[str, Expr], ...] = ()
+    if layer.size is not None:
+        options += (("size", _pair(layer.size)),)
+    else:
+        options += (("scale_factor", _pair(layer.scale_factor)),)
+    return _Call("nn.Upsample", (), options + _options(("mode", layer.mode, "nearest"),
+                                                       ("align_corners", layer.align_corners, None)))
+
+
+def _global_avg_pool(layer: Any, shape: Sequence[int]) -> Expr:
+    return _Call("nn.AdaptiveAvgPool2d", ("1",))
+
+
+def _identity(layer: Any, shape: Sequence[int]) -> Expr:
+    return _Call("nn.Identity")
+
+
+def _merge(layer: Any, shape: Sequence[int]) -> Expr:
+    return _Call(MERGES[layer.type])
+
+
+# cnncalc's layers that read several inputs, written into the file as small modules (MERGE_SOURCE).
+MERGES = {"add": "Add", "mul": "Mul", "concat": "Concat", "centercrop": "CenterCrop"}
+
 _ACTIVATIONS = {"relu": "ReLU", "leakyrelu": "LeakyReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
-                "gelu": "GELU", "elu": "ELU", "softmax": "Softmax", "logsoftmax": "LogSoftmax"}
+                "gelu": "GELU", "elu": "ELU", "softmax": "Softmax", "logsoftmax": "LogSoftmax",
+                "relu6": "ReLU6", "silu": "SiLU", "hardswish": "Hardswish", "hardsigmoid": "Hardsigmoid"}
 
 _CONSTRUCTORS: dict[str, Callable[[Any, Sequence[int]], Expr]] = {
     "conv2d": _conv2d, "linear": _linear, "subsampling": _subsampling, "rbf": _rbf,
@@ -296,6 +342,8 @@ _CONSTRUCTORS: dict[str, Callable[[Any, Sequence[int]], Expr]] = {
     "adaptivemaxpool2d": _adaptive, "flatten": _flatten, "batchnorm2d": _batchnorm,
     "batchnorm1d": _batchnorm, "localresponsenorm": _lrn, "dropout": _dropout, "dropout2d": _dropout,
     "zeropad2d": _zeropad2d, **dict.fromkeys(_ACTIVATIONS, _elementwise),
+    "convtranspose2d": _conv_transpose2d, "upsample": _upsample, "globalavgpool": _global_avg_pool,
+    "identity": _identity, **dict.fromkeys(MERGES, _merge),
 }
 
 
