@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import ALL_TYPES, near_misses, specs, tf_same_pads
+from strategies import ALL_TYPES, branching_specs, near_misses, specs, tf_same_pads
 from torch import nn
 
 from cnncalc.analysis.walk import analyze
 from cnncalc.errors import ShapeError
-from cnncalc.pytorch.bridge import build
+from cnncalc.pytorch.bridge import build, module_names
 from cnncalc.spec.loader import load_spec
 from cnncalc.spec.models import LAYER_TYPES
 
@@ -92,6 +92,50 @@ def test_shapes_and_parameters_match_torch(data: dict[str, Any]) -> None:
             ceil = tuple(-(-j // s) for j, s in zip(torch_in[1:], strides, strict=True))
             assert torch_out[1:] == ceil, where
     assert report.totals.parameters == count_parameters(model)
+
+
+# --- property 2b: the same for networks that branch, every layer found at its path -----------
+
+def run_paths(model: nn.Module, paths: list[str], input_shape: tuple[int, ...]) -> dict[str, list[Any]]:
+    """Run ``model`` on a random batch; for each module path, what forward hooks on it saw:
+    (input shapes, output shape) per call, without the batch dimension."""
+    seen: dict[str, list[Any]] = {path: [] for path in paths}
+
+    def recorder(path: str) -> Any:
+        def record(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            seen[path].append((tuple(tuple(a.shape[1:]) for a in args), tuple(output.shape[1:])))
+        return record
+
+    hooks = [model.get_submodule(path).register_forward_hook(recorder(path)) for path in paths]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.randn(BATCH, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=branching_specs())
+def test_branching_shapes_and_parameters_match_torch(data: dict[str, Any]) -> None:
+    spec = load_spec(data)
+    report = analyze(spec)
+    model = build(spec)
+    paths = module_names(report)
+    assert len(set(paths)) == len(paths) == len(report.rows)
+    seen = run_paths(model, paths, spec.input.shape)
+    for row, path in zip(report.rows, paths, strict=True):
+        where = f"layer #{row.index} {row.name} ({row.type}) at {path}, reading {row.inputs}"
+        assert len(seen[path]) == 1, f"{where}: ran {len(seen[path])} times"
+        (inputs, output), = seen[path]
+        assert inputs == (row.input_shapes or (row.input_shape,)), where
+        assert output == row.output_shape, where
+        assert row.parameters == count_parameters(model.get_submodule(path)), where
+    assert report.totals.parameters == count_parameters(model)
+    with torch.no_grad():
+        out = model(torch.randn(BATCH, *spec.input.shape))
+    assert tuple(out.shape[1:]) == report.output_shape
 
 
 # --- 'same' padding: the values, not only the shape, follow TensorFlow's split --------
@@ -242,6 +286,12 @@ def test_report_invariants(data: dict[str, Any]) -> None:
             assert row.parameters == row.output_shape[0] * row.weights_per_neuron
             assert row.neurons == math.prod(row.output_shape)
             assert row.macs == row.neurons
+        elif row.type == "convtranspose2d":
+            # MACs: every input value meets every kernel weight once, padding's cut taps included;
+            # weights per neuron: the most that reach one output.
+            assert row.neurons == math.prod(row.output_shape)
+            assert row.connections <= row.macs
+            assert row.connections <= row.neurons * row.weights_per_neuron
         else:
             assert row.macs == 0
     assert report.output_shape == previous
