@@ -26,8 +26,8 @@ MAX_INPUT_SIDE = 40  # the drawn input image
 MAX_SIDE = 64  # no layer may grow a feature map beyond this (padding, adaptive pools)
 MAX_CHANNELS = 12
 
-ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax", "relu6", "silu",
-               "hardswish", "hardsigmoid")
+ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax", "relu6",
+               "silu", "hardswish", "hardsigmoid")
 
 # Layer types drawn on a feature map [C, H, W], and on a vector [F] or [C, L] after flatten.
 SPATIAL_TYPES = (
@@ -576,7 +576,8 @@ BLOCKS: dict[str, Any] = {
          "padding": 1, "bias": False},
         {"name": "bn1", "type": "batchnorm2d"},
         {"name": "act", "type": "$act"},
-        {"name": "conv2", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "padding": 1, "bias": False},
+        {"name": "conv2", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "padding": 1,
+         "bias": False},
         {"name": "bn2", "type": "batchnorm2d"},
         {"name": "downsample.0", "type": "conv2d", "from": "input", "out_channels": "$c", "kernel_size": 1,
          "stride": "$stride", "bias": False, "when": "${stride != 1 or in_channels != c}"},
@@ -593,7 +594,8 @@ BLOCKS: dict[str, Any] = {
          "padding": 1, "groups": "$hidden", "activation": "relu6"},
         {"name": "project", "type": "conv2d", "out_channels": "$c", "kernel_size": 1, "bias": False},
         {"name": "bn", "type": "batchnorm2d"},
-        {"name": "add", "type": "add", "from": ["bn", "input"], "when": "${stride == 1 and in_channels == c}"},
+        {"name": "add", "type": "add", "from": ["bn", "input"],
+         "when": "${stride == 1 and in_channels == c}"},
     ]},
     # Squeeze-and-excitation: a [C, 1, 1] gate times the input, in the order the caller names.
     "se": {"params": {"r": 2, "gate": "sigmoid", "a": "input", "b": "gate"}, "layers": [
@@ -616,7 +618,8 @@ BLOCKS: dict[str, Any] = {
         {"name": "b2", "type": "conv2d", "from": "input", "out_channels": "$b", "kernel_size": ["$k", 1],
          "padding": ["${k // 2}", 0]},
         {"name": "b3", "type": "maxpool2d", "from": "input", "kernel_size": 3, "stride": 1, "padding": 1},
-        {"name": "b4", "type": "conv2d", "from": "b3", "out_channels": "$a", "kernel_size": 1, "when": "$four"},
+        {"name": "b4", "type": "conv2d", "from": "b3", "out_channels": "$a", "kernel_size": 1,
+         "when": "$four"},
         {"name": "cat", "type": "concat", "from": ["b1", "b2", "b4"]},
     ]},
     # U-Net's up step: an up-convolution, the skip (named by the caller) cropped to it, joined.
@@ -690,7 +693,8 @@ def _block_call(draw: st.DrawFn, g: Graph) -> None:
                 for _ in range(call["repeat"] - 1):
                     shape = _basic(shape, c, stride)
     elif kind == "inverted":
-        t, c, stride = draw(st.integers(1, 3)), draw(st.sampled_from([channels, 2, 4])), draw(st.sampled_from([1, 2]))
+        t, c = draw(st.integers(1, 3)), draw(st.sampled_from([channels, 2, 4]))
+        stride = draw(st.sampled_from([1, 2]))
         call.update(t=t, c=c, stride=stride)
         shape = _basic(g.shape, c, stride)
     elif kind == "se":
@@ -746,7 +750,7 @@ def _concat(draw: st.DrawFn, g: Graph) -> None:
 
 def _projection(draw: st.DrawFn, g: Graph) -> None:
     """A residual add written out: a main path and a 1×1 projection shortcut, or the identity."""
-    source, (channels, height, width) = g.last, g.shape
+    source, channels = g.last, g.shape[0]
     stride = draw(st.sampled_from([1, 2]))
     c = channels if stride == 1 and draw(st.booleans()) else draw(st.integers(1, 6))
     main = g.add({"type": "conv2d", "out_channels": c, "kernel_size": 3, "stride": stride, "padding": 1},
@@ -790,7 +794,8 @@ def _unet(draw: st.DrawFn, g: Graph) -> None:
     upsampled = g.add(up, (channels, 2 * h, 2 * w))
     crop = g.add({"type": "centercrop", "from": [skip, upsampled]}, (channels, 2 * h, 2 * w))
     merge = draw(st.sampled_from(["add", "concat"]))
-    g.add({"type": merge, "from": [crop, upsampled]}, (2 * channels if merge == "concat" else channels, 2 * h, 2 * w))
+    joined = 2 * channels if merge == "concat" else channels
+    g.add({"type": merge, "from": [crop, upsampled]}, (joined, 2 * h, 2 * w))
 
 
 def _head(draw: st.DrawFn, g: Graph) -> None:
