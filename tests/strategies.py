@@ -843,3 +843,100 @@ def branching_specs(draw: st.DrawFn) -> dict[str, Any]:
     written: Any = g.input if draw(st.booleans()) else dict(zip(("channels", "height", "width"), g.input,
                                                                 strict=True))
     return {"input": written, "blocks": BLOCKS, "layers": g.layers}
+
+
+# --- receptive fields: linear networks that branch, to compare with a gradient's footprint -----
+
+def _rf_branch(draw: st.DrawFn, g: Graph, source: str, strided: bool) -> str:
+    """A path from ``source`` that keeps its [C, H, W], centred on it or not; ``strided``: it may
+    upsample and stride back down."""
+    channels, height, width = g.shapes[source]
+    recipes = ["conv", "dilated", "shifted", "pool", "same"] + (["updown", "transposed"] if strided else [])
+    recipe = draw(st.sampled_from(recipes))
+    keep = (channels, height, width)
+    if recipe == "same":
+        return source
+    if recipe == "conv":
+        k = draw(st.sampled_from([1, 3, 5]))
+        return g.add({"type": "conv2d", "from": source, "out_channels": 1, "kernel_size": k,
+                      "padding": k // 2, "bias": False}, (1, height, width))
+    if recipe == "dilated":
+        k = draw(st.sampled_from([2, 3]))
+        return g.add({"type": "conv2d", "from": source, "out_channels": 1, "kernel_size": 3, "dilation": k,
+                      "padding": k, "bias": False}, (1, height, width))
+    if recipe == "shifted":  # an even kernel after uneven padding: off the source's centres
+        k = draw(st.sampled_from([2, 4]))
+        before = draw(st.integers(0, k - 1))
+        after = k - 1 - before
+        g.add({"type": "zeropad2d", "from": source, "padding": [before, after, after, before]},
+              (channels, height + k - 1, width + k - 1))
+        return g.add({"type": "conv2d", "out_channels": 1, "kernel_size": k, "bias": False},
+                     (1, height, width))
+    if recipe == "pool":
+        return g.add({"type": "avgpool2d", "from": source, "kernel_size": 3, "stride": 1, "padding": 1}, keep)
+    if recipe == "updown":  # up by 2, then a stride-2 convolution back
+        mode = draw(st.sampled_from(["nearest", "bilinear"]))
+        g.add({"type": "upsample", "from": source, "scale_factor": 2, "mode": mode},
+              (channels, 2 * height, 2 * width))
+        k = draw(st.sampled_from([2, 3]))
+        return g.add({"type": "conv2d", "out_channels": 1, "kernel_size": k, "stride": 2, "padding": k // 2,
+                      "bias": False}, (1, (2 * height + 2 * (k // 2) - k) // 2 + 1,
+                                       (2 * width + 2 * (k // 2) - k) // 2 + 1))
+    g.add({"type": "convtranspose2d", "from": source, "out_channels": 1, "kernel_size": 2, "stride": 2,
+           "bias": False}, (1, 2 * height, 2 * width))
+    return g.add({"type": "avgpool2d", "kernel_size": 2}, (1, height, width))
+
+
+@st.composite
+def rf_specs(draw: st.DrawFn, resampled: bool = True, strided: bool = True) -> dict[str, Any]:
+    """A network of convolutions (no bias), average pools, crops and merges (add, concat), with
+    upsampling and transposed convolutions if ``resampled``, and strides after them if
+    ``strided``: every output depends on its inputs through positive weights alone, so a
+    gradient's footprint is its receptive field."""
+    side = draw(st.integers(40, 56))
+    g = Graph(input=[1, side, side], shapes={"input": (1, side, side)})
+    steps = ["merge", "merge", "down", "crop"] + (["up", "transposed"] if resampled else [])
+    upsampled = False
+    for _ in range(draw(st.integers(1, 3))):
+        source = g.last
+        step = draw(st.sampled_from(steps))
+        _, height, width = g.shape
+        if step in ("up", "transposed") and height > 60:
+            step = "down"
+        if step == "down" and upsampled and not strided:
+            step = "crop"
+        upsampled = upsampled or step in ("up", "transposed")
+        if step == "merge":
+            ends = [_rf_branch(draw, g, source, strided) for _ in range(draw(st.integers(2, 3)))]
+            shapes = {g.shapes[end][1:] for end in ends}
+            if len(shapes) > 1:  # updown with an odd kernel may differ by a pixel: crop to the least
+                least = min(shapes)
+                ends = [end if g.shapes[end][1:] == least else
+                        g.add({"type": "centercrop", "from": [end, next(e for e in ends
+                                                                        if g.shapes[e][1:] == least)]},
+                              (g.shapes[end][0], *least)) for end in ends]
+            merge = draw(st.sampled_from(["add", "concat"]))
+            channels = [g.shapes[end][0] for end in ends]
+            if merge == "add" and len(set(channels)) > 1:
+                merge = "concat"
+            g.add({"type": merge, "from": ends},
+                  (sum(channels) if merge == "concat" else channels[0], *g.shapes[ends[0]][1:]))
+        elif step == "down":
+            k, s = draw(st.integers(2, 4)), 2
+            g.add({"type": draw(st.sampled_from(["conv2d", "avgpool2d"])), "kernel_size": k, "stride": s},
+                  (g.shape[0], (height - k) // s + 1, (width - k) // s + 1))
+            if g.layers[-1]["type"] == "conv2d":
+                g.layers[-1].update(out_channels=1, bias=False)
+                g.shapes[g.last] = (1, *g.shape[1:])
+        elif step == "up":
+            mode = draw(st.sampled_from(["nearest", "bilinear"]))
+            g.add({"type": "upsample", "scale_factor": 2, "mode": mode}, (g.shape[0], 2 * height, 2 * width))
+        elif step == "transposed":
+            k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+            g.add({"type": "convtranspose2d", "out_channels": 1, "kernel_size": k, "stride": s,
+                   "bias": False}, (1, (height - 1) * s + k, (width - 1) * s + k))
+        else:
+            g.add({"type": "avgpool2d", "kernel_size": 3, "stride": 1}, (g.shape[0], height - 2, width - 2))
+            g.add({"type": "centercrop", "from": [source, g.last]},
+                  (g.shapes[source][0], height - 2, width - 2))
+    return {"input": g.input, "layers": g.layers}
