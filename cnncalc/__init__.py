@@ -76,8 +76,9 @@ def analyze(spec: SpecSource) -> Report:
     return walk(_spec(spec, "analyze"))
 
 
-def build(spec: SpecSource) -> nn.Sequential:
-    """``spec`` as a ``torch.nn.Sequential`` (see :func:`cnncalc.pytorch.bridge.build`)."""
+def build(spec: SpecSource) -> nn.Module:
+    """``spec`` as a torch module: an ``nn.Sequential`` for a chain, each layer at its path for
+    a network that branches (see :func:`cnncalc.pytorch.bridge.build`)."""
     from cnncalc.pytorch.bridge import build as make
 
     return make(_spec(spec, "build"))

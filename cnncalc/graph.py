@@ -216,6 +216,9 @@ class _Expander:
 
     def fail(self, message: str, entry: Entry | None, scope: _Scope, path: str | None = None) -> SpecError:
         where = self._context(scope)
+        if path is None and entry is not None and isinstance(entry.data.get("name"), (str, int)) \
+                and not refers(entry.data["name"]):
+            path = scope.prefix + str(entry.data["name"])  # the entry, named as written
         return SpecError([Issue(message + where, line=entry.line if entry else None, layer=path)],
                          self.source)
 
@@ -227,11 +230,12 @@ class _Expander:
         line = f", line {scope.call_line}" if scope.call_line else ""
         return f" (in block {scope.block!r}, called as {call}{line})"
 
-    def _with_context(self, err: SpecError, scope: _Scope) -> SpecError:
+    def _with_context(self, err: SpecError, scope: _Scope, path: str) -> SpecError:
         where = self._context(scope)
-        if not where:
+        if not where and all(i.layer is not None for i in err.issues):
             return err
-        issues = [Issue(i.message + where, line=i.line, layer=i.layer, index=i.index) for i in err.issues]
+        issues = [Issue(i.message + where, line=i.line, layer=path if i.layer is None else i.layer,
+                        index=i.index) for i in err.issues]
         return type(err)(issues, err.source or self.source)
 
     # --- the walk -------------------------------------------------------------------------------
@@ -402,7 +406,7 @@ class _Expander:
                         calls=scope.calls)
             shape = self.infer(node, [self.shapes[i] for i in inputs])
         except SpecError as err:
-            raise self._with_context(err, scope) from None
+            raise self._with_context(err, scope, path) from None
         self.nodes.append(node)
         self.shapes[path] = shape
         return _Ref(path)

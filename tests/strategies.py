@@ -16,6 +16,7 @@ activations, a flatten of one dim (a no-op, at dim 0 too), and softmax over any 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +26,21 @@ MAX_INPUT_SIDE = 40  # the drawn input image
 MAX_SIDE = 64  # no layer may grow a feature map beyond this (padding, adaptive pools)
 MAX_CHANNELS = 12
 
-ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax")
+ACTIVATIONS = ("relu", "leakyrelu", "tanh", "sigmoid", "gelu", "elu", "softmax", "logsoftmax", "relu6",
+               "silu", "hardswish", "hardsigmoid")
 
 # Layer types drawn on a feature map [C, H, W], and on a vector [F] or [C, L] after flatten.
 SPATIAL_TYPES = (
     "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
     "localresponsenorm", "dropout", "dropout2d", "zeropad2d", "subsampling", "linear", "flatten",
-    *ACTIVATIONS,
+    "convtranspose2d", "upsample", "globalavgpool", "identity", *ACTIVATIONS,
 )
-FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", "localresponsenorm", *ACTIVATIONS)
+FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", "localresponsenorm", "identity",
+              *ACTIVATIONS)
 ONLY_FLAT = frozenset({"rbf"})  # on [F] only; the others take [C, L] too
 ONLY_RANK_2 = frozenset({"localresponsenorm"})  # needs channels: [C, L], not [F]
-ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES)
+MERGE_TYPES = ("add", "mul", "concat", "centercrop")  # drawn by branching_specs
+ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES) | frozenset(MERGE_TYPES)
 
 Shape = tuple[int, ...]
 
@@ -300,7 +304,8 @@ def same_flatten(draw: st.DrawFn, shape: Shape) -> dict[str, Any]:
 def elementwise(draw: st.DrawFn, shape: Shape, kind: str) -> dict[str, Any]:
     """Layers that keep the shape: activations, dropout, norms, softmax."""
     layer: dict[str, Any] = {"type": kind}
-    if kind in ("relu", "leakyrelu", "elu", "dropout", "dropout2d") and draw(st.booleans()):
+    if kind in ("relu", "leakyrelu", "elu", "dropout", "dropout2d", "relu6", "silu", "hardswish",
+                "hardsigmoid") and draw(st.booleans()):
         layer["inplace"] = draw(st.booleans())
     if kind == "leakyrelu" and draw(st.booleans()):
         layer["negative_slope"] = draw(st.sampled_from([0.0, 0.01, 0.2]))
@@ -344,7 +349,64 @@ def spatial_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]
         return linear(draw, shape)
     if kind == "flatten":
         return same_flatten(draw, shape), shape
+    if kind == "convtranspose2d":
+        return conv_transpose2d(draw, shape)
+    if kind == "upsample":
+        return upsample(draw, shape)
+    if kind == "globalavgpool":
+        return {"type": kind}, (shape[0], 1, 1)
     return elementwise(draw, shape, kind), shape
+
+
+def conv_transpose2d(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """torch's ConvTranspose2d: output (J − 1)·s − 2P + d·(M − 1) + output_padding + 1."""
+    channels, height, width = shape
+    layer: dict[str, Any] = {"type": "convtranspose2d"}
+    axes = []
+    for size in (height, width):
+        kernel, dilation = draw(st.integers(1, 4)), draw(st.sampled_from([1, 1, 2]))
+        stride = draw(st.integers(1, 3))
+        while stride > 1 and (size - 1) * stride + dilation * (kernel - 1) + stride > MAX_SIDE:
+            stride -= 1
+        extra = draw(st.integers(0, max(stride, dilation) - 1))
+        full = (size - 1) * stride + dilation * (kernel - 1) + extra + 1
+        pad = draw(st.integers(0, min(3, (full - 1) // 2)))
+        axes.append((kernel, stride, dilation, extra, pad, full - 2 * pad))
+    (kh, sh, dh, oh, ph, out_h), (kw, sw, dw, ow, pw, out_w) = axes
+    layer["kernel_size"] = _written(draw, kh, kw)
+    for key, (h, w), default in (("stride", (sh, sw), 1), ("dilation", (dh, dw), 1),
+                                 ("output_padding", (oh, ow), 0), ("padding", (ph, pw), 0)):
+        if (h, w) != (default, default) or draw(st.booleans()):
+            layer[key] = _written(draw, h, w)
+    groups = draw(st.sampled_from(_divisors(channels))) if draw(st.booleans()) else 1
+    layer["out_channels"] = groups * draw(st.integers(1, max(1, MAX_CHANNELS // groups)))
+    if groups > 1 or draw(st.booleans()):
+        layer["groups"] = groups
+    if draw(st.integers(0, 3)) == 0:
+        layer["bias"] = False
+    layer.update(_activation(draw))
+    return layer, (layer["out_channels"], out_h, out_w)
+
+
+def upsample(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
+    """torch's Upsample: to ``size``, or by ``scale_factor`` (⌊J·scale⌋), nearest or bilinear."""
+    channels, height, width = shape
+    layer: dict[str, Any] = {"type": "upsample"}
+    if draw(st.booleans()):
+        out = (draw(st.integers(1, MAX_SIDE)), draw(st.integers(1, MAX_SIDE)))
+        layer["size"] = _written(draw, *out)
+    else:
+        scales = []
+        for size in (height, width):
+            choices = [s for s in (0.5, 1, 1.5, 2, 2.5, 3, 0.75) if 1 <= int(size * s) <= MAX_SIDE]
+            scales.append(draw(st.sampled_from(choices or [1])))
+        layer["scale_factor"] = _written(draw, *scales) if scales[0] == scales[1] else scales
+        out = (int(height * scales[0]), int(width * scales[1]))
+    if draw(st.booleans()):
+        layer["mode"] = draw(st.sampled_from(["nearest", "bilinear"]))
+        if layer["mode"] == "bilinear" and draw(st.booleans()):
+            layer["align_corners"] = draw(st.booleans())
+    return layer, (channels, *out)
 
 
 def flat_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
@@ -501,3 +563,380 @@ def near_misses(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         net.shape = (c * h * w,) if start == 1 else (c, h * w)
     kind = draw(st.sampled_from([k for k in NEAR_MISS_DIMS if not (k == "zeropad2d" and start)]))
     return net.as_dict(), near_miss_dims(draw, net.shape, kind)
+
+
+# --- networks that branch: blocks, calls, references and merges (contract §1b) -------------
+
+# The blocks every branching spec carries. Each uses parameters ($p, a list item, a type, a
+# reference), expressions (defaults, fields, `when`, `repeat`) and the block input's shape.
+BLOCKS: dict[str, Any] = {
+    # ResNet's basic block: an identity shortcut, or a projection when the shape changes.
+    "basic": {"params": {"c": 4, "stride": 1, "act": "relu"}, "layers": [
+        {"name": "conv1", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "stride": "$stride",
+         "padding": 1, "bias": False},
+        {"name": "bn1", "type": "batchnorm2d"},
+        {"name": "act", "type": "$act"},
+        {"name": "conv2", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "padding": 1,
+         "bias": False},
+        {"name": "bn2", "type": "batchnorm2d"},
+        {"name": "downsample.0", "type": "conv2d", "from": "input", "out_channels": "$c", "kernel_size": 1,
+         "stride": "$stride", "bias": False, "when": "${stride != 1 or in_channels != c}"},
+        {"name": "downsample.1", "type": "batchnorm2d", "when": "${stride != 1 or in_channels != c}"},
+        {"name": "add", "type": "add", "from": ["bn2", "downsample.1"]},
+        {"name": "relu", "type": "relu"},
+    ]},
+    # MobileNetV2's inverted residual: expansion left out at t = 1, the skip only where shapes agree
+    # (left out, the add means its first input: the block's output is bn).
+    "inverted": {"params": {"t": 2, "c": 4, "stride": 1, "hidden": "${in_channels * t}"}, "layers": [
+        {"name": "expand", "type": "conv2d", "out_channels": "$hidden", "kernel_size": 1, "bias": False,
+         "activation": "relu6", "when": "${t != 1}"},
+        {"name": "dw", "type": "conv2d", "out_channels": "$hidden", "kernel_size": 3, "stride": "$stride",
+         "padding": 1, "groups": "$hidden", "activation": "relu6"},
+        {"name": "project", "type": "conv2d", "out_channels": "$c", "kernel_size": 1, "bias": False},
+        {"name": "bn", "type": "batchnorm2d"},
+        {"name": "add", "type": "add", "from": ["bn", "input"],
+         "when": "${stride == 1 and in_channels == c}"},
+    ]},
+    # Squeeze-and-excitation: a [C, 1, 1] gate times the input, in the order the caller names.
+    "se": {"params": {"r": 2, "gate": "sigmoid", "a": "input", "b": "gate"}, "layers": [
+        {"name": "squeeze", "type": "globalavgpool"},
+        {"name": "fc1", "type": "conv2d", "out_channels": "${max(1, in_channels // r)}", "kernel_size": 1},
+        {"name": "relu", "type": "relu"},
+        {"name": "fc2", "type": "conv2d", "out_channels": "${in_channels}", "kernel_size": 1},
+        {"name": "gate", "type": "$gate"},
+        {"name": "scale", "type": "mul", "from": ["$a", "$b"]},
+    ]},
+    # Blocks inside a block: a repeat whose count and first instance are parameters, then SE.
+    "stage": {"params": {"c": 4, "n": 2, "stride": 2, "se": True}, "layers": [
+        {"name": "blocks", "block": "basic", "repeat": "${n}", "c": "$c", "first": {"stride": "$stride"}},
+        {"name": "se", "block": "se", "when": "$se", "r": "${max(1, c // 2)}"},
+    ]},
+    # Inception: branches from the input, an asymmetric kernel [$k, 1], a fourth branch or not
+    # (left out, the concat reads its input, the pool).
+    "inception": {"params": {"a": 2, "b": 3, "k": 3, "four": True}, "layers": [
+        {"name": "b1", "type": "conv2d", "from": "input", "out_channels": "$a", "kernel_size": 1},
+        {"name": "b2", "type": "conv2d", "from": "input", "out_channels": "$b", "kernel_size": ["$k", 1],
+         "padding": ["${k // 2}", 0]},
+        {"name": "b3", "type": "maxpool2d", "from": "input", "kernel_size": 3, "stride": 1, "padding": 1},
+        {"name": "b4", "type": "conv2d", "from": "b3", "out_channels": "$a", "kernel_size": 1,
+         "when": "$four"},
+        {"name": "cat", "type": "concat", "from": ["b1", "b2", "b4"]},
+    ]},
+    # U-Net's up step: an up-convolution, the skip (named by the caller) cropped to it, joined.
+    "up": {"params": {"c": 4, "skip": "input"}, "layers": [
+        {"name": "up", "type": "convtranspose2d", "out_channels": "$c", "kernel_size": 2, "stride": 2},
+        {"name": "crop", "type": "centercrop", "from": ["$skip", "up"]},
+        {"name": "cat", "type": "concat", "from": ["crop", "up"]},
+    ]},
+}
+
+# What each block does to a [C, H, W] input, given its arguments (for steering only).
+
+
+def _k3(size: int, stride: int) -> int:
+    return (size - 1) // stride + 1  # a 3×3 convolution with padding 1
+
+
+def _basic(shape: Shape, c: int, stride: int) -> Shape:
+    return (c, _k3(shape[1], stride), _k3(shape[2], stride))
+
+
+@dataclass
+class Graph:
+    """A branching spec being drawn: its entries and the shape of each name written so far."""
+
+    input: list[int]
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    last: str = "input"
+    count: int = 0
+
+    @property
+    def shape(self) -> Shape:
+        return self.shapes[self.last]
+
+    def name(self) -> str:
+        self.count += 1
+        return f"s{self.count}"
+
+    def add(self, layer: dict[str, Any], shape: Shape) -> str:
+        """Append an entry; name it (so that later entries can read it) and record its shape."""
+        name = layer.setdefault("name", self.name())
+        self.layers.append(layer)
+        self.shapes[name] = shape
+        self.last = name
+        return name
+
+
+def _block_call(draw: st.DrawFn, g: Graph) -> None:
+    channels, height, width = g.shape
+    kind = draw(st.sampled_from(["basic", "basic", "inverted", "se", "stage", "inception"]))
+    call: dict[str, Any] = {"block": kind, "name": g.name()}
+    if kind == "basic":
+        c = draw(st.sampled_from([channels, channels, 1, 2, 3, 5, 6]))
+        stride = draw(st.sampled_from([1, 1, 2]))
+        call.update(c=c)
+        if stride != 1:
+            call["stride"] = stride
+        if draw(st.booleans()):
+            call["act"] = draw(st.sampled_from(["relu6", "silu", "hardswish", "hardsigmoid", "identity",
+                                                "gelu", "tanh"]))
+        shape = _basic(g.shape, c, stride)
+        if draw(st.integers(0, 2)) == 0:  # a repeat, the first instance with its own stride
+            call["repeat"] = draw(st.integers(1, 3))
+            first = draw(st.sampled_from([1, 2]))
+            call["first"] = {"stride": first}
+            call.pop("stride", None)
+            shape = _basic(g.shape, c, first)
+            if call["repeat"] > 1 and stride != 1:
+                call["stride"] = stride  # the later instances
+                for _ in range(call["repeat"] - 1):
+                    shape = _basic(shape, c, stride)
+    elif kind == "inverted":
+        t, c = draw(st.integers(1, 3)), draw(st.sampled_from([channels, 2, 4]))
+        stride = draw(st.sampled_from([1, 2]))
+        call.update(t=t, c=c, stride=stride)
+        shape = _basic(g.shape, c, stride)
+    elif kind == "se":
+        call.update(r=draw(st.integers(1, 4)), gate=draw(st.sampled_from(["sigmoid", "hardsigmoid"])))
+        if draw(st.booleans()):
+            call.update(a="gate", b="input")
+        shape = g.shape
+    elif kind == "stage":
+        c, n, stride = draw(st.integers(1, 6)), draw(st.integers(1, 2)), draw(st.sampled_from([1, 2]))
+        call.update(c=c, n=n, stride=stride, se=draw(st.booleans()))
+        shape = _basic(g.shape, c, stride)
+        for _ in range(n - 1):
+            shape = _basic(shape, c, 1)
+    else:  # inception
+        a, b, k, four = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.sampled_from([1, 3, 5])), \
+            draw(st.booleans())
+        call.update(a=a, b=b, k=k, four=four)
+        shape = (a + b + (a if four else channels), height, width)
+    path = g.add(call, shape)
+    if kind in ("basic", "inverted") and "repeat" not in call and draw(st.integers(0, 2)) == 0:
+        # A path into the call: its output plus what its bn (or conv1, by broadcasting) gave.
+        inner = "bn2" if kind == "basic" else "bn"
+        g.add({"type": draw(st.sampled_from(["add", "mul"])), "from": [path, f"{path}.{inner}"]}, shape)
+
+
+def _concat(draw: st.DrawFn, g: Graph) -> None:
+    """2 to 4 branches from one point, each keeping the size, joined along channels."""
+    source, (channels, height, width) = g.last, g.shape
+    ends, total = [], 0
+    for _ in range(draw(st.integers(2, 4))):
+        how = draw(st.sampled_from(["conv", "conv", "pool", "same", "chain"]))
+        if how == "same":  # the source itself, read again
+            ends.append(source)
+            total += channels
+            continue
+        if how == "pool":
+            kind = draw(st.sampled_from(["maxpool2d", "avgpool2d"]))
+            end = g.add({"type": kind, "from": source, "kernel_size": 3, "stride": 1, "padding": 1},
+                        (channels, height, width))
+            total += channels
+        else:
+            k = draw(st.sampled_from([1, 3, 5]))
+            out = draw(st.integers(1, 4))
+            end = g.add({"type": "conv2d", "from": source, "out_channels": out, "kernel_size": k,
+                         "padding": k // 2}, (out, height, width))
+            if how == "chain":
+                end = g.add({"type": draw(st.sampled_from(["relu", "relu6", "silu", "identity"]))},
+                            (out, height, width))
+            total += out
+        ends.append(end)
+    g.add({"type": "concat", "from": ends}, (total, height, width))
+
+
+def _projection(draw: st.DrawFn, g: Graph) -> None:
+    """A residual add written out: a main path and a 1×1 projection shortcut, or the identity."""
+    source, channels = g.last, g.shape[0]
+    stride = draw(st.sampled_from([1, 2]))
+    c = channels if stride == 1 and draw(st.booleans()) else draw(st.integers(1, 6))
+    main = g.add({"type": "conv2d", "out_channels": c, "kernel_size": 3, "stride": stride, "padding": 1},
+                 _basic(g.shape, c, stride))
+    main = g.add({"type": "batchnorm2d"}, g.shape)
+    if stride == 1 and c == channels:
+        shortcut = source
+    else:
+        shortcut = g.add({"type": "conv2d", "from": source, "out_channels": c, "kernel_size": 1,
+                          "stride": stride}, g.shapes[main])
+    order = [main, shortcut] if draw(st.booleans()) else [shortcut, main]
+    g.add({"type": "add", "from": order}, g.shapes[main])
+
+
+def _broadcast(draw: st.DrawFn, g: Graph) -> None:
+    """A [C, 1, 1] summary added to (or multiplying) its own map, on either side."""
+    source, shape = g.last, g.shape
+    pooled = g.add({"type": "globalavgpool"}, (shape[0], 1, 1))
+    order = [source, pooled] if draw(st.booleans()) else [pooled, source]
+    g.add({"type": draw(st.sampled_from(["add", "mul"])), "from": order}, shape)
+
+
+def _unet(draw: st.DrawFn, g: Graph) -> None:
+    """Down by 2, maybe a size-keeping conv, then up: by the `up` block (its skip passed by
+    name) or by upsample, the skip center-cropped to it and joined (concat) or added."""
+    if g.last == "input":  # inside the block, `input` would name the block's own input
+        g.add({"type": "identity"}, g.shape)
+    skip, (channels, height, width) = g.last, g.shape
+    g.add({"type": "maxpool2d", "kernel_size": 2}, (channels, height // 2, width // 2))
+    if draw(st.booleans()):
+        g.add({"type": "conv2d", "out_channels": channels, "kernel_size": 3, "padding": 1,
+               "activation": draw(st.sampled_from(["relu", "relu6", "silu", "hardswish"]))}, g.shape)
+    _, h, w = g.shape
+    if draw(st.booleans()):
+        c = draw(st.integers(1, 4))
+        g.add({"block": "up", "name": g.name(), "c": c, "skip": skip}, (channels + c, 2 * h, 2 * w))
+        return
+    up: dict[str, Any] = {"type": "upsample", "scale_factor": 2}
+    if draw(st.booleans()):
+        up["mode"] = "bilinear"
+    upsampled = g.add(up, (channels, 2 * h, 2 * w))
+    crop = g.add({"type": "centercrop", "from": [skip, upsampled]}, (channels, 2 * h, 2 * w))
+    merge = draw(st.sampled_from(["add", "concat"]))
+    joined = 2 * channels if merge == "concat" else channels
+    g.add({"type": merge, "from": [crop, upsampled]}, (joined, 2 * h, 2 * w))
+
+
+def _head(draw: st.DrawFn, g: Graph) -> None:
+    """Pool, flatten and two linear heads joined: a concat of flat [F] inputs."""
+    g.add({"type": draw(st.sampled_from(["globalavgpool", "flatten"]))}, g.shape)
+    if g.layers[-1]["type"] == "globalavgpool":
+        g.add({"type": "flatten"}, (g.shape[0],))
+    else:
+        g.shapes[g.last] = (math.prod(g.shapes[g.last]),)
+    source = g.last
+    first = g.add({"type": "linear", "out_features": draw(st.integers(1, 6))}, (0,))
+    second = g.add({"type": "linear", "from": source, "out_features": draw(st.integers(1, 6))}, (0,))
+    g.add({"type": "concat", "from": [first, second]}, (0,))
+
+
+@st.composite
+def branching_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid network that branches: block calls (repeats, nested blocks, parameters and
+    expressions, `when` both ways), residual adds, 2-4-way concats, broadcast merges, U-Net
+    skips, and chain layers between them; maybe a head with a flat concat."""
+    channels = draw(st.integers(1, 4))
+    height, width = draw(st.integers(2, 20)), draw(st.integers(2, 20))
+    g = Graph(input=[channels, height, width], shapes={"input": (channels, height, width)})
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["call", "call", "concat", "projection", "broadcast", "unet", "layer"]))
+        if kind == "unet" and min(g.shape[1:]) < 2:
+            kind = "call"
+        if kind == "call":
+            _block_call(draw, g)
+        elif kind == "concat":
+            _concat(draw, g)
+        elif kind == "projection":
+            _projection(draw, g)
+        elif kind == "broadcast":
+            _broadcast(draw, g)
+        elif kind == "unet":
+            _unet(draw, g)
+        else:
+            layer, shape = spatial_layer(draw, g.shape)
+            if layer["type"] in ("linear", "flatten", "softmax", "logsoftmax"):
+                layer, shape = {"type": "identity"}, g.shape  # keep [C, H, W] for what follows
+            g.add(layer, shape)
+    if draw(st.integers(0, 3)) == 0:
+        _head(draw, g)
+    written: Any = g.input if draw(st.booleans()) else dict(zip(("channels", "height", "width"), g.input,
+                                                                strict=True))
+    return {"input": written, "blocks": BLOCKS, "layers": g.layers}
+
+
+# --- receptive fields: linear networks that branch, to compare with a gradient's footprint -----
+
+def _rf_branch(draw: st.DrawFn, g: Graph, source: str, strided: bool) -> str:
+    """A path from ``source`` that keeps its [C, H, W], centred on it or not; ``strided``: it may
+    upsample and stride back down."""
+    channels, height, width = g.shapes[source]
+    recipes = ["conv", "dilated", "shifted", "pool", "same"] + (["updown", "transposed"] if strided else [])
+    recipe = draw(st.sampled_from(recipes))
+    keep = (channels, height, width)
+    if recipe == "same":
+        return source
+    if recipe == "conv":
+        k = draw(st.sampled_from([1, 3, 5]))
+        return g.add({"type": "conv2d", "from": source, "out_channels": 1, "kernel_size": k,
+                      "padding": k // 2, "bias": False}, (1, height, width))
+    if recipe == "dilated":
+        k = draw(st.sampled_from([2, 3]))
+        return g.add({"type": "conv2d", "from": source, "out_channels": 1, "kernel_size": 3, "dilation": k,
+                      "padding": k, "bias": False}, (1, height, width))
+    if recipe == "shifted":  # an even kernel after uneven padding: off the source's centres
+        k = draw(st.sampled_from([2, 4]))
+        before = draw(st.integers(0, k - 1))
+        after = k - 1 - before
+        g.add({"type": "zeropad2d", "from": source, "padding": [before, after, after, before]},
+              (channels, height + k - 1, width + k - 1))
+        return g.add({"type": "conv2d", "out_channels": 1, "kernel_size": k, "bias": False},
+                     (1, height, width))
+    if recipe == "pool":
+        return g.add({"type": "avgpool2d", "from": source, "kernel_size": 3, "stride": 1, "padding": 1}, keep)
+    if recipe == "updown":  # up by 2, then a stride-2 convolution back
+        mode = draw(st.sampled_from(["nearest", "bilinear"]))
+        g.add({"type": "upsample", "from": source, "scale_factor": 2, "mode": mode},
+              (channels, 2 * height, 2 * width))
+        k = draw(st.sampled_from([2, 3]))
+        return g.add({"type": "conv2d", "out_channels": 1, "kernel_size": k, "stride": 2, "padding": k // 2,
+                      "bias": False}, (1, (2 * height + 2 * (k // 2) - k) // 2 + 1,
+                                       (2 * width + 2 * (k // 2) - k) // 2 + 1))
+    g.add({"type": "convtranspose2d", "from": source, "out_channels": 1, "kernel_size": 2, "stride": 2,
+           "bias": False}, (1, 2 * height, 2 * width))
+    return g.add({"type": "avgpool2d", "kernel_size": 2}, (1, height, width))
+
+
+@st.composite
+def rf_specs(draw: st.DrawFn, resampled: bool = True, strided: bool = True) -> dict[str, Any]:
+    """A network of convolutions (no bias), average pools, crops and merges (add, concat), with
+    upsampling and transposed convolutions if ``resampled``, and strides after them if
+    ``strided``: every output depends on its inputs through positive weights alone, so a
+    gradient's footprint is its receptive field."""
+    side = draw(st.integers(40, 56))
+    g = Graph(input=[1, side, side], shapes={"input": (1, side, side)})
+    steps = ["merge", "merge", "down", "crop"] + (["up", "transposed"] if resampled else [])
+    upsampled = False
+    for _ in range(draw(st.integers(1, 3))):
+        source = g.last
+        step = draw(st.sampled_from(steps))
+        _, height, width = g.shape
+        if step in ("up", "transposed") and height > 60:
+            step = "down"
+        if step == "down" and upsampled and not strided:
+            step = "crop"
+        upsampled = upsampled or step in ("up", "transposed")
+        if step == "merge":
+            ends = [_rf_branch(draw, g, source, strided) for _ in range(draw(st.integers(2, 3)))]
+            shapes = {g.shapes[end][1:] for end in ends}
+            if len(shapes) > 1:  # updown with an odd kernel may differ by a pixel: crop to the least
+                least = min(shapes)
+                ends = [end if g.shapes[end][1:] == least else
+                        g.add({"type": "centercrop", "from": [end, next(e for e in ends
+                                                                        if g.shapes[e][1:] == least)]},
+                              (g.shapes[end][0], *least)) for end in ends]
+            merge = draw(st.sampled_from(["add", "concat"]))
+            channels = [g.shapes[end][0] for end in ends]
+            if merge == "add" and len(set(channels)) > 1:
+                merge = "concat"
+            g.add({"type": merge, "from": ends},
+                  (sum(channels) if merge == "concat" else channels[0], *g.shapes[ends[0]][1:]))
+        elif step == "down":
+            k, s = draw(st.integers(2, 4)), 2
+            g.add({"type": draw(st.sampled_from(["conv2d", "avgpool2d"])), "kernel_size": k, "stride": s},
+                  (g.shape[0], (height - k) // s + 1, (width - k) // s + 1))
+            if g.layers[-1]["type"] == "conv2d":
+                g.layers[-1].update(out_channels=1, bias=False)
+                g.shapes[g.last] = (1, *g.shape[1:])
+        elif step == "up":
+            mode = draw(st.sampled_from(["nearest", "bilinear"]))
+            g.add({"type": "upsample", "scale_factor": 2, "mode": mode}, (g.shape[0], 2 * height, 2 * width))
+        elif step == "transposed":
+            k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+            g.add({"type": "convtranspose2d", "out_channels": 1, "kernel_size": k, "stride": s,
+                   "bias": False}, (1, (height - 1) * s + k, (width - 1) * s + k))
+        else:
+            g.add({"type": "avgpool2d", "kernel_size": 3, "stride": 1}, (g.shape[0], height - 2, width - 2))
+            g.add({"type": "centercrop", "from": [source, g.last]},
+                  (g.shapes[source][0], height - 2, width - 2))
+    return {"input": g.input, "layers": g.layers}

@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from hypothesis import given, settings
-from strategies import specs
+from strategies import branching_specs, specs
 
 from cnncalc import load_spec
 from cnncalc.cli import cli
@@ -108,6 +108,56 @@ def test_random_specs_verify(data: dict[str, Any]) -> None:
     result = verify(load_spec(data), device="cpu", batch=2, runs=1, warmup=0)
     assert result.ok, [(layer.name, layer.expected_shape, layer.actual_shape) for layer in result.layers
                        if not layer.ok] or result.error
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(branching_specs())
+def test_random_branching_specs_verify(data: dict[str, Any]) -> None:
+    result = verify(load_spec(data), device="cpu", batch=2, runs=1, warmup=0)
+    assert result.ok, [(layer.name, layer.expected_shape, layer.actual_shape) for layer in result.layers
+                       if not layer.ok] or result.error
+
+
+def test_a_branching_spec_verifies_every_layer_by_its_path(runner: CliRunner, tmp_path: Path) -> None:
+    # Merges included, under the spec's names even where torch's module path differs (training_).
+    from test_bridge import RESNET18
+
+    path = tmp_path / "resnet.yaml"
+    path.write_text(RESNET18.replace("name: relu2", "name: training"), encoding="utf-8")
+    result = runner.invoke(cli, ["verify", str(path), *QUICK, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    names = [layer["name"] for layer in doc["layers"]]
+    assert names[4:11] == ["layer1.0.conv1", "layer1.0.bn1", "layer1.0.relu", "layer1.0.conv2",
+                           "layer1.0.bn2", "layer1.0.add", "layer1.0.training"]
+    assert "layer2.0.downsample.0" in names and "layer1.0.downsample.0" not in names
+    add = next(layer for layer in doc["layers"] if layer["name"] == "layer4.1.add")
+    assert add["type"] == "add" and add["actual_shape"] == [512, 2, 2] and add["ok"] is True
+    assert doc["ok"] is True and doc["parameters"]["actual"] == 11_689_512
+
+
+def broken_add(spec: Spec) -> Any:
+    """A test double: the real build with layer2.0's add replaced by a concat."""
+    from cnncalc.pytorch.modules import Concat
+
+    model = build(spec)
+    block = model.get_submodule("layer2.0")
+    steps = model._cnncalc_steps
+    index = next(k for k, step in enumerate(steps) if step[0] is block.add)
+    block.add = Concat()
+    steps[index] = (block.add, *steps[index][1:])
+    return model
+
+
+def test_a_broken_merge_is_caught_by_its_path(tmp_path: Path) -> None:
+    from test_bridge import RESNET18
+
+    path = tmp_path / "resnet.yaml"
+    path.write_text(RESNET18, encoding="utf-8")
+    result = verify(load_spec(path), device="cpu", batch=1, runs=1, warmup=0, build=broken_add)
+    assert not result.ok
+    bad = next(layer for layer in result.layers if not layer.ok)
+    assert bad.name == "layer2.0.add" and bad.actual_shape == (256, 8, 8)
 
 
 def test_options_dtype_channels_last_backward(runner: CliRunner) -> None:

@@ -13,14 +13,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cnncalc.analysis.walk import analyze, conv_padding, uneven_pad_module
+from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
 from cnncalc.errors import TorchMissingError
+from cnncalc.graph import INPUT
 from cnncalc.spec.models import Spec
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["NN_MODULE_ATTRIBUTES", "build", "module_names", "softmax_dim", "unique_names"]
+__all__ = ["GRAPH_ATTRIBUTES", "NN_MODULE_ATTRIBUTES", "build", "is_flat", "module_names", "module_paths",
+           "softmax_dim", "unique_names"]
 
 # Every attribute a child's name must not take: those of an ``nn.Sequential`` instance (build's
 # container: its methods and the instance's own ``training``, ``_modules``, ``_parameters``,
@@ -60,6 +62,13 @@ _ATTRIBUTES = """
 NN_MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 
 
+# The root module's own attributes (cnncalc.pytorch.modules.GraphModule), which no child may take.
+GRAPH_ATTRIBUTES = frozenset({"_cnncalc_steps", "_cnncalc_output"})
+
+# Layer types whose ``inplace: true`` writes into their input.
+_INPLACE = ("relu", "elu", "leakyrelu", "dropout", "dropout2d", "relu6", "silu", "hardswish", "hardsigmoid")
+
+
 def _torch() -> Any:
     try:
         import torch
@@ -68,58 +77,155 @@ def _torch() -> Any:
     return torch
 
 
-def module_names(spec: Spec) -> list[str]:
-    """The child-module name of each spec layer, in order: unique and legal in torch.
+def is_flat(report: Report) -> bool:
+    """Whether build gives a plain ``nn.Sequential`` of one child per layer (a chain written
+    as in contract §1: every layer reads the one before, and no block is called), rather than
+    a module with a submodule at each layer's path. A chain keeps the children it always had
+    (``features.0`` is child ``features_0``), so its ``state_dict`` keys do not change."""
+    graph = report.graph
+    return graph is None or (graph.is_chain and not any(node.calls for node in graph.nodes))
 
-    torch forbids '.' and names that an ``nn.Sequential`` instance already has as an
-    attribute (``forward``, ``train``, ``training``, ``_modules``, ``append``); such names get
-    '_' in place of '.' or a trailing '_' (``training_``), and a number when that would collide
-    with another layer's name. The report and ``verify`` keep the spec's own names.
+
+def module_names(spec: Spec | Report) -> list[str]:
+    """The torch module path of each layer (each row of the report), in order: unique and legal.
+
+    A chain (:func:`is_flat`) has one child per layer, named after it: torch forbids '.' and
+    names that an ``nn.Sequential`` instance already has as an attribute (``forward``, ``train``,
+    ``training``, ``_modules``, ``append``); such names get '_' in place of '.' or a trailing
+    '_' (``training_``), and a number when that would collide with another layer's name.
+
+    A network that branches has each layer at its path: ``layer2.0.downsample.0`` is the
+    submodule ``0`` of ``downsample`` of ``0`` of ``layer2``, as torchvision names it. Each part
+    of a path is changed only where torch forbids it, as above. The report and ``verify`` keep
+    the spec's own names.
     """
     torch = _torch()
+    report = spec if isinstance(spec, Report) else analyze(spec)
+    names = [row.name for row in report.rows]
     container = torch.nn.Sequential()
-    return unique_names([row.name for row in analyze(spec).rows],
-                        lambda name: name in NN_MODULE_ATTRIBUTES or hasattr(container, name))
+    if is_flat(report):
+        return unique_names(names, lambda name: name in NN_MODULE_ATTRIBUTES or hasattr(container, name))
+    from cnncalc.pytorch.modules import GraphModule
+
+    root = GraphModule()
+    return module_paths(names, lambda name: (name in NN_MODULE_ATTRIBUTES or name in GRAPH_ATTRIBUTES
+                                             or hasattr(container, name) or hasattr(root, name)))
 
 
 def unique_names(layer_names: Sequence[str], reserved: Callable[[str], bool]) -> list[str]:
-    """:func:`module_names` without torch: ``reserved(name)`` says whether a child may not
-    take that name (the exporter asks :data:`NN_MODULE_ATTRIBUTES`, so that it needs no torch)."""
+    """:func:`module_names` of a chain without torch: ``reserved(name)`` says whether a child may
+    not take that name (the exporter asks :data:`NN_MODULE_ATTRIBUTES`, so that it needs no torch)."""
     taken: set[str] = set()
     names = []
     for layer_name in layer_names:
         base = layer_name.replace(".", "_") or "_"
-        while reserved(base):
-            base += "_"
-        name, n = base, 1
-        while name in taken or reserved(name):
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name)
-        names.append(name)
+        names.append(_unique(base, taken, reserved))
     return names
 
 
-def build(spec: Spec) -> nn.Sequential:
-    """Build the spec as an ``nn.Sequential`` with one child per layer, in order.
+def module_paths(layer_paths: Sequence[str], reserved: Callable[[str], bool]) -> list[str]:
+    """:func:`module_names` of a network that branches, without torch: each layer's module path,
+    its parts those of the layer's path, each unique among its siblings and not ``reserved``
+    (the exporter asks :data:`NN_MODULE_ATTRIBUTES` and :data:`GRAPH_ATTRIBUTES`).
+
+    A path that is also the start of another (layers named ``b`` and ``b.1``) would make one
+    module both a layer and the container of another; the container keeps the name, and the
+    layer's last part gets a number (``b_2``).
+    """
+    parts = [tuple(path.split(".")) for path in layer_paths]
+    containers: dict[tuple[str, ...], str] = {}  # by the spec's parts: the torch path
+    taken: dict[str, set[str]] = {}  # by a container's torch path ("" the root): its children
+
+    def place(parent: tuple[str, ...], part: str) -> str:
+        where = containers[parent] if parent else ""
+        name = _unique(part, taken.setdefault(where, set()), reserved)
+        return f"{where}.{name}" if where else name
+
+    for path in parts:
+        for k in range(1, len(path)):
+            if path[:k] not in containers:
+                containers[path[:k]] = place(path[:k - 1], path[k - 1])
+    return [place(path[:-1], path[-1]) for path in parts]
+
+
+def _unique(base: str, taken: set[str], reserved: Callable[[str], bool]) -> str:
+    while reserved(base):
+        base += "_"
+    name, n = base, 1
+    while name in taken or reserved(name):
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
+def build(spec: Spec) -> nn.Module:
+    """Build the spec as a torch module whose output is the network's.
+
+    A chain (:func:`is_flat`) is an ``nn.Sequential`` with one child per layer, in order. A
+    network that branches is a :class:`~cnncalc.pytorch.modules.GraphModule`: each layer the
+    submodule at its path (:func:`module_names`; plain ``nn.Module`` containers for the parts
+    in between), run in the order written, each reading the outputs its ``from`` names. A
+    layer with ``activation:`` is a ``Sequential`` of the layer and its g() either way, so that
+    a forward hook on it sees what the analysis reports for that row.
 
     The input sizes torch asks for (``in_channels``, ``in_features``) come from
     the analysis, which also rejects a spec that cannot be built.
     """
     torch = _torch()
     torch_nn = torch.nn
-    children: OrderedDict[str, Any] = OrderedDict()
     report = analyze(spec)
-    for layer, row, name in zip(report.layers, report.rows, module_names(spec), strict=True):
-        module = _module(torch_nn, layer, row.input_shape)
-        activation = getattr(layer, "activation", None)
-        if activation is not None:
-            module = torch_nn.Sequential(OrderedDict([
-                (layer.type, module),
-                ("activation", _activation(torch_nn, activation, softmax_dim(layer.type, row.input_shape)))]))
-        children[name] = module
-    model: nn.Sequential = torch_nn.Sequential(children)
-    return model
+    paths = module_names(report)
+    modules = [_layer(torch_nn, layer, row) for layer, row in zip(report.layers, report.rows, strict=True)]
+    if is_flat(report):
+        model: nn.Module = torch_nn.Sequential(OrderedDict(zip(paths, modules, strict=True)))
+        return model
+    from cnncalc.pytorch.modules import GraphModule
+
+    assert report.graph is not None  # is_flat says so otherwise
+    root = GraphModule()
+    for path, module in zip(paths, modules, strict=True):
+        parent: nn.Module = root
+        *heads, leaf = path.split(".")
+        for head in heads:
+            child = parent._modules.get(head)
+            if child is None:
+                child = torch_nn.Module()
+                parent.add_module(head, child)
+            parent = child
+        parent.add_module(leaf, module)
+    nodes = report.graph.nodes
+    index = {INPUT: 0, **{node.path: k for k, node in enumerate(nodes, 1)}}
+    output = index[report.graph.output]
+    reads = [tuple(index[name] for name in node.inputs) for node in nodes]
+    last: dict[int, int] = {}  # each value's last reader
+    readers: dict[int, int] = {}
+    for k, inputs in enumerate(reads, 1):
+        for i in inputs:
+            last[i] = k
+            readers[i] = readers.get(i, 0) + 1
+    done: dict[int, list[int]] = {}
+    for value, k in last.items():
+        if value != output:
+            done.setdefault(k, []).append(value)
+    for k, (node, module, inputs) in enumerate(zip(nodes, modules, reads, strict=True), 1):
+        first = inputs[0]
+        copy = (node.layer.type in _INPLACE and bool(getattr(node.layer, "inplace", False))
+                and (first == 0 or first == output or readers[first] > 1))
+        root._cnncalc_steps.append((module, inputs, tuple(done.get(k, ())), copy))
+    root._cnncalc_output = output
+    return root
+
+
+def _layer(nn: Any, layer: Any, row: Any) -> Any:
+    """One layer's module, with its activation (if any) in a Sequential after it."""
+    module = _module(nn, layer, row.input_shape)
+    activation = getattr(layer, "activation", None)
+    if activation is not None:
+        module = nn.Sequential(OrderedDict([
+            (layer.type, module),
+            ("activation", _activation(nn, activation, softmax_dim(layer.type, row.input_shape)))]))
+    return module
 
 
 def softmax_dim(kind: str, shape: Sequence[int]) -> int:
@@ -131,7 +237,8 @@ def softmax_dim(kind: str, shape: Sequence[int]) -> int:
 def _activation(nn: Any, name: str, dim: int) -> Any:
     return {
         "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-        "gelu": nn.GELU, "elu": nn.ELU,
+        "gelu": nn.GELU, "elu": nn.ELU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+        "hardsigmoid": nn.Hardsigmoid,
         "softmax": lambda: nn.Softmax(dim=dim), "logsoftmax": lambda: nn.LogSoftmax(dim=dim),
     }[name]()
 
@@ -195,6 +302,29 @@ def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
         return nn.LeakyReLU(negative_slope=layer.negative_slope, inplace=layer.inplace)
     if kind == "gelu":
         return nn.GELU(approximate=layer.approximate)
+    if kind in ("relu6", "silu", "hardswish", "hardsigmoid"):
+        cls = {"relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+               "hardsigmoid": nn.Hardsigmoid}[kind]
+        return cls(inplace=layer.inplace)
+    if kind == "identity":
+        return nn.Identity()
+    if kind == "globalavgpool":
+        return nn.AdaptiveAvgPool2d(1)
+    if kind == "convtranspose2d":
+        return nn.ConvTranspose2d(shape[0], layer.out_channels, layer.kernel_size, stride=layer.stride,
+                                  padding=layer.padding, output_padding=layer.output_padding,
+                                  groups=layer.groups, bias=layer.bias, dilation=layer.dilation)
+    if kind == "upsample":
+        scale: Any = layer.scale_factor
+        if scale is not None and scale[0] == scale[1]:
+            scale = scale[0]
+        return nn.Upsample(size=layer.size, scale_factor=scale, mode=layer.mode,
+                           align_corners=layer.align_corners)
+    if kind in ("add", "mul", "concat", "centercrop"):
+        from cnncalc.pytorch import modules
+
+        return {"add": modules.Add, "mul": modules.Mul, "concat": modules.Concat,
+                "centercrop": modules.CenterCrop}[kind]()
     if kind in ("tanh", "sigmoid"):
         return nn.Tanh() if kind == "tanh" else nn.Sigmoid()
     if kind in ("softmax", "logsoftmax"):

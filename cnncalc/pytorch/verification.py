@@ -1,14 +1,14 @@
 """Proof in torch: build the spec, run it, compare every layer with the analysis, time it.
 
 The analysis claims; torch proves. :func:`verify` builds the spec with
-:func:`cnncalc.pytorch.bridge.build`, runs one batch with a forward hook on every
-child to record the real output shapes, counts parameters from the modules
-themselves (a tensor shared by two layers counts once), and compares both with
-the report. A layer torch cannot run in the asked dtype on this device, but can in
-another, is bad input named at that layer (found by running the layer alone in each
-dtype, not by reading torch's message). Then it times the forward pass (and, on
-request, forward and backward) the way a benchmark should: warm-up runs first, eval
-and inference mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
+:func:`cnncalc.pytorch.bridge.build`, runs one batch with a forward hook on every layer's
+module (at the layer's path, merges included) to record the real output shapes, counts
+parameters from the modules themselves (a tensor shared by two layers counts once), and
+compares both with the report. A layer torch cannot run in the asked dtype on this device,
+but can in another, is bad input named at that layer (found by running the layer alone in
+each dtype, not by reading torch's message). Then it times the forward pass (and, on
+request, forward and backward) the way a benchmark should: warm-up runs first, eval and
+inference mode, and on CUDA ``cudnn.benchmark``, CUDA events and synchronisation.
 
 Before anything is allocated, the memory the run needs is estimated from the
 analysis and compared with what the device has free; a run that would not fit
@@ -239,8 +239,8 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
 
-    names = bridge.module_names(spec)
-    children = dict(model.named_children())
+    names = bridge.module_names(report)
+    children = _submodules(model, names)
     seen: dict[str, tuple[int, ...]] = {}
     running: dict[str, Any] = {}  # the child running now and its inputs: where an error arose
     hooks = [hook for name in names if name in children for hook in (
@@ -312,6 +312,12 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         actual_parameters=verification.actual_parameters, error=None, timing=forward,
         backward_timing=backward_timing, memory=memory, peak_memory_bytes=peak_memory, notes=notes,
     )
+
+
+def _submodules(model: Any, paths: list[str]) -> dict[str, Any]:
+    """Each layer's module by its path (``layer2.0.conv1``), where the model has one."""
+    modules = dict(model.named_modules())
+    return {path: modules[path] for path in paths if path in modules}
 
 
 def _recorder(seen: dict[str, tuple[int, ...]], name: str) -> Callable[..., None]:
