@@ -39,7 +39,7 @@ from typing import Any
 from cnncalc.analysis.walk import Report
 from cnncalc.errors import CnncalcError
 from cnncalc.graph import INPUT, Entry, Graph, Node
-from cnncalc.pytorch import export as base
+from cnncalc.pytorch import export_chain as base
 from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
 from cnncalc.spec.models import LAYER_MODELS, Spec, canonical_type
