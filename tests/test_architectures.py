@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import torch
+from torchvision_reference import REFERENCES
 
 from cnncalc import analyze, load_spec
 from cnncalc.pytorch.bridge import build
 from cnncalc.spec import bundled
-from torchvision_reference import REFERENCES
 
 # Published counts: the header comment of each file names its source.
 PUBLISHED = {
