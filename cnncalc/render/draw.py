@@ -344,10 +344,10 @@ def _connection(before: _Item, item: _Item, cy: float, step: float) -> list[str]
     ix, iy, iw, ih = _front(item, cy, step)
     if len(before.shape) == 3 and len(item.shape) == 3 and item.kernel is not None:
         per_w, per_h = bw / before.shape[2], bh / before.shape[1]
-        kw = min(bw * 0.6, max(4.0, item.kernel[1] * per_w))
-        kh = min(bh * 0.6, max(4.0, item.kernel[0] * per_h))
+        kw = min(bw, max(4.0, item.kernel[1] * per_w))
+        kh = min(bh, max(4.0, item.kernel[0] * per_h))
         wx, wy = bx + bw * 0.62 - kw / 2, by + bh * 0.55 - kh / 2
-        wx, wy = min(wx, bx + bw - kw - 1), min(wy, by + bh - kh - 1)
+        wx, wy = max(bx, min(wx, bx + bw - kw)), max(by, min(wy, by + bh - kh))
         ux = ix + iw * ((wx + kw / 2 - bx) / bw)
         uy = iy + ih * ((wy + kh / 2 - by) / bh)
         unit = max(2.5, min(iw / item.shape[2], 6.0))
@@ -465,12 +465,15 @@ def _place(nodes: dict[str, _Node], ranks: list[list[str]]) -> None:
             node.x = x + node.w / 2
             x += node.w + node.reserve + _GAP_X
 
-    def separated(rank: list[str], wanted: list[float]) -> list[float]:
+    def separated(rank: list[str], wanted: list[float], leftmost_first: bool = False) -> list[float]:
         # the mean of a left-to-right and a right-to-left packing: both keep every gap, so does it
+        # (or the left-to-right packing alone, which gives the leftmost node exactly what it wants)
         gaps = [(nodes[a].w + nodes[b].w) / 2 + nodes[a].reserve + _GAP_X for a, b in pairwise(rank)]
         left = list(wanted)
         for i in range(1, len(rank)):
             left[i] = max(left[i], left[i - 1] + gaps[i - 1])
+        if leftmost_first:
+            return left
         right = list(wanted)
         for i in range(len(rank) - 2, -1, -1):
             right[i] = min(right[i], right[i + 1] - gaps[i])
@@ -490,14 +493,38 @@ def _place(nodes: dict[str, _Node], ranks: list[list[str]]) -> None:
                     wanted.append(node.x)
             for key, x in zip(rank, separated(rank, wanted), strict=True):
                 nodes[key].x = x
-    for rank in ranks[1:]:  # last, each node under its first input where the gaps allow: straight spines
+    # Last, straight spines: each node under its first input where the gaps allow (the leftmost
+    # wins), and each skip's lane as close to the nodes on its left as they allow.
+    for rank in ranks[1:]:
         wanted = []
         for key in rank:
             node = nodes[key]
             primary = [k for k, w in node.preds if w == 1.0]
-            wanted.append(nodes[primary[0]].x if primary else node.x)
-        for key, x in zip(rank, separated(rank, wanted), strict=True):
+            wanted.append(-math.inf if node.kind == "dummy" else nodes[primary[0]].x if primary else node.x)
+        if wanted and wanted[0] == -math.inf:
+            wanted[0] = nodes[rank[0]].x
+        for key, x in zip(rank, separated(rank, wanted, leftmost_first=True), strict=True):
             nodes[key].x = x
+    _straighten(nodes, ranks)
+
+
+def _straighten(nodes: dict[str, _Node], ranks: list[list[str]]) -> None:
+    """Each skip's lane at one x (its dummies' rightmost), where that runs into no node."""
+    right_of: dict[str, str] = {a: b for rank in ranks for a, b in pairwise(rank)}
+    lanes: dict[str, list[str]] = {}
+    for key, node in nodes.items():
+        if node.kind == "dummy":
+            lanes.setdefault(key.rsplit("\0", 1)[0], []).append(key)
+    for keys in lanes.values():
+        x = max(nodes[k].x for k in keys)
+        free = True
+        for k in keys:
+            neighbour = nodes.get(right_of.get(k, ""))
+            if neighbour is not None and x + nodes[k].w / 2 + _GAP_X > neighbour.x - neighbour.w / 2:
+                free = False
+        if free:
+            for k in keys:
+                nodes[k].x = x
 
 
 def _graph_svg(report: Report) -> str:
