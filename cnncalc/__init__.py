@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cnncalc.analysis.walk import LayerRow, Report
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
     from cnncalc.pytorch.verification import Verification
+    from cnncalc.render.draw import Drawing
     from cnncalc.spec.loader import load_spec
     from cnncalc.spec.models import Spec
 
@@ -39,11 +40,12 @@ _WHERE = {
     "ShapeError": "cnncalc.errors",
     "TorchMissingError": "cnncalc.errors",
     "Verification": "cnncalc.pytorch.verification",
+    "Drawing": "cnncalc.render.draw",
 }
 
 __all__ = [  # the classes and load_spec are provided lazily by __getattr__ below
-    "CnncalcError", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
-    "TorchMissingError", "Verification", "analyze", "build", "load_spec", "verify",
+    "CnncalcError", "Drawing", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
+    "TorchMissingError", "Verification", "analyze", "build", "draw", "load_spec", "verify",
 ]
 
 #: What ``analyze``, ``build`` and ``verify`` take: a loaded spec, a path, a bundled name, a mapping.
@@ -74,6 +76,14 @@ def analyze(spec: SpecSource) -> Report:
     from cnncalc.analysis.walk import analyze as walk
 
     return walk(_spec(spec, "analyze"))
+
+
+def draw(spec: SpecSource, depth: int | None = None) -> Drawing:
+    """The picture of ``spec`` (see :func:`cnncalc.render.draw.draw`): its ``svg`` and ``dot``
+    text; Jupyter shows it as its SVG. ``depth`` folds block calls nested deeper, as ``--depth``."""
+    from cnncalc.render.draw import draw as make
+
+    return make(analyze(spec), depth)
 
 
 def build(spec: SpecSource) -> nn.Module:

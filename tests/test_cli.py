@@ -159,6 +159,8 @@ def test_readme_documents_every_command() -> None:
     ["solve", "-J", "224", "-O", "55", "-M", "11"],
     ["quiz", "--seed", "1", "-f", "markdown"],
     ["export", "lenet5"],
+    ["draw", "alexnet"],
+    ["analyze", "vgg16", "-f", "html"],
 ])
 def test_torch_free_commands_never_import_torch(args: list[str], tmp_path: Path) -> None:
     # Run each in a fresh interpreter and look at sys.modules afterwards, whatever the exit status.

@@ -173,6 +173,7 @@ class Report:
     graph: Graph | None = None  # the expanded network; one node per row unless ``depth`` folds
     output_shape: Shape = ()
     depth: int | None = None  # blocks deeper than this are folded into one row each (fold())
+    spec_text: str | None = field(default=None, repr=False)  # the YAML it was analysed from, if read
 
     @property
     def layers(self) -> list[Any]:
@@ -201,6 +202,12 @@ class Report:
 
     def __str__(self) -> str:
         return self.render("table")
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a report as the HTML report (``analyze --format html``)."""
+        from cnncalc.render.html import report_html
+
+        return report_html(self)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from cnncalc.render import report as render
@@ -263,7 +270,7 @@ def analyze(spec: Spec) -> Report:
     return Report(name=spec.name or "network", description=spec.description,
                   input_shape=spec.input.shape, rows=rows, totals=totals,
                   warnings=sorted(warnings, key=lambda w: w.index), graph=graph,
-                  output_shape=graph.shapes[graph.output])
+                  output_shape=graph.shapes[graph.output], spec_text=spec.text)
 
 
 class _Unfit(Exception):

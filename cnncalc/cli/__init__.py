@@ -22,7 +22,7 @@ from cnncalc.spec import bundled
 from cnncalc.text import printable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-FORMATS = ("table", "json", "csv", "markdown")  # cnncalc.render.report.FORMATS, without importing it
+FORMATS = ("table", "json", "csv", "markdown", "html")  # cnncalc.render.report.FORMATS, without importing it
 
 
 # Commands that live in their own modules, imported only when run (or listed in --help), so
@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "solve": "cnncalc.cli.commands.solve:solve",
     "softmax": "cnncalc.cli.commands.numeric:softmax",
     "convolve": "cnncalc.cli.commands.numeric:convolve",
+    "draw": "cnncalc.cli.commands.draw:draw",
 }
 
 
@@ -78,7 +79,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("spec")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="Output format: a rich table, or JSON/CSV/Markdown for scripts and notes.")
+              help="Output format: a rich table, JSON/CSV/Markdown for scripts and notes, or one "
+                   "self-contained HTML page (drawing, sortable table, worked formulas, charts).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit status 2).")
 @click.option("--width", type=click.IntRange(40, 1000), default=None,
               help="Table width in characters [default: the terminal's, or 160 when piped]; "
@@ -86,7 +88,10 @@ def cli() -> None:
 @click.option("--depth", type=click.IntRange(1, 64), default=None,
               help="Fold every block call nested deeper than this into one row with its sums "
                    "(1: the top-level blocks only, as torchinfo's depth).")
-def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | None) -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the report to this file [default: standard output].")
+def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | None,
+            output: str | None) -> None:
     """Report every layer of SPEC: shapes, weights per neuron, neurons,
     connections, parameters, MACs, memory and receptive field.
 
@@ -96,7 +101,7 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | N
     from cnncalc.spec.loader import load_spec
 
     loaded = load_spec(spec)
-    report = run_analysis(loaded)
+    report = full = run_analysis(loaded)
     if depth is not None:
         from cnncalc.analysis.fold import fold
 
@@ -106,6 +111,26 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | N
         raise SpecError([Issue(f"warning (--strict): {w.message}", line=lines.get(w.layer),
                                layer=w.layer, index=w.index) for w in report.warnings],
                         loaded.source)
+    if output is not None or fmt == "html":
+        from cnncalc.cli.commands.draw import write_output
+
+        if fmt == "html":  # every row, so that the page can unfold what depth folds at first
+            from cnncalc.render.html import report_html
+
+            text = report_html(full, depth)
+        else:
+            text = report.render(fmt, width=width)
+        if output is None:
+            click.echo(text, nl=False, color=True)
+            return
+        write_output(output, text)
+        click.echo(f"wrote {output}", err=True)
+        if fmt == "csv":
+            from cnncalc.render.report import warning_line
+
+            for warning in report.warnings:
+                click.echo(f"warning: {warning_line(warning)}", err=True)
+        return
     if fmt != "table":
         # Data, written as it is: JSON escapes control characters and Markdown shows them as \x1b,
         # but CSV keeps the true name, which click would otherwise strip of what looks like colour.

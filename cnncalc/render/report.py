@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "render", "report_dict", "rich_group", "warning_line"]
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "json", "csv", "markdown", "html")
 
 # (key, heading) of the per-layer columns of the table and Markdown. "reads" is shown only for a
 # network that branches: what a row reads where that is not simply the row above.
@@ -68,6 +68,10 @@ def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
         return _markdown(report)
     if fmt == "table":
         return _plain_text(report, width or 160)
+    if fmt == "html":
+        from cnncalc.render.html import report_html
+
+        return report_html(report, report.depth)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 

@@ -67,11 +67,16 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
                                "lenet5 (cnncalc list shows them all), or - for standard input")],
                         repr(source))
     if source == "-":
-        data, root = decode_yaml(sys.stdin.buffer.read(MAX_BYTES + 1), "<stdin>")
-        return spec_from_data(data, root, source="<stdin>")
+        raw = sys.stdin.buffer.read(MAX_BYTES + 1)
+        data, root = decode_yaml(raw, "<stdin>")
+        spec = spec_from_data(data, root, source="<stdin>")
+        spec._text = raw.decode("utf-8-sig")  # decode_yaml has checked it is UTF-8
+        return spec
     path = bundled.resolve(source)
     data, root = read_yaml(path)
-    return spec_from_data(data, root, source=str(source), stem=path.stem)
+    spec = spec_from_data(data, root, source=str(source), stem=path.stem)
+    spec._text = path.read_bytes().decode("utf-8-sig")  # kept for the HTML report, which shows it
+    return spec
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:

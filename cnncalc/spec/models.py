@@ -981,11 +981,17 @@ class Spec(BaseModel):
     blocks: dict[Name, Block] = Field(default_factory=dict)
     layers: Entries
     _source: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str | None:
         """The file this spec was loaded from, when it was."""
         return self._source
+
+    @property
+    def text(self) -> str | None:
+        """The YAML as it was read, when the spec came from a file or standard input."""
+        return self._text
 
 
 def spelling_pattern(names: Any) -> str:
