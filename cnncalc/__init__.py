@@ -20,17 +20,18 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnncalc.analysis.walk import LayerRow, Report
+    from cnncalc.analysis.walk import LayerRow
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
     from cnncalc.pytorch.verification import Verification
     from cnncalc.render.draw import Drawing
+    from cnncalc.report import Report
     from cnncalc.spec.loader import load_spec
     from cnncalc.spec.models import Spec
 
-__version__ = "0.1.0"
+from cnncalc.version import __version__ as __version__  # re-exported
 
 _WHERE = {
-    "Report": "cnncalc.analysis.walk",
+    "Report": "cnncalc.report",
     "LayerRow": "cnncalc.analysis.walk",
     "load_spec": "cnncalc.spec.loader",
     "Spec": "cnncalc.spec.models",
@@ -74,8 +75,9 @@ def analyze(spec: SpecSource) -> Report:
     layer that cannot apply to its input, and :class:`TypeError` for something that is no spec.
     """
     from cnncalc.analysis.walk import analyze as walk
+    from cnncalc.report import Report
 
-    return walk(_spec(spec, "analyze"))
+    return Report.of(walk(_spec(spec, "analyze")))
 
 
 def draw(spec: SpecSource, depth: int | None = None) -> Drawing:

@@ -1,7 +1,7 @@
 """Write the README's pictures and the sample report: ``python scripts/make_pictures.py``.
 
 docs/lenet5.svg (a chain, the lecture's stacks), docs/resnet18.svg (a network that branches, from
-docs/resnet18.yaml) and docs/sample-report.html (ResNet-18's HTML report, its blocks folded at
+architectures/resnet18.yaml) and docs/sample-report.html (ResNet-18's HTML report, its blocks folded at
 depth 2 to begin with). tests/test_draw.py regenerates them and fails when one is out of date.
 """
 
@@ -22,7 +22,7 @@ DOCS = ROOT / "docs"
 
 def pictures() -> dict[str, str]:
     """Each file's name under docs/ and its text."""
-    resnet = analyze(DOCS / "resnet18.yaml")
+    resnet = analyze("resnet18")
     return {
         "lenet5.svg": svg(analyze("lenet5")),
         "resnet18.svg": svg(resnet),

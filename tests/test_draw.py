@@ -23,7 +23,7 @@ from cnncalc.render.html import report_html
 from cnncalc.spec import bundled
 
 ROOT = Path(__file__).parent.parent
-RESNET = ROOT / "docs" / "resnet18.yaml"
+RESNET = ROOT / "architectures" / "resnet18.yaml"
 SVG = "{http://www.w3.org/2000/svg}"
 SOURCES = [*bundled.names(), str(RESNET)]
 

@@ -3,7 +3,8 @@
 Imports are read from the source (every ``import`` statement that runs, at any level; those under
 ``if TYPE_CHECKING:`` only feed annotations and never run). The layers, lowest first:
 
-    errors, text → spec → graph → analysis → lecture → render → cli, and pytorch beside them
+    errors, text, version → spec → graph → analysis → lecture → render → report → cli, and pytorch
+    beside them (cnncalc.report is the report that renders itself, above the renderers)
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ FORBIDDEN = {
                      "cnncalc.pytorch", "cnncalc.cli"),
     "cnncalc.graph": ("cnncalc.analysis", "cnncalc.lecture", "cnncalc.render", "cnncalc.pytorch",
                       "cnncalc.cli"),
-    "cnncalc.analysis": ("cnncalc.lecture", "cnncalc.pytorch", "cnncalc.cli"),
-    "cnncalc.lecture": ("cnncalc.render", "cnncalc.pytorch", "cnncalc.cli"),
-    "cnncalc.render": ("cnncalc.pytorch", "cnncalc.cli"),
+    "cnncalc.analysis": ("cnncalc.lecture", "cnncalc.render", "cnncalc.report", "cnncalc.pytorch",
+                         "cnncalc.cli"),
+    "cnncalc.lecture": ("cnncalc.render", "cnncalc.report", "cnncalc.pytorch", "cnncalc.cli"),
+    "cnncalc.render": ("cnncalc.report", "cnncalc.pytorch", "cnncalc.cli"),
     "cnncalc.pytorch": ("cnncalc.cli", "cnncalc.render", "cnncalc.lecture"),
 }
 

@@ -9,13 +9,16 @@ weights per neuron mean nothing for a whole block and are left out. The totals n
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeVar
 
 from cnncalc.analysis.walk import LayerRow, Report
+
+R = TypeVar("R", bound=Report)
 
 __all__ = ["fold"]
 
 
-def fold(report: Report, depth: int) -> Report:
+def fold(report: R, depth: int) -> R:
     """``report`` with every block call nested deeper than ``depth`` (≥ 1) folded into one row."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1; got {depth}")

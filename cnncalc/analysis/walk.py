@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import singledispatch
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cnncalc.analysis import core
 from cnncalc.analysis.core import ReceptiveField
@@ -61,9 +61,6 @@ from cnncalc.spec.models import (
     ZeroPad2d,
 )
 from cnncalc.text import plural
-
-if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
 
 __all__ = [
     "BYTES_PER_VALUE",
@@ -158,10 +155,10 @@ class Totals:
 
 @dataclass(frozen=True)
 class Report:
-    """The analysis of one spec. Its printed form is the table.
+    """The analysis of one spec: its rows, totals and warnings, and the network they describe.
 
-    ``render(fmt)`` gives the same report as ``table``, ``json``, ``csv`` or
-    ``markdown`` text; ``to_dict()`` gives the JSON document as Python data.
+    Plain data: the renderers (:mod:`cnncalc.render`) turn it into text, and
+    :class:`cnncalc.report.Report`, what :func:`cnncalc.analyze` returns, renders itself.
     """
 
     name: str
@@ -189,30 +186,6 @@ class Report:
     def branches(self) -> bool:
         """Whether the network is more than a chain (some layer reads other than the one before)."""
         return self.graph is not None and not self.graph.is_chain
-
-    def to_dict(self) -> dict[str, Any]:
-        from cnncalc.render import report as render
-
-        return render.report_dict(self)
-
-    def render(self, fmt: str = "table", width: int | None = None) -> str:
-        from cnncalc.render import report as render
-
-        return render.render(self, fmt, width=width)
-
-    def __str__(self) -> str:
-        return self.render("table")
-
-    def _repr_html_(self) -> str:
-        """Jupyter shows a report as the HTML report (``analyze --format html``)."""
-        from cnncalc.render.html import report_html
-
-        return report_html(self)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from cnncalc.render import report as render
-
-        yield render.rich_group(self, options.max_width)
 
 
 def analyze(spec: Spec) -> Report:

@@ -16,13 +16,13 @@ from typing import Any
 
 import click
 
-from cnncalc import __version__
 from cnncalc.errors import CnncalcError, Issue, SpecError
 from cnncalc.spec import bundled
 from cnncalc.text import printable
+from cnncalc.version import __version__
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-FORMATS = ("table", "json", "csv", "markdown", "html")  # cnncalc.render.report.FORMATS, without importing it
+FORMATS = ("table", "json", "csv", "markdown", "html")  # cnncalc.report.Report.render's, without importing it
 
 
 # Commands that live in their own modules, imported only when run (or listed in --help), so
@@ -98,10 +98,11 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | N
     SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input.
     """
     from cnncalc.analysis.walk import analyze as run_analysis
+    from cnncalc.report import Report
     from cnncalc.spec.loader import load_spec
 
     loaded = load_spec(spec)
-    report = full = run_analysis(loaded)
+    report = full = Report.of(run_analysis(loaded))
     if depth is not None:
         from cnncalc.analysis.fold import fold
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from html import escape
 
-from cnncalc import __version__
 from cnncalc.analysis.walk import LayerRow, Report
 from cnncalc.render.draw import svg as draw_svg
 from cnncalc.render.report import _bytes, _columns, _rf, _shape, _total_cells, warning_line
 from cnncalc.text import printable
+from cnncalc.version import __version__
 
 __all__ = ["report_html"]
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "render", "report_dict", "rich_group", "warning_line"]
 
-FORMATS = ("table", "json", "csv", "markdown", "html")
+FORMATS = ("table", "json", "csv", "markdown")  # and html: cnncalc.render.html, which builds on these
 
 # (key, heading) of the per-layer columns of the table and Markdown. "reads" is shown only for a
 # network that branches: what a row reads where that is not simply the row above.
@@ -59,7 +59,7 @@ def _legend(report: Report) -> str:
 
 
 def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
-    """The report as text in one of :data:`FORMATS`."""
+    """The report as text in one of :data:`FORMATS` (HTML: :func:`cnncalc.render.html.report_html`)."""
     if fmt == "json":
         return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
@@ -68,10 +68,6 @@ def render(report: Report, fmt: str = "table", width: int | None = None) -> str:
         return _markdown(report)
     if fmt == "table":
         return _plain_text(report, width or 160)
-    if fmt == "html":
-        from cnncalc.render.html import report_html
-
-        return report_html(report, report.depth)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
