@@ -214,20 +214,27 @@ class ReceptiveField:
     @property
     def size(self) -> int:
         """The most input pixels one output sees (first to last, holes of dilation included)."""
+        if len(self.bounds) == 1 and self.bounds[0] is not None:
+            return self.bounds[0][1] - self.bounds[0][0] + 1
         return max((b[1] - b[0] + 1 for b in self.bounds if b is not None), default=0)
 
     @property
     def jump(self) -> Fraction | int:
+        if len(self.bounds) == 1:
+            return self.shift
         return _whole_if_can(Fraction(self.shift, len(self.bounds)))
 
     @property
-    def start(self) -> Fraction:
+    def start(self) -> Fraction | int:
         """Centre of output 0's field; where output 0 sees nothing, of the first output that sees
-        something, moved back by its position times the jump."""
+        something, moved back by its position times the jump. A whole number where it can be."""
         for index, found in enumerate(self.bounds):
             if found is not None:
-                return Fraction(found[0] + found[1], 2) - index * Fraction(self.shift, len(self.bounds))
-        return Fraction(0)
+                twice = found[0] + found[1]
+                if index == 0 and twice % 2 == 0:
+                    return twice // 2
+                return _whole_if_can(Fraction(twice, 2) - index * Fraction(self.shift, len(self.bounds)))
+        return 0
 
     @property
     def even(self) -> bool:
@@ -343,6 +350,10 @@ def union(fields: list[ReceptiveField]) -> tuple[ReceptiveField, bool]:
     input's at output 0, and the merge is reported unaligned.
     """
     first = fields[0]
+    if all(f.even and f.shift == first.shift for f in fields):  # the common case, quickly
+        lows, highs = zip(*(f.bounds[0] for f in fields), strict=True)
+        aligned = len({low + high for low, high in zip(lows, highs, strict=True)}) == 1
+        return ReceptiveField(((min(lows), max(highs)),), first.shift), aligned
     aligned = all(f.jump == first.jump and f.start == first.start for f in fields)
     if any(f.jump != first.jump for f in fields):
         here = [f.at(0) for f in fields]
