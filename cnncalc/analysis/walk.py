@@ -693,8 +693,9 @@ def _conv_transpose2d(layer: ConvTranspose2d, shape: Shape, rf: Field2 | None) -
 @_step.register(Upsample)
 def _upsample(layer: Upsample, shape: Shape, rf: Field2 | None) -> Step:
     """torch's Upsample: to ``size``, or ⌊J·scale⌋ (computed in double precision, as torch does).
-    It adds no units. Nearest reads one input per output; bilinear two neighbours along each
-    axis, so the largest receptive field grows by one input step."""
+    It adds no units. Nearest reads one input per output; bilinear the two neighbours of its
+    source position along each axis (one where that position is whole), so outputs see fields of
+    different sizes: :class:`~cnncalc.analysis.core.ReceptiveField` follows each exactly."""
     channels, height, width = _feature_map(layer.type, shape)
     if layer.size is not None:
         out = layer.size
@@ -732,8 +733,9 @@ def _merge(layer: Add | Mul | Concat | CenterCrop, shapes: list[Shape],
     - ``centercrop``: the first input cut to the second's height and width, top = (H − h) // 2,
       left = (W − w) // 2.
 
-    Receptive field: the union over the inputs (``centercrop``: the first input's, moved by the
-    crop); an input through a global operation has none, and marks the row global_context.
+    Receptive field: the union over the inputs at each position (``centercrop``: the first
+    input's, moved by the crop), warned ``unaligned`` where their jumps or centres differ; an
+    input through a global operation has none, and marks the row global_context.
     """
     kind = layer.type
     if len(shapes) < 2:
