@@ -13,10 +13,13 @@ size, P the padding, s the stride. Output sizes follow PyTorch exactly
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 __all__ = [
+    "MAX_PERIOD",
+    "IrregularField",
     "ReceptiveField",
     "Taps",
     "Window",
@@ -153,74 +156,183 @@ def adaptive_max_window(size: int, out: int) -> int:
     return q + 1 if out % r == 0 else q + 2
 
 
+# The most entries a receptive field's period may hold. Conv/pool chains have period 1; each
+# upsampling multiplies it by its ratio's denominator (a U-Net decoder's four ×2 give 16). Past
+# this, :class:`IrregularField` is raised and the walk reports no field for that layer.
+MAX_PERIOD = 4096
+
+Bounds = tuple[int, int] | None  # first and last input pixel one output sees; None: none at all
+
+
+class IrregularField(ValueError):
+    """The field after a layer repeats only every more than :data:`MAX_PERIOD` positions."""
+
+
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Receptive field of one output position along one dimension.
+    """Which input pixels each output position sees, along one dimension, exactly.
 
-    ``size`` is how many input pixels it sees (the largest, where it depends on the position),
-    ``jump`` the distance in input pixels between neighbouring outputs (the product of the
-    strides so far; a fraction after upsampling), and ``start`` the input coordinate of the
-    centre of the first output's field (pixel centres at 0, 1, 2, …; negative when it sits in
+    Output position o (on the unbounded lattice: positions in padding count too, so a field is
+    never clipped to the input) sees input pixels ``low(o)`` … ``high(o)``: the extent a gradient
+    of output o with respect to the input finds when no weights cancel. Both are non-decreasing
+    in o and repeat with a shift: with T = ``len(bounds)`` (the period) and D = ``shift``,
+
+        (low(o), high(o)) = bounds[o mod T] + ⌊o / T⌋·D.
+
+    A conv/pool chain has T = 1 (every output steps the same ``jump`` = the product of the
+    strides). Upsampling and transposed convolutions step unevenly (×2 nearest: two outputs
+    share a field, the next steps a whole input), so T grows to their ratio's denominator; a
+    later stride can even the steps again, and the period is kept as small as it can be. A
+    transposed convolution whose stride exceeds its kernel leaves outputs that see nothing
+    (``None``). Every layer reads its input through one rule, :meth:`read`: output o sees the
+    union of the fields of the input positions it reads, and because low and high are
+    monotone that union is low(first read) … high(last read). Work per layer is O(T), whatever
+    the image size.
+
+    What the report shows: ``size``, the largest extent over all positions; ``jump``, the mean
+    step D / T in input pixels between neighbouring outputs (a fraction after upsampling; 0 after
+    ``linear`` along the width, whose outputs are features, not positions); ``start``, the input
+    coordinate of the centre of output 0's field (pixel centres at 0, 1, 2, …; negative in the
     padding).
-
-    After upsampling, neighbouring outputs no longer step evenly: two outputs may share a field
-    and the next one step a whole ``grain`` (the jump before upsampling). ``grain`` is None
-    while the steps are even (then every step is ``jump``).
     """
 
-    size: int = 1
-    jump: Fraction | int = 1
-    start: Fraction = Fraction(0)
-    grain: Fraction | int | None = None
+    bounds: tuple[Bounds, ...] = ((0, 0),)
+    shift: int = 1
 
-    def span(self, steps: int) -> int:
-        """The most input pixels between the field centres of two outputs ``steps`` apart.
+    @property
+    def period(self) -> int:
+        return len(self.bounds)
 
-        Even steps: steps·j. Uneven ones (centres on a lattice of ``grain`` g, advancing j on
-        average): ⌈steps·j / g⌉·g, reached somewhere along any map longer than one period.
+    def at(self, position: int) -> Bounds:
+        """(low, high) of output ``position``, or None where it sees no input pixel."""
+        turns, index = divmod(position, len(self.bounds))
+        found = self.bounds[index]
+        if found is None:
+            return None
+        return found[0] + turns * self.shift, found[1] + turns * self.shift
+
+    @property
+    def size(self) -> int:
+        """The most input pixels one output sees (first to last, holes of dilation included)."""
+        if len(self.bounds) == 1 and self.bounds[0] is not None:
+            return self.bounds[0][1] - self.bounds[0][0] + 1
+        return max((b[1] - b[0] + 1 for b in self.bounds if b is not None), default=0)
+
+    @property
+    def jump(self) -> Fraction | int:
+        if len(self.bounds) == 1:
+            return self.shift
+        return _whole_if_can(Fraction(self.shift, len(self.bounds)))
+
+    @property
+    def start(self) -> Fraction | int:
+        """Centre of output 0's field; where output 0 sees nothing, of the first output that sees
+        something, moved back by its position times the jump. A whole number where it can be."""
+        for index, found in enumerate(self.bounds):
+            if found is not None:
+                twice = found[0] + found[1]
+                if index == 0 and twice % 2 == 0:
+                    return twice // 2
+                return _whole_if_can(Fraction(twice, 2) - index * Fraction(self.shift, len(self.bounds)))
+        return 0
+
+    @property
+    def even(self) -> bool:
+        """Whether every output sees a field of the same size, one ``jump`` from the last."""
+        return len(self.bounds) == 1 and self.bounds[0] is not None
+
+    def read(self, period: int, advance: int, reads: Callable[[int], Sequence[int]]) -> ReceptiveField:
+        """The field after a layer whose output o reads input positions ``reads(o)`` (ascending),
+        where ``reads(o + period)`` is ``reads(o)`` moved by ``advance``.
+
+        Output o sees the union of what those inputs see. The new period is the smallest
+        multiple of ``period`` that moves the input by a whole number of this field's periods.
         """
-        if self.grain is None:
-            return int(steps * self.jump)
-        return math.ceil(Fraction(steps) * self.jump / self.grain) * int(self.grain)
+        m = len(self.bounds) // math.gcd(advance, len(self.bounds))
+        new_period = period * m
+        if new_period > MAX_PERIOD:
+            raise IrregularField(f"the field repeats only every {new_period} positions")
+        shift = advance * m // len(self.bounds) * self.shift
+        holes = any(b is None for b in self.bounds)
+        bounds: list[Bounds] = []
+        for o in range(new_period):
+            positions = reads(o)
+            if not holes:
+                if len(positions) == 0:
+                    bounds.append(None)
+                    continue
+                low, high = self.at(positions[0]), self.at(positions[-1])
+                assert low is not None and high is not None
+                bounds.append((low[0], high[1]))
+                continue
+            seen = [b for b in map(self.at, positions) if b is not None]
+            bounds.append((min(b[0] for b in seen), max(b[1] for b in seen)) if seen else None)
+        return _shortest(tuple(bounds), shift)
 
     def through(self, kernel: int, stride: int = 1, pad_before: int = 0,
                 dilation: int = 1) -> ReceptiveField:
-        """The field after a sliding-window layer (Araujo et al., Distill 2019):
+        """A sliding window (conv, pooling, padding and cropping as 1-wide windows): output o reads
+        inputs o·s − P + k·d, k = 0 … M − 1. On an even field this is Araujo et al.'s (Distill
+        2019) r' = r + (M_eff − 1)·j, j' = j·s, start' = start + ((M_eff − 1)/2 − P)·j."""
+        first = -pad_before
+        last = first + effective_kernel(kernel, dilation) - 1
+        if self.even:
+            (low, high), = self.bounds  # type: ignore[misc]
+            return ReceptiveField(((low + first * self.shift, high + last * self.shift),),
+                                  self.shift * stride)
+        return self.read(1, stride, lambda o: range(o * stride + first, o * stride + last + 1, dilation))
 
-        r' = r + (M_eff − 1)·j,  j' = j·s,  start' = start + ((M_eff − 1)/2 − P)·j,
+    def nearest(self, ratio: Fraction) -> ReceptiveField:
+        """torch's nearest upsampling: output o reads input ⌊o·ratio⌋ (ratio = in/out for a
+        ``size``, 1/scale_factor for a ``scale_factor``, as ATen's ``nearest_idx``)."""
+        p, q = ratio.numerator, ratio.denominator
+        return self.read(q, p, lambda o: (o * p // q,))
 
-        with (M_eff − 1)·j read as :meth:`span` after upsampling.
-        """
-        extent = effective_kernel(kernel, dilation)
-        jump = self.jump * stride
-        return ReceptiveField(
-            size=self.size + self.span(extent - 1),
-            jump=_whole_if_can(jump),
-            start=self.start + (Fraction(extent - 1, 2) - pad_before) * self.jump,
-            grain=self._grain_after(jump),
-        )
+    def bilinear(self, ratio: Fraction, align_corners: bool) -> ReceptiveField:
+        """torch's bilinear upsampling along one axis: output o reads the inputs around
+        src = (o + ½)·ratio − ½ (``align_corners`` false; ATen's ``area_pixel_compute_source_index``)
+        or src = o·ratio (true, ratio = (in − 1)/(out − 1)): ⌊src⌋, and ⌊src⌋ + 1 unless src is
+        whole (its weight is then 0, so no gradient reaches it)."""
+        p, q = ratio.numerator, ratio.denominator
+        if align_corners:
+            return self.read(q, p, lambda o: _floor_ceil(o * p, q))
+        return self.read(q, p, lambda o: _floor_ceil((2 * o + 1) * p - q, 2 * q))
 
-    def resampled(self, ratio: Fraction, reach: int = 0) -> ReceptiveField:
-        """The field after upsampling (or a transposed convolution): output o reads input
-        positions around o·``ratio``, and up to ``reach`` input steps beyond the nearest one
-        (bilinear reads 1 more; a transposed convolution its distinct inputs less one).
+    def adaptive(self, size: int, out: int) -> ReceptiveField:
+        """Adaptive pooling: window o spans ⌊o·J/O⌋ … ⌈(o + 1)·J/O⌉ − 1 (torch's rule)."""
+        g = math.gcd(size, out)
+        return self.read(out // g, size // g,
+                         lambda o: range(o * size // out, -(-(o + 1) * size // out)))
 
-        j' = j·ratio; r' = r + span(reach); the first output's centre stays on the first input's.
-        """
-        jump = self.jump * ratio
-        grain = self.grain if self.grain is not None else self.jump
-        return ReceptiveField(
-            size=self.size + self.span(reach),
-            jump=_whole_if_can(jump),
-            start=self.start,
-            grain=None if Fraction(jump) == Fraction(grain) else grain,
-        )
+    def transposed(self, kernel: int, stride: int = 1, padding: int = 0,
+                   dilation: int = 1) -> ReceptiveField:
+        """A transposed convolution: input i meets tap k at output o = i·s + k·d − P, so output o
+        reads the inputs (o + P − k·d)/s that are whole; with s > M some outputs read none."""
+        def reads(o: int) -> list[int]:
+            return sorted((o + padding - k * dilation) // stride for k in range(kernel)
+                          if (o + padding - k * dilation) % stride == 0)
+        return self.read(stride, 1, reads)
 
-    def _grain_after(self, jump: Fraction | int) -> Fraction | int | None:
-        if self.grain is None or Fraction(jump) / Fraction(self.grain) == int(
-                Fraction(jump) / Fraction(self.grain)):
-            return None  # steps even again (a stride that undoes the upsampling)
-        return self.grain
+
+def _floor_ceil(numerator: int, denominator: int) -> tuple[int, ...]:
+    low = numerator // denominator
+    return (low,) if numerator % denominator == 0 else (low, low + 1)
+
+
+def _shortest(bounds: tuple[Bounds, ...], shift: int) -> ReceptiveField:
+    """The same field with its smallest period (a stride after upsampling can even the steps)."""
+    period = len(bounds)
+    for p in range(1, period):
+        if period % p or shift * p % period:
+            continue
+        step = shift * p // period
+        if all(_moved(bounds[i], step) == bounds[i + p] for i in range(period - p)):
+            return ReceptiveField(bounds[:p], step)
+    return ReceptiveField(bounds, shift)
+
+
+def _moved(bounds: Bounds, by: int) -> Bounds:
+    return None if bounds is None else (bounds[0] + by, bounds[1] + by)
 
 
 def _whole_if_can(value: Fraction | int) -> Fraction | int:
@@ -228,15 +340,38 @@ def _whole_if_can(value: Fraction | int) -> Fraction | int:
 
 
 def union(fields: list[ReceptiveField]) -> tuple[ReceptiveField, bool]:
-    """The field of a merge: the union of its inputs' fields at the first output (the largest
-    extent, as a gradient finds it), and whether they agree on jump and centre."""
-    low = min(f.start - Fraction(f.size - 1, 2) for f in fields)
-    high = max(f.start + Fraction(f.size - 1, 2) for f in fields)
+    """The field of a merge, and whether its inputs agree on jump and centre.
+
+    Output o of a merge reads position o of every input, so it sees the union of their fields
+    there: the lowest low and the highest high (the extent a gradient finds). Where the inputs
+    step alike (equal jumps) that union is exact at every position, over the least common
+    multiple of their periods. Where the jumps differ the fields drift apart along the map and
+    the union grows with the image; the first input's field is then widened to cover every
+    input's at output 0, and the merge is reported unaligned.
+    """
     first = fields[0]
+    if all(f.even and f.shift == first.shift for f in fields):  # the common case, quickly
+        lows, highs = zip(*(f.bounds[0] for f in fields), strict=True)
+        aligned = len({low + high for low, high in zip(lows, highs, strict=True)}) == 1
+        return ReceptiveField(((min(lows), max(highs)),), first.shift), aligned
     aligned = all(f.jump == first.jump and f.start == first.start for f in fields)
-    grains = [f.grain for f in fields if f.grain is not None]
-    return ReceptiveField(size=int(high - low) + 1, jump=first.jump, start=(low + high) / 2,
-                          grain=grains[0] if grains else None), aligned
+    if any(f.jump != first.jump for f in fields):
+        here = [f.at(0) for f in fields]
+        seen = [b for b in here if b is not None]
+        own = first.at(0)
+        if not seen or own is None:
+            return first, aligned
+        down, up = min(b[0] for b in seen) - own[0], max(b[1] for b in seen) - own[1]
+        return ReceptiveField(tuple(None if b is None else (b[0] + down, b[1] + up) for b in first.bounds),
+                              first.shift), aligned
+    period = math.lcm(*(f.period for f in fields))
+    if period > MAX_PERIOD:
+        raise IrregularField(f"the field repeats only every {period} positions")
+    bounds: list[Bounds] = []
+    for o in range(period):
+        seen = [b for b in (f.at(o) for f in fields) if b is not None]
+        bounds.append((min(b[0] for b in seen), max(b[1] for b in seen)) if seen else None)
+    return _shortest(tuple(bounds), first.shift * period // first.period), aligned
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,

@@ -12,7 +12,7 @@ constant per layer, whatever the image size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import singledispatch
@@ -415,15 +415,15 @@ def _adaptive(layer: AdaptiveAvgPool2d | AdaptiveMaxPool2d, shape: Shape, rf: Fi
     # and a column span, so the connections multiply.
     connections = (channels * core.adaptive_connections(height, out_h)
                    * core.adaptive_connections(width, out_w))
-    kernels = (core.adaptive_max_window(height, out_h), core.adaptive_max_window(width, out_w))
-    strides = (max(height // out_h, 1), max(width // out_w, 1))
     # pooling to one position is global pooling: no local receptive field (contract §2)
-    field = None if (out_h, out_w) == (1, 1) else _through(rf, kernels, strides, ((0, 0), (0, 0)), (1, 1))
+    field, warnings = (None, []) if (out_h, out_w) == (1, 1) else _fields(
+        rf, lambda axis, along, size, out: axis.adaptive(size, out), (height, width), (out_h, out_w))
     return Step(
         output_shape=(channels, out_h, out_w),
         neurons=channels * out_h * out_w,
         connections=connections,
         receptive_field=field,
+        warnings=warnings,
     )
 
 
@@ -653,11 +653,9 @@ def _conv_transpose2d(layer: ConvTranspose2d, shape: Shape, rf: Field2 | None) -
         notes = (f"weights per neuron vary with the output position in a transposed convolution; "
                  f"w/neuron shows the largest ({weights_per_neuron:,}), and connections add up what "
                  "reaches each output",)
-    field = None
-    if rf is not None:
-        field = tuple(
-            axis.resampled(Fraction(1, stride), (t.most - 1) * (dilation // math.gcd(stride, dilation)))
-            for axis, stride, dilation, t in zip(rf, layer.stride, layer.dilation, taps, strict=True))
+    field, warnings = _fields(rf, lambda axis, along, size, out: axis.transposed(
+        layer.kernel_size[along], layer.stride[along], layer.padding[along], layer.dilation[along]),
+        (height, width), tuple(out))
     return Step(
         output_shape=(layer.out_channels, out[0], out[1]),
         weights_per_neuron=weights_per_neuron,
@@ -666,7 +664,8 @@ def _conv_transpose2d(layer: ConvTranspose2d, shape: Shape, rf: Field2 | None) -
         parameters=channels * (layer.out_channels // layer.groups) * kernel_area + bias * layer.out_channels,
         macs=(channels * height * width * (layer.out_channels // layer.groups) * kernel_area
               + bias * layer.out_channels * out[0] * out[1]),
-        receptive_field=field,  # type: ignore[arg-type]
+        receptive_field=field,
+        warnings=warnings,
         notes=notes,
     )
 
@@ -674,8 +673,9 @@ def _conv_transpose2d(layer: ConvTranspose2d, shape: Shape, rf: Field2 | None) -
 @_step.register(Upsample)
 def _upsample(layer: Upsample, shape: Shape, rf: Field2 | None) -> Step:
     """torch's Upsample: to ``size``, or ⌊J·scale⌋ (computed in double precision, as torch does).
-    It adds no units. Nearest reads one input per output; bilinear two neighbours along each
-    axis, so the largest receptive field grows by one input step."""
+    It adds no units. Nearest reads one input per output; bilinear the two neighbours of its
+    source position along each axis (one where that position is whole), so outputs see fields of
+    different sizes: :class:`~cnncalc.analysis.core.ReceptiveField` follows each exactly."""
     channels, height, width = _feature_map(layer.type, shape)
     if layer.size is not None:
         out = layer.size
@@ -686,12 +686,19 @@ def _upsample(layer: Upsample, shape: Shape, rf: Field2 | None) -> Step:
         if min(out) < 1:
             raise _Unfit(f"scale_factor {_pair(layer.scale_factor)} leaves an empty map "
                          f"({height}×{width} → {out[0]}×{out[1]}); use a larger factor")
-    field = None
-    if rf is not None:
-        reach = 1 if layer.mode == "bilinear" else 0
-        field = (rf[0].resampled(Fraction(height, out[0]), reach),
-                 rf[1].resampled(Fraction(width, out[1]), reach))
-    return Step(output_shape=(channels, out[0], out[1]), receptive_field=field)
+    scales = layer.scale_factor
+
+    def resample(axis: ReceptiveField, along: int, size: int, out: int) -> ReceptiveField:
+        if layer.mode == "bilinear" and layer.align_corners:
+            return axis.bilinear(Fraction(size - 1, out - 1) if out > 1 else Fraction(0), True)
+        # torch reads by 1/scale_factor where one is given (not in/out, which differ when
+        # in·scale is not whole); a decimal factor counts as the decimal it is written as
+        ratio = (Fraction(size, out) if scales is None
+                 else 1 / Fraction(scales[along]).limit_denominator(_FACTOR_DENOMINATOR))
+        return axis.bilinear(ratio, False) if layer.mode == "bilinear" else axis.nearest(ratio)
+
+    field, warnings = _fields(rf, resample, (height, width), tuple(out))
+    return Step(output_shape=(channels, out[0], out[1]), receptive_field=field, warnings=warnings)
 
 
 _MERGES = (Add, Mul, Concat, CenterCrop)
@@ -706,8 +713,9 @@ def _merge(layer: Add | Mul | Concat | CenterCrop, shapes: list[Shape],
     - ``centercrop``: the first input cut to the second's height and width, top = (H − h) // 2,
       left = (W − w) // 2.
 
-    Receptive field: the union over the inputs (``centercrop``: the first input's, moved by the
-    crop); an input through a global operation has none, and marks the row global_context.
+    Receptive field: the union over the inputs at each position (``centercrop``: the first
+    input's, moved by the crop), warned ``unaligned`` where their jumps or centres differ; an
+    input through a global operation has none, and marks the row global_context.
     """
     kind = layer.type
     if len(shapes) < 2:
@@ -743,12 +751,21 @@ def _merge(layer: Add | Mul | Concat | CenterCrop, shapes: list[Shape],
     warnings: list[tuple[str, str]] = []
     field: Field2 | None = None
     if local:
-        (height_field, aligned_h), (width_field, aligned_w) = (core.union([f[axis] for f in local])
-                                                               for axis in (0, 1))
-        field = (height_field, width_field)
-        if not (aligned_h and aligned_w):
-            warnings.append(("unaligned", f"the inputs' receptive fields are not aligned (jump and centre "
-                             f"{_rf_text(local)}); the field shown is their union at the first position"))
+        try:
+            (height_field, aligned_h), (width_field, aligned_w) = (core.union([f[axis] for f in local])
+                                                                   for axis in (0, 1))
+        except core.IrregularField as irregular:
+            warnings.append(("receptive_field", f"receptive field not computed: {irregular} (cnncalc "
+                                                f"follows up to {core.MAX_PERIOD:,})"))
+        else:
+            field = (height_field, width_field)
+            if not (aligned_h and aligned_w):
+                drift = any(f[axis].jump != local[0][axis].jump for f in local for axis in (0, 1))
+                shown = ("the field shown covers their union at the first position only (with different "
+                         "jumps the fields drift apart along the map)" if drift
+                         else "the field shown is their union")
+                warnings.append(("unaligned", f"the inputs' receptive fields are not aligned (jump and "
+                                              f"centre {_rf_text(local)}); {shown}"))
     return Step(output_shape=output, receptive_field=field, warnings=warnings,
                 global_context=len(local) < len(fields) and bool(local))
 
@@ -846,6 +863,24 @@ def _through(rf: Field2 | None, kernels: tuple[int, int], strides: tuple[int, in
         return None
     return (rf[0].through(kernels[0], strides[0], pads[0][0], dilations[0]),
             rf[1].through(kernels[1], strides[1], pads[1][0], dilations[1]))
+
+
+# A scale_factor is a float; torch divides by it in floating point. cnncalc reads it as the
+# fraction it was written as (1.5 as 3/2), with a denominator at most this.
+_FACTOR_DENOMINATOR = 1000
+
+
+def _fields(rf: Field2 | None, change: Callable[[ReceptiveField, int, int, int], ReceptiveField],
+            sizes: tuple[int, int], outs: tuple[int, ...]) -> tuple[Field2 | None, list[tuple[str, str]]]:
+    """Apply ``change(field, axis, size_in, size_out)`` along height and width. A field that would
+    repeat only every more than MAX_PERIOD positions is not reported (with a warning)."""
+    if rf is None:
+        return None, []
+    try:
+        return (change(rf[0], 0, sizes[0], outs[0]), change(rf[1], 1, sizes[1], outs[1])), []
+    except core.IrregularField as irregular:
+        return None, [("receptive_field", f"receptive field not computed: {irregular} (cnncalc follows "
+                                          f"up to {core.MAX_PERIOD:,})")]
 
 
 def _formula(size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> str:
