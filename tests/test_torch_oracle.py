@@ -364,16 +364,16 @@ def test_receptive_fields_of_branching_networks_match_a_gradient(data: dict[str,
             assert min(sizes[axis]) == field[axis].size, (axis, sizes[axis], field[axis])
 
 
-# Known analysis errors, kept here until cnncalc/analysis/core.py's ReceptiveField tracks which
-# input pixel each output's field starts at after resampling (the phase), not only the average
-# step: a stride after upsampling samples only some phases. (expected size: the gradient's.)
+# A stride after upsampling samples only some phases of the upsampled map: the field must follow
+# which input pixel each output's field starts at, not only the average step (an earlier model
+# got both of these wrong). Expected size: the gradient's.
 UP = {"name": "up", "type": "upsample", "scale_factor": 2}
-KNOWN_RF_ERRORS = {
-    # output o reads upsampled 2o, 2o + 1: both input o; the analysis says 2 (every phase)
+PHASE_CASES = {
+    # output o reads upsampled 2o, 2o + 1: both input o (every phase would say 2)
     "stride after upsampling, too large": ([UP, {"type": "conv2d", "out_channels": 1, "kernel_size": 2,
                                                  "stride": 2, "bias": False}], 1),
-    # a reads upsampled 2o − 1 … 2o + 1: inputs o − 1, o; b reads o, o + 1; the union is 3 wide,
-    # the analysis centres a's field on o and says 2
+    # a reads upsampled 2o − 1 … 2o + 1: inputs o − 1, o; b reads o, o + 1; the union is 3 wide
+    # (centring a's field on o would say 2)
     "the same in a merge, too small": ([UP, {"name": "a", "type": "conv2d", "out_channels": 1,
                                              "kernel_size": 3, "stride": 2, "padding": 1, "bias": False},
                                         {"type": "zeropad2d", "from": "input", "padding": [0, 0, 0, 1]},
@@ -383,11 +383,9 @@ KNOWN_RF_ERRORS = {
 }
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="the receptive field after upsampling ignores the phase a stride keeps")
-@pytest.mark.parametrize("case", sorted(KNOWN_RF_ERRORS))
+@pytest.mark.parametrize("case", sorted(PHASE_CASES))
 def test_receptive_field_after_upsampling_and_a_stride(case: str) -> None:
-    layers, expected = KNOWN_RF_ERRORS[case]
+    layers, expected = PHASE_CASES[case]
     field, sizes = gradient_fields({"input": [1, 40, 40], "layers": layers})
     assert max(sizes[0]) == min(sizes[0]) == expected  # the gradient: the same at every position
     assert field is not None and field[0].size == expected
