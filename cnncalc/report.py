@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis import walk
 from cnncalc.render import report as render
-from cnncalc.render.html import report_html
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -41,6 +40,8 @@ class Report(walk.Report):
 
     def render(self, fmt: str = "table", width: int | None = None) -> str:
         if fmt == "html":
+            from cnncalc.render.html import report_html  # its drawing code, only when asked
+
             return report_html(self, self.depth)
         return render.render(self, fmt, width=width)
 
@@ -49,7 +50,7 @@ class Report(walk.Report):
 
     def _repr_html_(self) -> str:
         """Jupyter shows a report as the HTML report (``analyze --format html``)."""
-        return report_html(self, self.depth)
+        return self.render("html")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield render.rich_group(self, options.max_width)

@@ -10,7 +10,8 @@ shape it carries, skips routed in lanes of their own. The layout is computed her
 layers, barycentre ordering); no graphviz is needed, though :func:`dot` writes DOT for it.
 
 Everything returns text and prints nothing. Every piece of user text (names, the description)
-goes through :func:`xml.sax.saxutils.escape` and is shown printable, never as markup.
+goes through :func:`html.escape` (``&``, ``<``, ``>`` and both quotes, which XML reads the same
+way) and is shown printable, never as markup.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 from itertools import pairwise
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from cnncalc.analysis.walk import LayerRow, Report
 from cnncalc.text import printable
@@ -162,7 +163,7 @@ def operation(row: LayerRow, layer: Any) -> str:
 
 
 def _label(text: str) -> str:
-    return escape(printable(text))
+    return escape(printable(text), quote=False)
 
 
 def _width(text: str, size: float = FONT) -> float:
@@ -170,7 +171,7 @@ def _width(text: str, size: float = FONT) -> float:
 
 
 def _text(x: float, y: float, text: str, cls: str = "cc-t", anchor: str = "middle") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" class={quoteattr(cls)} '
+    return (f'<text x="{x:.1f}" y="{y:.1f}" class="{escape(cls)}" '
             f'text-anchor="{anchor}">{_label(text)}</text>')
 
 
@@ -178,7 +179,7 @@ def _svg(width: float, height: float, title: str, body: list[str]) -> str:
     width, height = math.ceil(width), math.ceil(height)
     return "\n".join([
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label={quoteattr(printable(title))}>',
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(printable(title))}">',
         f"<title>{_label(title)}</title>",
         f"<style>{_STYLE}</style>",
         '<defs><marker id="cc-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
