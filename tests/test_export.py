@@ -19,7 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from hypothesis import example, given, settings
-from strategies import specs
+from strategies import branching_specs, specs
 from torch import nn
 
 from cnncalc import analyze, load_spec
@@ -34,6 +34,7 @@ from cnncalc.pytorch.export import (
     export,
     to_torch,
 )
+from cnncalc.pytorch.export_graph import ExportUnsupported
 from cnncalc.spec import bundled
 from cnncalc.spec.models import Spec
 
@@ -523,6 +524,33 @@ def test_a_block_takes_the_names_it_reads_from_outside_as_arguments() -> None:
     assert "self.mix = Mix(c, skip_channels=skip_channels, stem_channels=stem_channels, c=c)" in skips
     assert "        for block in self.more:\n            x = block(x, pre, stem)\n" in skips
     assert "l1 = self.l1(a, a, stem)" in skips and "x = self.l2(l1, stem, stem)" in skips
+
+
+def test_an_entry_reading_different_names_in_different_calls() -> None:
+    choices = check_branching(load_spec(str(SPECS / "choices.yaml")))
+    # entries of the block: chosen by name in forward, the name a parameter kept in __init__
+    assert 'def __init__(self, in_channels: int, r: int = 2, a: str = "input", b: str = "gate")' in choices
+    assert ('        inputs = {"input": input, "gate": gate}\n'
+            "        x = self.scale(inputs[self.a], inputs[self.b])\n") in choices
+    assert 'self.se2 = Se(3, a="gate", b="input")' in choices
+    # the block's input in one call, the caller's entry in another: the caller passes either
+    assert "    def forward(self, input: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:" in choices
+    assert "x = self.res1(stem, stem)" in choices and "x = self.res2(x, stem)" in choices
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=branching_specs())
+def test_random_branching_specs(data: dict[str, Any]) -> None:
+    """Random networks that branch (blocks, repeats, `when`, parameters naming entries, U-Net
+    skips) export as build makes them; a top-level reference into a call (``s3.bn2``) is the one
+    thing refused, in one line."""
+    spec = load_spec(data)
+    try:
+        check_against_build(spec)
+    except ExportUnsupported as err:
+        inside = [item for layer in data["layers"] for item in layer.get("from", []) if "." in item]
+        assert inside and "names a layer inside a call" in str(err), err
+        assert "\n" not in str(err)
 
 
 def test_a_name_read_from_outside_exports(tmp_path: Path) -> None:

@@ -54,8 +54,8 @@ _List = base._List
 CALL_KEYS = frozenset({"block", "name", "from", "when", "repeat", "first"})
 SENTINEL = 987_654_321  # an input size no layer has: where it shows, the argument is an input size
 # Names the generated code uses itself: a parameter named so gets a trailing '_' in Python.
-_RESERVED_NAMES = frozenset({"self", "input", "x", "nn", "torch", "F", "math", "Fraction", "OrderedDict",
-                             "make_divisible", *dir(builtins)})
+_RESERVED_NAMES = frozenset({"self", "input", "inputs", "x", "nn", "torch", "F", "math", "Fraction",
+                             "OrderedDict", "make_divisible", *dir(builtins)})
 
 MERGE_SOURCE = {
     "Add": '''class Add(nn.Module):
@@ -346,6 +346,15 @@ class _Entry:
 
 
 @dataclass
+class _Choice:
+    """An input that names different entries of the block in different calls."""
+
+    attr: str  # the attribute holding the name read (set in __init__)
+    options: dict[str, tuple[Any, ...]]  # by name: the target it stands for
+    names: dict[str, str | None]  # by instance path: the name that call reads
+
+
+@dataclass
 class _Outside:
     """A name a block reads from outside it (``from: [$skip, up]``, a name of the caller's): an
     argument of the block's ``forward``, which its caller passes; its channels are an argument
@@ -376,6 +385,8 @@ class _Class:
         self.decimals = {name for name in (self.instances[0].params if not self.top else {})
                          if any(isinstance(inst.params[name], float) for inst in self.instances)}
         self.outside: list[_Outside] = []
+        self.choices: list[_Choice] = []
+        self.choice_lines: list[str] = []  # __init__'s lines setting the choices' attributes
         self._resolve_inputs()
         self._attributes()
         self.flows: dict[tuple[tuple[Any, ...], frozenset[int]], str | None] = {}
@@ -446,26 +457,74 @@ class _Class:
                                     "name the call's output, or make the layer the block's output")
         return None
 
-    def _reference(self, texts: list[str | None], e: _Entry, hint: str) -> tuple[Any, ...]:
+    def _reference(self, texts: list[str | None], e: _Entry, hint: str, written: Any = None,
+                   call_input: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
         """The target of one item of an entry's ``from``, given as each call resolves it (None
-        where the call cannot tell: it leaves out what reads the name): an entry of the block,
-        the same in every call, or a name from outside (then an argument of forward, and the
-        name may differ from call to call)."""
-        targets = {self._find(text, e.index) for text in texts if text is not None}
-        if targets == {None}:
+        where the call cannot tell: it leaves out what reads the name). One entry of the block in
+        every call is that entry. A name from outside (or, in some calls, the block's input) is
+        an argument of forward, which the caller passes; entries of the block that differ from
+        call to call are chosen in forward by name (:meth:`_choice`). ``written``: the item as
+        written; ``call_input``: what ``input`` means (for a name a called block reads: the call's
+        input)."""
+        found = [None if text is None else call_input if call_input is not None and text == INPUT
+                 else self._find(text, e.index) for text in texts]
+        known = {target for target, text in zip(found, texts, strict=True) if text is not None}
+        if None in known and known <= {None, ("input",)}:
             return self._outside(texts, hint)
-        if len(targets) != 1 or None in targets:
-            shown = ", ".join(dict.fromkeys(repr(t) for t in texts if t is not None))
-            raise ExportUnsupported(f"{self._where()}: entry {e.name!r} reads {shown} in different calls, "
-                                    "not all of them from outside the block; export needs one entry of "
-                                    "the block in every call (a name from outside may differ)")
-        target = targets.pop()
+        if len(known) > 1:
+            if None in known:
+                shown = ", ".join(dict.fromkeys(repr(t) for t in texts if t is not None))
+                raise ExportUnsupported(f"{self._where()}: entry {e.name!r} reads {shown} in different "
+                                        "calls, entries of the block in some and names from outside it in "
+                                        "others; export needs one or the other")
+            return self._choice(e, texts, found, written)
+        target = known.pop()
         assert target is not None
         if target[0] == "instance":
             called = self.entries[target[1]]
             called.unrolled = True
             called.read.add(target[2])
         return target
+
+    def _choice(self, e: _Entry, texts: list[str | None], found: list[tuple[Any, ...] | None],
+                written: Any) -> tuple[Any, ...]:
+        """An input that names different entries of the block in different calls (``from: [$a,
+        $b]``): forward picks it by name from those entries' values, the name an attribute set
+        from the parameter (or an argument the caller gives)."""
+        options: dict[str, tuple[Any, ...]] = {}
+        for text, target in zip(texts, found, strict=True):
+            if text is not None and target is not None:
+                if target[0] == "instance":
+                    called = self.entries[target[1]]
+                    called.unrolled = True
+                    called.read.add(target[2])
+                options.setdefault(text, target)
+        parameter = PARAMETER.fullmatch(written) if isinstance(written, str) else None
+        taken = self.taken_names()
+        if parameter and all(isinstance(inst.params.get(parameter.group(1)), str) for inst in self.instances):
+            name = parameter.group(1)
+            self.used.add(name)
+            value = self.rename(name)
+            attr = value
+        else:
+            attr = "reads_" + re.sub(r"\W", "_", e.name.split(".")[0]) if e.name.isascii() else "reads"
+            arg = _Arg(self._fresh(attr), "flag", annotation="str", default=next(iter(options)),
+                       has_default=True)
+            arg.values = {inst.path: base._literal(text)
+                          for inst, text in zip(self.instances, texts, strict=True) if text is not None}
+            self.args.append(arg)
+            value = arg.python
+        while attr in taken:
+            attr += "_"
+        self.choices.append(_Choice(attr, options, {inst.path: text for inst, text in
+                                                    zip(self.instances, texts, strict=True)}))
+        self.choice_lines.append(f"self.{attr} = {value}")
+        return ("choice", len(self.choices) - 1)
+
+    def taken_names(self) -> set[str]:
+        """Attributes of the class already used (modules, flags, choices) or nn.Module's own."""
+        names = {e.name.split(".")[0] for e in self.entries} | set(self.flags.values())
+        return names | {c.attr for c in self.choices} | NN_MODULE_ATTRIBUTES
 
     def _outside(self, texts: list[str | None], hint: str) -> tuple[Any, ...]:
         """The forward argument for a name read from outside (one per name, in the order read)."""
@@ -484,8 +543,8 @@ class _Class:
         while channels in taken_sizes or channels in ("in_channels", "in_height", "in_width"):
             channels += "_"
         calls = self.writer.graph.calls
-        paths = {inst.path: None if text is None else calls[inst.path].outside.get(text)
-                 for inst, text in zip(self.instances, texts, strict=True)}
+        paths = {inst.path: None if text is None else inst.input if text == INPUT else
+                 calls[inst.path].outside.get(text) for inst, text in zip(self.instances, texts, strict=True)}
         self.outside.append(_Outside(python, channels, names, paths))
         return ("outside", len(self.outside) - 1)
 
@@ -506,7 +565,7 @@ class _Class:
                 items = written if isinstance(written, list) and len(written) == len(per_call[0]) else \
                     [written] * len(per_call[0])
                 e.inputs = [(self._reference([texts[j] for texts in per_call], e,
-                                             _hint(items[j], per_call[0][j])), False)
+                                             _hint(items[j], per_call[0][j]), items[j]), False)
                             for j in range(len(per_call[0]))]
             if e.call:
                 e.inputs += [(target, False) for target in self._passed(e)]
@@ -532,6 +591,8 @@ class _Class:
                                         "from outside their block; export needs the same in every instance")
             per_call.append(names[0])
         counts = {len(n) for n in per_call if n is not None}
+        if not counts:  # left out in every call
+            return []
         if len(counts) != 1:
             raise ExportUnsupported(f"{self._where()}: the calls of {e.name!r} read a different number of "
                                     "names from outside; export needs the same in every call")
@@ -540,8 +601,8 @@ class _Class:
             return []
         child = self.writer.block_class_of(next(inst.prefix + e.name for inst, here in
                                                 zip(self.instances, e.present, strict=True) if here))
-        return [self._reference([None if n is None else n[j] for n in per_call], e, child.outside[j].python)
-                for j in range(count)]
+        return [self._reference([None if n is None else n[j] for n in per_call], e, child.outside[j].python,
+                                call_input=e.inputs[0][0]) for j in range(count)]
 
     def value(self, target: tuple[Any, ...], implicit: bool = True) -> tuple[tuple[Any, ...], bool]:
         """What a reference stands for, followed back past entries left out in every call."""
@@ -743,6 +804,11 @@ class _Class:
             result = str(self.instances[0].shape[0]) if self.top else "in_channels"
         elif target[0] == "outside":
             result = self.outside[target[1]].channels
+        elif target[0] == "choice":
+            choice = self.choices[target[1]]
+            flows = {self.flow(option, within=within) for text, option in choice.options.items()
+                     if any(choice.names[self.instances[i].path] == text for i in within)}
+            result = flows.pop() if len(flows) == 1 else None
         elif target[0] == "instance":
             result = self._call_flow(self.entries[target[1]], target[2] + 1, within)
         else:
@@ -977,6 +1043,10 @@ class _Class:
             if e.never:
                 continue
             for target, implicit in e.inputs:
+                if target[0] == "choice":  # each entry it may name is read by name
+                    for option in self.choices[target[1]].options.values():
+                        reads.setdefault(self.value(option)[0], []).append((e.index, False))
+                    continue
                 value, implicit = self.value(target, implicit)
                 reads.setdefault(value, []).append((e.index, implicit))
         value, implicit = self.value(self.output)
@@ -1011,6 +1081,8 @@ class _Class:
         if target[0] == "outside":
             name: str = self.outside[target[1]].python
             return name
+        if target[0] == "choice":
+            return f"inputs[self.{self.choices[target[1]].attr}]"
         e: _Entry = self.entries[target[1]]
         if target[0] == "instance" and (e.repeat is None or target[2] != e.repeat - 1):
             return f"{e.var}_{target[2]}"
@@ -1108,6 +1180,11 @@ class _Class:
         for run, sequential in runs:
             e = run[0]
             args = ", ".join(self.var(t) for t, _ in e.inputs)
+            chosen = [self.choices[t[1]] for t, _ in e.inputs if t[0] == "choice"]
+            if chosen:  # the entries it may read, by name
+                options = {text: option for c in chosen for text, option in c.options.items()}
+                then.append("inputs = {" + ", ".join(f"{base._literal(text)}: {self.var(option)}"
+                                                     for text, option in options.items()) + "}")
             if sequential:
                 then.append(self._comment(f"{run[-1].var} = {self.access(e.attr[:-1])}({args})", run[-1]))
                 continue
@@ -1234,7 +1311,7 @@ class _Class:
             self.writer.helpers.add("Fraction")
             lines += [f"        {name} = Fraction(str({name}))  # the exact decimal, as the spec's"
                       for name in exact]
-        lines += ["        " + line for line in self.init_lines]
+        lines += ["        " + line for line in [*self.choice_lines, *self.init_lines]]
         inputs = "".join(f", {o.python}: torch.Tensor" for o in self.outside)
         lines += ["", f"    def forward(self, input: torch.Tensor{inputs}) -> torch.Tensor:"]
         lines += ["        " + line for line in self.forward_lines]
@@ -1364,6 +1441,12 @@ class _Writer:
                 path: str | None = cls.outside[target[1]].paths[inst.path]
                 assert path is not None  # the call's output is the name it reads
                 return path
+            if target[0] == "choice":
+                choice = cls.choices[target[1]]
+                text = choice.names[inst.path]
+                assert text is not None
+                target = choice.options[text]
+                continue
             e: _Entry = cls.entries[target[1]]
             here = e.present[cls.instances.index(inst)]
             if not here:
@@ -1383,7 +1466,10 @@ class _Writer:
         classes = [self.classes[b] for b in self.order]
         code = "\n".join(c.source([]) for c in [*classes, self.main])
         merges = [name for name in MERGE_SOURCE if re.search(rf"\b{name}\(\)", code)]
-        parts = [_module_docstring(self.report, self.class_name) + "\n\n" + self._imports(code)]
+        custom = [base._custom_source(name) for name in base._CUSTOM if re.search(rf"\b{name}\(", code)]
+        parts = [_module_docstring(self.report, self.class_name) + "\n\n" + self._imports(
+            "\n".join([code, *custom]))]
+        parts += custom  # LeNet-5's own modules, as the chain's export copies them
         if "make_divisible" in self.helpers:
             parts.append(MAKE_DIVISIBLE)
         parts += [MERGE_SOURCE[name] for name in merges]
@@ -1393,13 +1479,14 @@ class _Writer:
 
     def _imports(self, code: str) -> str:
         stdlib = []
-        if "make_divisible" in self.helpers:
+        if "make_divisible" in self.helpers or re.search(r"\bmath\.", code):
             stdlib.append("import math")
         if re.search(r"\bOrderedDict\(", code):
             stdlib.append("from collections import OrderedDict")
         if "Fraction" in self.helpers or "make_divisible" in self.helpers:
             stdlib.append("from fractions import Fraction")
-        third = "import torch\nfrom torch import nn"
+        functional = "import torch.nn.functional as F\n" if re.search(r"\bF\.", code) else ""
+        third = "import torch\n" + functional + "from torch import nn"
         return "\n".join(stdlib) + "\n\n" + third if stdlib else third
 
     def _block_docstring(self, cls: _Class) -> list[str]:
