@@ -96,6 +96,8 @@ class Call:
     entry: Entry | None = field(default=None, compare=False)  # the call as written
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)  # an instance's values
     input: str | None = field(default=None, compare=False)  # the path an instance reads
+    # the names its entries (or calls inside it) read from outside it, and the paths they name
+    outside: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -371,6 +373,10 @@ class _Expander:
                                 "entries written before it", entry, scope, path)
             found = _lookup(text, here.names)
             if found is not None:
+                for inner in _chain(scope):  # each instance the name reaches in from outside
+                    if inner is here:
+                        break
+                    self.calls[inner.prefix[:-1]].outside[text] = found.path
                 return found.path
             here = here.parent
         visible = sorted({n for s in _chain(scope) for n in s.names} | {INPUT})

@@ -19,14 +19,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 from hypothesis import example, given, settings
-from strategies import specs
+from strategies import branching_specs, specs
 from torch import nn
 
 from cnncalc import analyze, load_spec
 from cnncalc.analysis.walk import Report
 from cnncalc.cli import cli
 from cnncalc.pytorch import lenet as torch_modules
-from cnncalc.pytorch.bridge import build, module_names, unique_names
+from cnncalc.pytorch.bridge import build, is_flat, module_names, unique_names
 from cnncalc.pytorch.export import (
     NN_MODULE_ATTRIBUTES,
     class_name_error,
@@ -34,6 +34,7 @@ from cnncalc.pytorch.export import (
     export,
     to_torch,
 )
+from cnncalc.pytorch.export_graph import ExportUnsupported
 from cnncalc.spec import bundled
 from cnncalc.spec.models import Spec
 
@@ -107,15 +108,16 @@ MODULE_CLASSES = {name for namespace in (nn, torch_modules) for name, value in v
 
 def named_modules_are_built(report: Report, model: nn.Module) -> None:
     """A warning that names a module class names one that build made for that layer."""
-    children = list(model.children())
+    paths = module_names(report)
     for warning in report.warnings:
         named = set(re.findall(r"\b[A-Z]\w*", warning.message)) & MODULE_CLASSES
-        built = {type(m).__name__ for m in children[warning.index - 1].modules()}
+        built = {type(m).__name__ for m in model.get_submodule(paths[warning.index - 1]).modules()}
         assert named <= built, (warning.message, sorted(built))
 
 
-def check_against_build(spec: Spec) -> str:
-    """The generated model has build's state_dict keys and shapes, and build's outputs."""
+def check_against_build(spec: Spec, side: int | None = None) -> str:
+    """The generated model has build's state_dict keys and shapes, and build's outputs (on
+    inputs ``side`` × ``side`` where given, else the spec's size)."""
     report = analyze(spec)
     code = to_torch(spec, report=report)
     assert "cnncalc" not in "".join(line for line in code.splitlines() if "import" in line)
@@ -126,10 +128,17 @@ def check_against_build(spec: Spec) -> str:
     state, wanted = model.state_dict(), expected.state_dict()
     assert list(state) == list(wanted)
     assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in wanted.items()}
-    assert [name for name, _ in model.named_children()] == module_names(spec)
-    model.load_state_dict(wanted)
+    paths = module_names(report)
+    if is_flat(report):  # a chain: one child per layer, in order
+        assert [name for name, _ in model.named_children()] == paths
+    else:  # every layer at its path, as build has it
+        modules = dict(model.named_modules())
+        assert [type(modules.get(path)).__name__ for path in paths] == [
+            type(expected.get_submodule(path)).__name__ for path in paths]
+    model.load_state_dict(wanted, strict=True)
 
-    x = torch.randn(2, *report.input_shape)
+    shape = report.input_shape if side is None else (report.input_shape[0], side, side)
+    x = torch.randn(2, *shape)
     with torch.no_grad():
         # Inputs cloned: an in-place first layer would change the other model's input.
         torch.testing.assert_close(model(x.clone()), expected(x.clone()), equal_nan=True)
@@ -137,7 +146,8 @@ def check_against_build(spec: Spec) -> str:
     # The docstring lists every layer, in order, with its output shape and parameters.
     assert model.__doc__ is not None
     lines = iter(model.__doc__.splitlines())
-    for row, name in zip(report.rows, module_names(spec), strict=True):
+    names = paths if is_flat(report) else [row.name for row in report.rows]
+    for row, name in zip(report.rows, names, strict=True):
         shape = "(" + ", ".join(["N", *map(str, row.output_shape)]) + ")"
         line = next(line for line in lines if line.strip().startswith(name + " "))
         assert shape in line and line.rstrip().endswith(f"{row.parameters:,}"), line
@@ -146,7 +156,10 @@ def check_against_build(spec: Spec) -> str:
 
 @pytest.mark.parametrize("name", bundled.names())
 def test_bundled_architecture(name: str) -> None:
-    code = check_against_build(load_spec(name))
+    # The networks that branch end in global pooling (or are U-Net): their outputs are compared
+    # on small inputs, U-Net's smallest tile and 32 × 32 for the classifiers.
+    flat = is_flat(analyze(load_spec(name)))
+    code = check_against_build(load_spec(name), None if flat else 188 if name == "unet" else 32)
     assert f"class {default_class_name(load_spec(name).name or name)}(nn.Module):" in code
 
 
@@ -421,29 +434,8 @@ def test_branching_specs(name: str) -> None:
 @pytest.mark.parametrize("name", BRANCHING)
 def test_branching_specs_match_build(name: str) -> None:
     """The generated model is cnncalc's own build: same state_dict keys, build's weights load with
-    strict=True, same outputs. Until build makes graphs (today it raises NotImplementedError for
-    the new layer types, and names a chain's children flat, ``a_conv``), only the analysis can be
-    compared, which test_branching_specs does."""
-    spec = load_spec(str(SPECS / f"{name}.yaml"))
-    report = analyze(spec)
-    try:
-        expected = build(spec).eval()
-    except NotImplementedError as err:
-        assert re.search(r"layer type '(add|mul|concat|centercrop|globalavgpool|upsample|convtranspose2d|"
-                         r"relu6|silu|hardswish|hardsigmoid|identity)'", str(err)), err
-        return
-    except KeyError as err:  # today's build has no `activation: silu` (nor relu6, hardswish, …)
-        assert err.args[0] in ("relu6", "silu", "hardswish", "hardsigmoid"), err
-        return
-    if [name for name, _ in expected.named_children()] == module_names(spec) and any(
-            "." in row.name for row in report.rows):
-        return  # a flat Sequential, one child per row: the build of chains
-    model = load_class(to_torch(spec, report=report), default_class_name(report.name))().eval()
-    assert list(model.state_dict()) == list(expected.state_dict())
-    model.load_state_dict(expected.state_dict(), strict=True)
-    x = torch.randn(2, *report.input_shape)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x.clone()), expected(x.clone()))
+    strict=True, same outputs."""
+    check_against_build(load_spec(str(SPECS / f"{name}.yaml")))
 
 
 def torchvision_resnet18_keys() -> list[str]:
@@ -512,16 +504,93 @@ def test_branching_code_passes_ruff(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_reference_out_of_a_block_is_refused_in_one_line(runner: CliRunner, tmp_path: Path) -> None:
+def test_a_block_takes_the_names_it_reads_from_outside_as_arguments() -> None:
+    # U-Net's decoder reads the encoder's map named by its parameter: forward(self, x, skip), and
+    # its channels are an argument of __init__; the caller passes each call's own.
+    unet = to_torch(load_spec("unet"))
+    assert "    def forward(self, input: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:" in unet
+    assert "    def __init__(self, in_channels: int, skip_channels: int, c: int = 512) -> None:" in unet
+    assert "        crop = self.crop(skip, upconv)\n" in unet
+    assert "self.conv1 = nn.Conv2d(skip_channels + c, c, 3)" in unet
+    assert "self.dec3 = Up(512, skip_channels=256, c=256)" in unet
+    forward = [line.split("#")[0].strip() for line in unet.splitlines() if "self.dec" in line and "=" in line
+               and "(x" in line]
+    assert forward == ["x = self.dec4(x, enc4)", "x = self.dec3(x, enc3)", "x = self.dec2(x, enc2)",
+                       "x = self.dec1(x, enc1)"]
+    # Every name read from outside, in the order first read; passed on by a block that calls
+    # another; a repeat's instances called in a loop, as a Sequential passes on one value only.
+    skips = check_branching(load_spec(str(SPECS / "skips.yaml")))
+    assert skips.count("def forward(self, input: torch.Tensor, skip: torch.Tensor, stem: torch.Tensor)") == 2
+    assert "self.mix = Mix(c, skip_channels=skip_channels, stem_channels=stem_channels, c=c)" in skips
+    assert "        for block in self.more:\n            x = block(x, pre, stem)\n" in skips
+    assert "l1 = self.l1(a, a, stem)" in skips and "x = self.l2(l1, stem, stem)" in skips
+
+
+def test_an_entry_reading_different_names_in_different_calls() -> None:
+    choices = check_branching(load_spec(str(SPECS / "choices.yaml")))
+    # entries of the block: chosen by name in forward, the name a parameter kept in __init__
+    assert 'def __init__(self, in_channels: int, r: int = 2, a: str = "input", b: str = "gate")' in choices
+    assert ('        inputs = {"input": input, "gate": gate}\n'
+            "        x = self.scale(inputs[self.a], inputs[self.b])\n") in choices
+    assert 'self.se2 = Se(3, a="gate", b="input")' in choices
+    # the block's input in one call, the caller's entry in another: the caller passes either
+    assert "    def forward(self, input: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:" in choices
+    assert "x = self.res1(stem, stem)" in choices and "x = self.res2(x, stem)" in choices
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=branching_specs())
+def test_random_branching_specs(data: dict[str, Any]) -> None:
+    """Random networks that branch (blocks, repeats, `when`, parameters naming entries, U-Net
+    skips) export as build makes them; a top-level reference into a call (``s3.bn2``) is the one
+    thing refused, in one line."""
+    spec = load_spec(data)
+    try:
+        check_against_build(spec)
+    except ExportUnsupported as err:
+        inside = [item for layer in data["layers"] for item in layer.get("from", []) if "." in item]
+        assert inside and "names a layer inside a call" in str(err), err
+        assert "\n" not in str(err)
+
+
+def test_a_name_read_from_outside_exports(tmp_path: Path) -> None:
     spec = tmp_path / "outer.yaml"
     spec.write_text("input: [2, 8, 8]\nblocks:\n  b:\n    layers:\n"
                     "      - {name: cat, type: concat, from: [input, stem]}\n"
                     "layers:\n  - {name: stem, type: conv2d, out_channels: 2, kernel_size: 1}\n"
                     "  - {name: call, block: b}\n", encoding="utf-8")
+    code = check_against_build(load_spec(str(spec)))
+    assert "def forward(self, input: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:" in code
+    assert "x = self.call(stem, stem)" in code
+
+
+def test_a_layer_inside_a_call_is_refused_in_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    # A block reading a layer inside the caller's earlier call: that call is one module, which
+    # gives only its output.
+    spec = tmp_path / "inside.yaml"
+    spec.write_text("input: [2, 8, 8]\nblocks:\n  enc:\n    layers:\n"
+                    "      - {name: conv, type: conv2d, out_channels: 2, kernel_size: 1}\n"
+                    "      - {name: relu, type: relu}\n"
+                    "  dec:\n    layers:\n"
+                    "      - {name: cat, type: concat, from: [input, e.conv]}\n"
+                    "layers:\n  - {name: e, block: enc}\n  - {name: d, block: dec}\n", encoding="utf-8")
     result = runner.invoke(cli, ["export", str(spec)])
     assert result.exit_code == 2, result.output
-    assert "from: 'stem' names something outside this block" in result.stderr
+    assert "from: 'e.conv' names a layer inside a call" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_the_bundled_networks_read_like_their_specs() -> None:
+    dense = to_torch(load_spec("densenet121"))
+    # the channels a dense layer reads, in the calls that have it (a sum folded)
+    assert "        self.denselayer3 = DenseLayer(in_channels + 64)\n" in dense
+    assert ("        if self.use_denselayer7:\n"
+            "            self.denselayer7 = DenseLayer(in_channels + 192)\n") in dense
+    assert "self.features.denseblock2 = DenseBlock(128, n=12)" in dense
+    mobilenet = to_torch(load_spec("mobilenet_v2"))
+    # features.1 holds only conv, a Sequential of three layers written in the network
+    assert 'self.features.add_module("1", nn.Sequential())' in mobilenet
+    assert "x = self.features[1].conv(x)" in mobilenet
 
 
 def test_cli_exports_a_branching_spec(runner: CliRunner) -> None:

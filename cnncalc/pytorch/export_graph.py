@@ -40,7 +40,7 @@ from cnncalc.analysis.walk import Report
 from cnncalc.errors import CnncalcError
 from cnncalc.graph import INPUT, Entry, Graph, Node
 from cnncalc.pytorch import export_chain as base
-from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, unique_names
+from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, is_flat, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
 from cnncalc.spec.models import LAYER_MODELS, Spec, canonical_type
 
@@ -54,8 +54,8 @@ _List = base._List
 CALL_KEYS = frozenset({"block", "name", "from", "when", "repeat", "first"})
 SENTINEL = 987_654_321  # an input size no layer has: where it shows, the argument is an input size
 # Names the generated code uses itself: a parameter named so gets a trailing '_' in Python.
-_RESERVED_NAMES = frozenset({"self", "input", "x", "nn", "torch", "F", "math", "Fraction", "OrderedDict",
-                             "make_divisible", *dir(builtins)})
+_RESERVED_NAMES = frozenset({"self", "input", "inputs", "x", "nn", "torch", "F", "math", "Fraction",
+                             "OrderedDict", "make_divisible", *dir(builtins)})
 
 MERGE_SOURCE = {
     "Add": '''class Add(nn.Module):
@@ -106,9 +106,8 @@ class ExportUnsupported(CnncalcError):
 
 def structured(report: Report) -> bool:
     """Whether the network is written as classes: it branches, or it calls blocks. A chain of
-    plain layers keeps the single flat class it always had."""
-    graph = report.graph
-    return graph is not None and (not graph.is_chain or bool(graph.calls))
+    plain layers keeps the single flat class it always had (as build keeps its Sequential)."""
+    return not is_flat(report)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -243,6 +242,42 @@ class _Simpler(ast.NodeTransformer):
         return node
 
 
+class _Fold(ast.NodeTransformer):
+    """Whole numbers added in a row summed: ``in_channels + 32 + 32`` is ``in_channels + 64``
+    (the channels of a dense block's sixth layer)."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, (ast.Add, ast.Sub)):
+            return node
+        terms: list[tuple[int, ast.expr]] = []
+        here: ast.expr = node
+        while isinstance(here, ast.BinOp) and isinstance(here.op, (ast.Add, ast.Sub)):
+            terms.append((1 if isinstance(here.op, ast.Add) else -1, here.right))
+            here = here.left
+        terms.append((1, here))
+        terms.reverse()
+        whole = [sign * t.value for sign, t in terms if isinstance(t, ast.Constant) and type(t.value) is int]
+        rest = [(sign, t) for sign, t in terms if not (isinstance(t, ast.Constant) and type(t.value) is int)]
+        if (len(whole) < 2 and rest) or (rest and rest[0][0] < 0):
+            return node
+        total = sum(whole)
+        if not rest:
+            return ast.Constant(total)
+        out = rest[0][1]
+        for sign, t in rest[1:]:
+            out = ast.BinOp(out, ast.Add() if sign > 0 else ast.Sub(), t)
+        if total:
+            out = ast.BinOp(out, ast.Add() if total > 0 else ast.Sub(), ast.Constant(abs(total)))
+        return out
+
+
+def _fold(text: str) -> str:
+    """An expression of the spec's language with its constant sums folded and its needless
+    conditionals gone (:class:`_Fold`, :class:`_Simpler`)."""
+    return ast.unparse(_Simpler().visit(_Fold().visit(ast.parse(text.strip(), mode="eval"))))
+
+
 _FUNCTIONS = frozenset({"min", "max", "abs", "int", "round", "make_divisible"})
 
 
@@ -279,7 +314,8 @@ def _substitute(text: str, values: Mapping[str, str | None]) -> str | None:
 @dataclass
 class _Arg:
     python: str  # its name in Python
-    kind: str  # "shape" (in_channels…), "param", "module" (a layer built by the caller), "flag"
+    kind: str  # "shape" (in_channels…), "size" (channels of a name read from outside), "param",
+    # "module" (a layer built by the caller), "flag"
     spec: str = ""  # the spec's name (parameter or in_channels…)
     default: Any = None
     has_default: bool = False
@@ -309,6 +345,27 @@ class _Entry:
         return not any(self.present)
 
 
+@dataclass
+class _Choice:
+    """An input that names different entries of the block in different calls."""
+
+    attr: str  # the attribute holding the name read (set in __init__)
+    options: dict[str, tuple[Any, ...]]  # by name: the target it stands for
+    names: dict[str, str | None]  # by instance path: the name that call reads
+
+
+@dataclass
+class _Outside:
+    """A name a block reads from outside it (``from: [$skip, up]``, a name of the caller's): an
+    argument of the block's ``forward``, which its caller passes; its channels are an argument
+    of ``__init__``."""
+
+    python: str  # the argument of forward
+    channels: str  # the argument of __init__ with its channels (a name of the spec's language)
+    names: dict[str, str | None]  # by instance path: the name as that call resolves it
+    paths: dict[str, str | None]  # by instance path: the graph path it names there
+
+
 class _Class:
     """The class written for one block definition (``block`` None: the network itself)."""
 
@@ -327,9 +384,12 @@ class _Class:
         self.renames = self._renames()
         self.decimals = {name for name in (self.instances[0].params if not self.top else {})
                          if any(isinstance(inst.params[name], float) for inst in self.instances)}
+        self.outside: list[_Outside] = []
+        self.choices: list[_Choice] = []
+        self.choice_lines: list[str] = []  # __init__'s lines setting the choices' attributes
         self._resolve_inputs()
         self._attributes()
-        self.flows: dict[tuple[Any, ...], str | None] = {}
+        self.flows: dict[tuple[tuple[Any, ...], frozenset[int]], str | None] = {}
         self.init_lines: list[str] = []
         self.forward_lines: list[str] = []
         self._write()
@@ -376,7 +436,12 @@ class _Class:
             taken.add(names[i])  # type: ignore[arg-type]
         return [str(n) for n in names]
 
-    def _lookup(self, text: str, before: int) -> tuple[Any, ...]:
+    def _where(self) -> str:
+        return f"block {self.block!r}" if self.block else "the network"
+
+    def _find(self, text: str, before: int) -> tuple[Any, ...] | None:
+        """What ``text`` names among the entries written before entry ``before``: the block's
+        input, an entry, or one instance of a repeated call; None for a name from outside."""
         if text == INPUT:
             return ("input",)
         for e in self.entries[:before]:
@@ -385,29 +450,159 @@ class _Class:
         head, _, rest = text.rpartition(".")
         for e in self.entries[:before]:
             if e.name == head and e.call and rest.isdigit() and "repeat" in e.entry.data:
-                e.unrolled = True
-                e.read.add(int(rest))
                 return ("instance", e.index, int(rest))
-        where = f"block {self.block!r}" if self.block else "the network"
-        raise ExportUnsupported(f"{where}: from: {text!r} names something outside this block or inside a "
-                                "call; export writes a block's forward from its own entries, so name "
-                                "the call's output, or pass the layer through the block's input")
+        if self.top or any(e.call and text.startswith(e.name + ".") for e in self.entries[:before]):
+            raise ExportUnsupported(f"{self._where()}: from: {text!r} names a layer inside a call; "
+                                    "export writes a call as one module that gives its output, so "
+                                    "name the call's output, or make the layer the block's output")
+        return None
+
+    def _reference(self, texts: list[str | None], e: _Entry, hint: str, written: Any = None,
+                   call_input: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+        """The target of one item of an entry's ``from``, given as each call resolves it (None
+        where the call cannot tell: it leaves out what reads the name). One entry of the block in
+        every call is that entry. A name from outside (or, in some calls, the block's input) is
+        an argument of forward, which the caller passes; entries of the block that differ from
+        call to call are chosen in forward by name (:meth:`_choice`). ``written``: the item as
+        written; ``call_input``: what ``input`` means (for a name a called block reads: the call's
+        input)."""
+        found = [None if text is None else call_input if call_input is not None and text == INPUT
+                 else self._find(text, e.index) for text in texts]
+        known = {target for target, text in zip(found, texts, strict=True) if text is not None}
+        if None in known and known <= {None, ("input",)}:
+            return self._outside(texts, hint)
+        if len(known) > 1:
+            if None in known:
+                shown = ", ".join(dict.fromkeys(repr(t) for t in texts if t is not None))
+                raise ExportUnsupported(f"{self._where()}: entry {e.name!r} reads {shown} in different "
+                                        "calls, entries of the block in some and names from outside it in "
+                                        "others; export needs one or the other")
+            return self._choice(e, texts, found, written)
+        target = known.pop()
+        assert target is not None
+        if target[0] == "instance":
+            called = self.entries[target[1]]
+            called.unrolled = True
+            called.read.add(target[2])
+        return target
+
+    def _choice(self, e: _Entry, texts: list[str | None], found: list[tuple[Any, ...] | None],
+                written: Any) -> tuple[Any, ...]:
+        """An input that names different entries of the block in different calls (``from: [$a,
+        $b]``): forward picks it by name from those entries' values, the name an attribute set
+        from the parameter (or an argument the caller gives)."""
+        options: dict[str, tuple[Any, ...]] = {}
+        for text, target in zip(texts, found, strict=True):
+            if text is not None and target is not None:
+                if target[0] == "instance":
+                    called = self.entries[target[1]]
+                    called.unrolled = True
+                    called.read.add(target[2])
+                options.setdefault(text, target)
+        parameter = PARAMETER.fullmatch(written) if isinstance(written, str) else None
+        taken = self.taken_names()
+        if parameter and all(isinstance(inst.params.get(parameter.group(1)), str) for inst in self.instances):
+            name = parameter.group(1)
+            self.used.add(name)
+            value = self.rename(name)
+            attr = value
+        else:
+            attr = "reads_" + re.sub(r"\W", "_", e.name.split(".")[0]) if e.name.isascii() else "reads"
+            arg = _Arg(self._fresh(attr), "flag", annotation="str", default=next(iter(options)),
+                       has_default=True)
+            arg.values = {inst.path: base._literal(text)
+                          for inst, text in zip(self.instances, texts, strict=True) if text is not None}
+            self.args.append(arg)
+            value = arg.python
+        while attr in taken:
+            attr += "_"
+        self.choices.append(_Choice(attr, options, {inst.path: text for inst, text in
+                                                    zip(self.instances, texts, strict=True)}))
+        self.choice_lines.append(f"self.{attr} = {value}")
+        return ("choice", len(self.choices) - 1)
+
+    def taken_names(self) -> set[str]:
+        """Attributes of the class already used (modules, flags, choices) or nn.Module's own."""
+        names = {e.name.split(".")[0] for e in self.entries} | set(self.flags.values())
+        return names | {c.attr for c in self.choices} | NN_MODULE_ATTRIBUTES
+
+    def _outside(self, texts: list[str | None], hint: str) -> tuple[Any, ...]:
+        """The forward argument for a name read from outside (one per name, in the order read)."""
+        names = {inst.path: text for inst, text in zip(self.instances, texts, strict=True)}
+        for k, known in enumerate(self.outside):
+            if known.names == names:
+                return ("outside", k)
+        taken = {o.python for o in self.outside}
+        python = re.sub(r"\W", "_", hint) if hint.isascii() else "skip"
+        if not python or python[0].isdigit():
+            python = "skip_" + python
+        while keyword.iskeyword(python) or python in _RESERVED_NAMES or python in taken:
+            python += "_"
+        taken_sizes = {o.channels for o in self.outside} | set(self.renames) | set(self.renames.values())
+        channels = f"{python}_channels"
+        while channels in taken_sizes or channels in ("in_channels", "in_height", "in_width"):
+            channels += "_"
+        calls = self.writer.graph.calls
+        paths = {inst.path: None if text is None else inst.input if text == INPUT else
+                 calls[inst.path].outside.get(text) for inst, text in zip(self.instances, texts, strict=True)}
+        self.outside.append(_Outside(python, channels, names, paths))
+        return ("outside", len(self.outside) - 1)
 
     def _resolve_inputs(self) -> None:
         for e in self.entries:
             if "from" not in e.entry.data:
                 target = ("entry", e.index - 1) if e.index else ("input",)
                 e.inputs = [(target, True)]
+            else:
+                written = e.entry.data["from"]
+                per_call = []
+                for inst in self.instances:
+                    value = _resolve(written, inst)
+                    per_call.append([str(v) for v in value] if isinstance(value, list) else [str(value)])
+                if len({len(items) for items in per_call}) != 1:
+                    raise ExportUnsupported(f"{self._where()}: entry {e.name!r} reads a different number "
+                                            "of entries in different calls; export needs one count")
+                items = written if isinstance(written, list) and len(written) == len(per_call[0]) else \
+                    [written] * len(per_call[0])
+                e.inputs = [(self._reference([texts[j] for texts in per_call], e,
+                                             _hint(items[j], per_call[0][j]), items[j]), False)
+                            for j in range(len(per_call[0]))]
+            if e.call:
+                e.inputs += [(target, False) for target in self._passed(e)]
+
+    def _passed(self, e: _Entry) -> list[tuple[Any, ...]]:
+        """What a call passes to its block's forward besides its input: the names the block reads
+        from outside, each resolved here (an entry of this block, or outside this one too)."""
+        calls = self.writer.graph.calls
+        per_call: list[list[str | None] | None] = []  # per instance of this block
+        for inst, here in zip(self.instances, e.present, strict=True):
+            if not here:
+                per_call.append(None)
                 continue
-            written = None
-            for inst in self.instances:
-                value = _resolve(e.entry.data["from"], inst)
-                if written is not None and value != written:
-                    raise ExportUnsupported(f"block {self.block!r}: entry {e.name!r} reads different "
-                                            "entries in different calls; export needs one from")
-                written = value
-            items = written if isinstance(written, list) else [written]
-            e.inputs = [(self._lookup(str(item), e.index), False) for item in items]
+            path = inst.prefix + e.name
+            repeat = calls[path].repeat
+            paths = [path] if repeat is None else [f"{path}.{k}" for k in range(repeat)]
+            names: list[list[str | None]] = []
+            for child_path in paths:
+                child = self.writer.block_class_of(child_path)
+                names.append([o.names[child_path] for o in child.outside])
+            if any(n != names[0] for n in names[1:]):
+                raise ExportUnsupported(f"{self._where()}: the instances of {e.name!r} read different names "
+                                        "from outside their block; export needs the same in every instance")
+            per_call.append(names[0])
+        counts = {len(n) for n in per_call if n is not None}
+        if not counts:  # left out in every call
+            return []
+        if len(counts) != 1:
+            raise ExportUnsupported(f"{self._where()}: the calls of {e.name!r} read a different number of "
+                                    "names from outside; export needs the same in every call")
+        count = counts.pop()
+        if not count:
+            return []
+        child = self.writer.block_class_of(next(inst.prefix + e.name for inst, here in
+                                                zip(self.instances, e.present, strict=True) if here))
+        return [self._reference([None if n is None else n[j] for n in per_call], e, child.outside[j].python,
+                                call_input=e.inputs[0][0]) for j in range(count)]
 
     def value(self, target: tuple[Any, ...], implicit: bool = True) -> tuple[tuple[Any, ...], bool]:
         """What a reference stands for, followed back past entries left out in every call."""
@@ -466,10 +661,20 @@ class _Class:
         key = (text, inst.path)
         if key not in self.cache:
             try:
-                self.cache[key] = evaluate(text, inst.names())
+                self.cache[key] = evaluate(text, self.names_of(inst))
             except ExpressionError:
                 self.cache[key] = ExpressionError
         return self.cache[key]
+
+    def names_of(self, inst: _Instance) -> dict[str, Any]:
+        """The names an expression of this block may use in one call: the call's parameters, its
+        input's sizes, and the channels of each name it reads from outside."""
+        names = inst.names()
+        for o in self.outside:
+            path = o.paths.get(inst.path)
+            if path is not None:
+                names[o.channels] = self.writer.shape_of(path)[0]
+        return names
 
     def rename(self, name: str) -> str:
         return self.renames.get(name, name)
@@ -578,38 +783,57 @@ class _Class:
 
     # --- channels, as expressions, for the input sizes torch asks for ----------------------------
 
-    def flow(self, target: tuple[Any, ...], plain: bool = False) -> str | None:
+    def flow(self, target: tuple[Any, ...], plain: bool = False,
+             within: frozenset[int] | None = None) -> str | None:
         """The channels (features) of a value, as an expression of the block's names, or None.
-        ``plain``: where the value's entry is there (else its ``when`` decides which channels)."""
+        ``within``: the calls it is for (indices into the instances; all if None), where an entry
+        there in each of them is plainly there, and one left out in each plainly left out; else
+        its ``when`` decides which channels. ``plain``: where the value's entry is there."""
         target, _ = self.value(target)
+        if within is None:
+            within = frozenset(range(len(self.instances)))
         if plain and target[0] == "entry":
-            return self._entry_flow(self.entries[target[1]])
-        if target in self.flows:
-            return self.flows[target]
-        self.flows[target] = None  # no cycles: a reference is always to an earlier entry
+            plainly = self._entry_flow(self.entries[target[1]], within)
+            return None if plainly is None else _fold(plainly)
+        key = (target, within)
+        if key in self.flows:
+            return self.flows[key]
+        self.flows[key] = None  # no cycles: a reference is always to an earlier entry
         result: str | None
         if target[0] == "input":
             result = str(self.instances[0].shape[0]) if self.top else "in_channels"
+        elif target[0] == "outside":
+            result = self.outside[target[1]].channels
+        elif target[0] == "choice":
+            choice = self.choices[target[1]]
+            flows = {self.flow(option, within=within) for text, option in choice.options.items()
+                     if any(choice.names[self.instances[i].path] == text for i in within)}
+            result = flows.pop() if len(flows) == 1 else None
         elif target[0] == "instance":
-            result = self._call_flow(self.entries[target[1]], target[2] + 1)
+            result = self._call_flow(self.entries[target[1]], target[2] + 1, within)
         else:
-            result = self._entry_flow(self.entries[target[1]])
             e = self.entries[target[1]]
-            if result is not None and not all(e.present):
-                before = self.flow(e.inputs[0][0])
-                condition = _text(e.entry.data.get("when"))
-                result = (f"({result} if {condition} else {before})"
-                          if before is not None and condition is not None else None)
-        self.flows[target] = result
+            present = {e.present[i] for i in within}
+            if present == {False}:
+                result = self.flow(e.inputs[0][0], within=within)
+            else:
+                result = self._entry_flow(e, within)
+                if result is not None and present == {True, False}:
+                    before = self.flow(e.inputs[0][0], within=within)
+                    condition = _text(e.entry.data.get("when"))
+                    result = (f"({result} if {condition} else {before})"
+                              if before is not None and condition is not None else None)
+        result = None if result is None else _fold(result)
+        self.flows[key] = result
         return result
 
-    def _entry_flow(self, e: _Entry) -> str | None:
+    def _entry_flow(self, e: _Entry, within: frozenset[int]) -> str | None:
         if e.call:
-            return self._call_flow(e, None)
+            return self._call_flow(e, None, within)
         data = e.entry.data
         kind = data.get("type")
         kind = canonical_type(kind) if isinstance(kind, str) and not refers(kind) else None
-        inputs = [self.flow(t) for t, _ in e.inputs]
+        inputs = [self.flow(t, within=within) for t, _ in e.inputs]
         if kind is None:  # a type given as a parameter: an activation keeps the channels
             kinds = {self.writer.nodes[inst.prefix + e.name].layer.type
                      for inst, here in zip(self.instances, e.present, strict=True) if here}
@@ -626,7 +850,7 @@ class _Class:
             return None if any(f is None for f in inputs) else "(" + " + ".join(inputs) + ")"  # type: ignore[arg-type]
         return inputs[0]
 
-    def _call_flow(self, e: _Entry, count: int | None) -> str | None:
+    def _call_flow(self, e: _Entry, count: int | None, within: frozenset[int] | None = None) -> str | None:
         """A call's output channels: its block's, with the call's arguments put in."""
         child = self.writer.block_class(str(e.entry.data["block"])) if isinstance(
             e.entry.data.get("block"), str) and not refers(e.entry.data["block"]) else None
@@ -639,9 +863,12 @@ class _Class:
         arguments = {k: v for k, v in e.entry.data.items() if k not in CALL_KEYS}
         first = e.entry.data.get("first") or {}
         times = count if count is not None else (self._repeat(e) or 1)
-        channels = self.flow(e.inputs[0][0])
+        channels = self.flow(e.inputs[0][0], within=within)
+        passed = {o.channels: self.flow(target, within=within)
+                  for o, (target, _) in zip(child.outside, e.inputs[1:], strict=True)}
         for k in range(times):
             values: dict[str, str | None] = {"in_channels": None if channels is None else f"({channels})"}
+            values.update({name: None if flow is None else f"({flow})" for name, flow in passed.items()})
             for name, default in block.params.items():
                 written = first[name] if k == 0 and name in first else arguments.get(name, default)
                 values[name] = None if written is default and refers(default) else _text(written)
@@ -716,9 +943,11 @@ class _Class:
         exprs = [self._constructor(e, inst) for inst in here]
         if self.top:
             return exprs[0]  # the network is built once: every value as cnncalc computed it
-        sizes = [f for f in (self.flow(e.inputs[0][0], plain=True), self.flow(e.inputs[0][0])) if f]
+        within = frozenset(indices)
+        sizes = [f for f in (self.flow(e.inputs[0][0], plain=True, within=within),
+                             self.flow(e.inputs[0][0], within=within)) if f]
         if e.call:
-            sizes += [f for k in range(1, (self._repeat(e) or 1) + 1) if (f := self._call_flow(e, k))]
+            sizes += [f for k in range(1, (self._repeat(e) or 1) + 1) if (f := self._call_flow(e, k, within))]
         marks: list[tuple[list[str], list[Expr]]] = [(sizes, [self._constructor(e, i, sentinel=True)
                                                               for i in here])]
         if e.call:
@@ -728,6 +957,11 @@ class _Class:
                 candidates = _candidates(arguments.get(name)) + _candidates(first.get(name))
                 if candidates:
                     marks.append((candidates, [self._constructor(e, i, mark=name) for i in here]))
+            child = self.writer.block_class_of(here[0].prefix + e.name)
+            for o, (target, _) in zip(child.outside, e.inputs[1:], strict=True):
+                passed = self.flow(target, within=within)  # the channels of what it reads from outside
+                if passed is not None:
+                    marks.append(([passed], [self._constructor(e, i, mark=o.channels) for i in here]))
         else:
             for name, candidates in self._fields(e).items():
                 try:
@@ -809,12 +1043,16 @@ class _Class:
             if e.never:
                 continue
             for target, implicit in e.inputs:
+                if target[0] == "choice":  # each entry it may name is read by name
+                    for option in self.choices[target[1]].options.values():
+                        reads.setdefault(self.value(option)[0], []).append((e.index, False))
+                    continue
                 value, implicit = self.value(target, implicit)
                 reads.setdefault(value, []).append((e.index, implicit))
         value, implicit = self.value(self.output)
         reads.setdefault(value, []).append(("return", implicit))
         self.reads = reads
-        taken: set[str] = set()
+        taken: set[str] = {o.python for o in self.outside}
         self.variables = taken
         for e in self.entries:
             if e.never:
@@ -840,6 +1078,11 @@ class _Class:
         target, _ = self.value(target)
         if target[0] == "input":
             return "input"
+        if target[0] == "outside":
+            name: str = self.outside[target[1]].python
+            return name
+        if target[0] == "choice":
+            return f"inputs[self.{self.choices[target[1]].attr}]"
         e: _Entry = self.entries[target[1]]
         if target[0] == "instance" and (e.repeat is None or target[2] != e.repeat - 1):
             return f"{e.var}_{target[2]}"
@@ -864,18 +1107,19 @@ class _Class:
             for run, sequential in runs:
                 e = run[0]
                 indent = 8 if cond is None else 12
+                top = e.attr[:-1] if sequential else e.attr
+                for depth in range(1, len(top)):
+                    container = top[:depth]
+                    if tuple(container) not in created and not self._is_entry(tuple(container)):
+                        created.add(tuple(container))  # outside any `if`: later entries may use it
+                        (body if cond is None else self.init_lines).append(
+                            self._assign(container, "nn.Sequential()"))
                 if sequential:
                     container = e.attr[:-1]
                     constructor: Expr = _Call("nn.Sequential", tuple(self.constructor(f) for f in run))
                     lines = base._layout(constructor, indent, *self._assign_parts(container))
                     body += [line[indent:] for line in lines]
                     continue
-                for depth in range(1, len(e.attr)):
-                    container = e.attr[:depth]
-                    if tuple(container) not in created and not self._is_entry(tuple(container)):
-                        created.add(tuple(container))  # outside any `if`: later entries may use it
-                        (body if cond is None else self.init_lines).append(
-                            self._assign(container, "nn.Sequential()"))
                 lines = base._layout(self.constructor(e), indent, *self._assign_parts(e.attr))
                 body += [line[indent:] for line in lines]
             if cond is None:
@@ -936,21 +1180,31 @@ class _Class:
         for run, sequential in runs:
             e = run[0]
             args = ", ".join(self.var(t) for t, _ in e.inputs)
+            chosen = [self.choices[t[1]] for t, _ in e.inputs if t[0] == "choice"]
+            if chosen:  # the entries it may read, by name
+                options = {text: option for c in chosen for text, option in c.options.items()}
+                then.append("inputs = {" + ", ".join(f"{base._literal(text)}: {self.var(option)}"
+                                                     for text, option in options.items()) + "}")
             if sequential:
                 then.append(self._comment(f"{run[-1].var} = {self.access(e.attr[:-1])}({args})", run[-1]))
                 continue
             module = self.access(e.attr)
+            extra = "".join(", " + self.var(t) for t, _ in e.inputs[1:]) if e.call else ""
             if e.call and e.unrolled:  # the instances read elsewhere, then the rest
                 e.repeat = self._repeat(e)
-                source, start = args, 0
+                source, start = self.var(e.inputs[0][0]), 0
                 for k in sorted(e.read):
                     var = self.var(("instance", e.index, k))
                     part = f"[{k}]" if k == start else f"[{start}:{k + 1}]"
-                    then.append(self._comment(f"{var} = {module}{part}({source})", e, k))
+                    then += self._apply(var, module + part, source, extra, k == start, e, k)
                     source, start = var, k + 1
                 if e.repeat is None or start < e.repeat:
-                    part = f"[{start}]" if start == (e.repeat or 0) - 1 else f"[{start}:]"
-                    then.append(self._comment(f"{e.var} = {module}{part}({source})", e))
+                    single = start == (e.repeat or 0) - 1
+                    part = f"[{start}]" if single else f"[{start}:]"
+                    then += self._apply(e.var, module + part, source, extra, single, e)
+                continue
+            if extra and "repeat" in e.entry.data:  # a Sequential passes on one value only
+                then += self._apply(e.var, module, self.var(e.inputs[0][0]), extra, False, e)
                 continue
             if ("entry", e.index) in self.reads:
                 then.append(self._comment(f"{e.var} = {module}({args})", e))
@@ -975,6 +1229,17 @@ class _Class:
         if otherwise:
             self.forward_lines += ["else:", *("    " + line for line in otherwise)]
 
+    def _apply(self, out: str, module: str, source: str, extra: str, single: bool, e: _Entry,
+               k: int | None = None) -> list[str]:
+        """``out = module(source)``; for a repeat whose instances read names from outside (``extra``),
+        which a Sequential cannot pass on, a loop over the instances."""
+        if single or not extra:
+            return [self._comment(f"{out} = {module}({source}{extra})", e, k)]
+        block = self._variable("block", self.variables)
+        lines = [] if out == source else [f"{out} = {source}"]
+        return [*lines, f"for {block} in {module}:",
+                "    " + self._comment(f"{out} = {block}({out}{extra})", e, k)]
+
     def _comment(self, line: str, e: _Entry, k: int | None = None) -> str:
         """At the top level, the value's shape after the line, as the flat class has it."""
         if not self.top:
@@ -991,6 +1256,8 @@ class _Class:
         what the callers build (modules, flags)."""
         shapes = [_Arg(n, "shape", n, annotation="int") for n in ("in_channels", "in_height", "in_width")
                   if n in self.used]
+        shapes += [_Arg(o.channels, "size", o.channels, annotation="int") for o in self.outside
+                   if o.channels in self.used]
         params = []
         if not self.top:
             block = self.writer.graph.blocks[self.block]  # type: ignore[index]
@@ -1008,11 +1275,13 @@ class _Class:
                   mark: str | None = None) -> Expr:
         args: list[Expr] = []
         kwargs: list[tuple[str, Expr]] = []
-        names = inst.names()
+        names = self.names_of(inst)
         for arg in self.signature():
             if arg.kind == "shape":
-                value = names[arg.spec]
+                value = names.get(arg.spec, 0)  # 0: a name that call leaves unread
                 args.append(str(SENTINEL if sentinel and arg.spec == "in_channels" else value))
+            elif arg.kind == "size":  # by name: the channels of what the block reads from outside
+                kwargs.append((arg.python, str(SENTINEL if arg.spec == mark else names.get(arg.spec, 0))))
             elif arg.kind == "param":
                 value = SENTINEL if arg.spec == mark else inst.params[arg.spec]
                 if (omit_defaults and arg.has_default and value == arg.default
@@ -1042,8 +1311,9 @@ class _Class:
             self.writer.helpers.add("Fraction")
             lines += [f"        {name} = Fraction(str({name}))  # the exact decimal, as the spec's"
                       for name in exact]
-        lines += ["        " + line for line in self.init_lines]
-        lines += ["", "    def forward(self, input: torch.Tensor) -> torch.Tensor:"]
+        lines += ["        " + line for line in [*self.choice_lines, *self.init_lines]]
+        inputs = "".join(f", {o.python}: torch.Tensor" for o in self.outside)
+        lines += ["", f"    def forward(self, input: torch.Tensor{inputs}) -> torch.Tensor:"]
         lines += ["        " + line for line in self.forward_lines]
         return "\n".join(lines)
 
@@ -1085,6 +1355,12 @@ def _annotation(values: list[Any]) -> str:
     if all(isinstance(v, str) for v in values):
         return "str"
     return ""
+
+
+def _hint(written: Any, text: str) -> str:
+    """The name for a forward argument: the parameter's for ``$skip``, else the name read."""
+    parameter = PARAMETER.fullmatch(written) if isinstance(written, str) else None
+    return parameter.group(1) if parameter else text
 
 
 def _plain_attribute(attribute: str) -> bool:
@@ -1161,6 +1437,16 @@ class _Writer:
         while True:
             if target[0] == "input":
                 return inst.input
+            if target[0] == "outside":
+                path: str | None = cls.outside[target[1]].paths[inst.path]
+                assert path is not None  # the call's output is the name it reads
+                return path
+            if target[0] == "choice":
+                choice = cls.choices[target[1]]
+                text = choice.names[inst.path]
+                assert text is not None
+                target = choice.options[text]
+                continue
             e: _Entry = cls.entries[target[1]]
             here = e.present[cls.instances.index(inst)]
             if not here:
@@ -1180,7 +1466,10 @@ class _Writer:
         classes = [self.classes[b] for b in self.order]
         code = "\n".join(c.source([]) for c in [*classes, self.main])
         merges = [name for name in MERGE_SOURCE if re.search(rf"\b{name}\(\)", code)]
-        parts = [_module_docstring(self.report, self.class_name) + "\n\n" + self._imports(code)]
+        custom = [base._custom_source(name) for name in base._CUSTOM if re.search(rf"\b{name}\(", code)]
+        parts = [_module_docstring(self.report, self.class_name) + "\n\n" + self._imports(
+            "\n".join([code, *custom]))]
+        parts += custom  # LeNet-5's own modules, as the chain's export copies them
         if "make_divisible" in self.helpers:
             parts.append(MAKE_DIVISIBLE)
         parts += [MERGE_SOURCE[name] for name in merges]
@@ -1190,13 +1479,14 @@ class _Writer:
 
     def _imports(self, code: str) -> str:
         stdlib = []
-        if "make_divisible" in self.helpers:
+        if "make_divisible" in self.helpers or re.search(r"\bmath\.", code):
             stdlib.append("import math")
         if re.search(r"\bOrderedDict\(", code):
             stdlib.append("from collections import OrderedDict")
         if "Fraction" in self.helpers or "make_divisible" in self.helpers:
             stdlib.append("from fractions import Fraction")
-        third = "import torch\nfrom torch import nn"
+        functional = "import torch.nn.functional as F\n" if re.search(r"\bF\.", code) else ""
+        third = "import torch\n" + functional + "from torch import nn"
         return "\n".join(stdlib) + "\n\n" + third if stdlib else third
 
     def _block_docstring(self, cls: _Class) -> list[str]:
