@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -238,10 +239,15 @@ def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
     assert f"cnncalc check {quiz_file} {answers_file}" in template  # outside the current directory
     key = yaml.safe_load((tmp_path / "key.yaml").read_text())
     blank = yaml.safe_load(template)
-    assert blank == {layer: dict.fromkeys(asked) for layer, asked in key.items()}  # every value null
-    # An unfilled answer is bad input, not a wrong one.
-    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml")])
-    assert unfilled.exit_code == 2
+    assert blank == {"student": None,  # every value null
+                     **{layer: dict.fromkeys(asked) for layer, asked in key.items()}}
+    # An unfilled answer is unanswered: wrong, shown blank, numbered as on the sheet; not bad input.
+    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml"),
+                                   "-f", "json"])
+    assert unfilled.exit_code == 1
+    marks = json.loads(unfilled.stdout)["marks"]
+    assert [m["status"] for m in marks] == ["blank"] * len(marks)
+    assert [m["number"] for m in marks] == list(range(1, len(marks) + 1))
     # Filled in as a student would (after the colon, keeping the comments), it scores 100%.
     (tmp_path / "filled.yaml").write_text(filled(template, key))
     marked = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "filled.yaml")])

@@ -100,9 +100,11 @@ def _check_command(folder: Path) -> str:
 def _blank_answers(made: Quiz, folder: Path) -> str:
     """An answers file with every question of the key and no values (YAML null), for a student."""
     out = [f"# Your answers to {made.command}.",
-           "# Fill in every answer with a whole number (357,504 is fine): an empty one is refused,",
-           "# not marked. Then mark them all, from where the quiz was made:",
-           f"#   {_check_command(folder)}"]
+           "# Fill in every answer with a whole number (357,504 is fine); one left empty counts as",
+           "# unanswered. Keep each \"# N.\" comment: it is the question's number on the sheet and in",
+           "# the marks. Write your name after student:. Then mark them all, from where the quiz was made:",
+           f"#   {_check_command(folder)}",
+           "student:"]
     layer = None
     for question in made.questions:
         if question.layer != layer:
