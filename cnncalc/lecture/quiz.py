@@ -335,8 +335,8 @@ def make_branching_quiz(seed: int) -> Quiz:
                "channel."),
         "inception": ("The Inception module inception reads se's output and joins four branches along "
                       f"channels: a 1×1 convolution of {c1} filters; a 1×1 convolution of {c3r} then "
-                      f"a 3×3 of {c3} (padding 1); a 1×1 of {c5r} then a 5×5 of {c5} (padding 2); 3×3 max pooling "
-                      f"(stride 1, padding 1) then a 1×1 of {cp}."),
+                      f"a 3×3 of {c3} (padding 1); a 1×1 of {c5r} then a 5×5 of {c5} (padding 2); "
+                      f"3×3 max pooling (stride 1, padding 1) then a 1×1 of {cp}."),
         "dense": (f"The dense block dense also reads se's output: {repeats} layers, each batch "
                   f"normalisation, ReLU and a 3×3 convolution of k = {growth} filters (growth rate k, "
                   "padding 1, no bias) whose output is joined to the layer's input along channels."),
