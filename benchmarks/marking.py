@@ -65,7 +65,8 @@ def write_class(folder: Path, template: str, key: dict[str, dict[str, int]], cou
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds [7]")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds [1]")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 200, 1000],
@@ -94,8 +95,8 @@ def main() -> None:
             folder = base / f"class{size}"
             expected = write_class(folder, template, key, size, min(args.unreadable, size - 1))
             target = str(folder / "s0000.yaml") if size == 1 else str(folder)
-            done = subprocess.run([*cnncalc, "check", spec, str(folder), "-f", "json"], cwd=ROOT, env=CHILD_ENV,
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run([*cnncalc, "check", spec, str(folder), "-f", "json"], cwd=ROOT,
+                                  env=CHILD_ENV, capture_output=True, text=True, check=False)
             doc = json.loads(done.stdout)
             got = {(s["student"] if s["right"] is not None else Path(s["file"]).name): s["right"]
                    for s in doc["submissions"]}

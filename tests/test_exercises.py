@@ -835,3 +835,30 @@ def test_the_readme_shows_real_output(command: str, columns: int, tmp_path: Path
     result = CliRunner(env={"COLUMNS": str(columns)}).invoke(cli, shlex.split(command)[1:])
     assert result.exit_code in (0, 1), result.output
     assert result.stdout == shown
+
+
+README_CLASS = {
+    "ada.yaml": "student: Ada Lovelace\nconv1: {output_size: 55, weights_per_neuron: 364, neurons: 290400, "
+                "parameters: 34944}\npool1: {output_size: 27}\n",
+    "grace.yaml": "student: Grace Hopper\nconv1: {output_size: 55, weights_per_neuron: 364, "
+                  "neurons: about 290k, parameters: 34944}\npool1: {output_size: 27}\n",
+    "kurt.yaml": "student: Kurt\nconv1: {output_size: 55\n",
+}
+
+
+@pytest.mark.parametrize("command", ["cnncalc check alexnet class/",
+                                     "cnncalc check alexnet class/ --format csv"])
+def test_the_readme_shows_the_real_gradebook(command: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    shown = readme.split(f"$ {command}\n", 1)[1].split("\n```", 1)[0] + "\n"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class").mkdir()
+    alan = readme.split("$ cat class/alan.yaml\n", 1)[1].split("$ cnncalc", 1)[0]
+    for name, text in {**README_CLASS, "alan.yaml": alan}.items():
+        (tmp_path / "class" / name).write_text(text)
+    result = CliRunner(env={"COLUMNS": "100"}).invoke(cli, shlex.split(command)[1:])
+    assert result.exit_code == 2  # Kurt's file cannot be read
+    assert result.stdout == shown
