@@ -113,7 +113,7 @@ def answer_files(arguments: Iterable[str]) -> list[Path]:
     found: list[Path] = []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
+        if argument.strip() and path.is_dir():  # Path("") is the current folder
             inside = sorted(p for p in path.iterdir() if p.suffix.lower() in ANSWER_SUFFIXES)
             if not inside:
                 raise SpecError([Issue("holds no answers files (*.yaml or *.yml)")], argument)

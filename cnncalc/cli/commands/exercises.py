@@ -64,7 +64,7 @@ def check(ctx: click.Context, spec: str, answers: tuple[str, ...], fmt: str) -> 
     """
     loaded = load_spec(spec)
     report = analyze(loaded)
-    if len(answers) == 1 and not Path(answers[0]).is_dir():
+    if len(answers) == 1 and (not answers[0].strip() or not Path(answers[0]).is_dir()):  # "" is not "."
         _check_one(ctx, loaded, report, answers[0], fmt)
     from cnncalc.lecture.gradebook import answer_files, mark_class
     from cnncalc.render import gradebook as render
