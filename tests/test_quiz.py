@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import shlex
 from pathlib import Path
@@ -12,7 +14,8 @@ from click.testing import CliRunner
 
 from cnncalc import analyze, load_spec
 from cnncalc.cli import cli
-from cnncalc.lecture.quiz import Quiz, describe, make_quiz
+from cnncalc.lecture.check import Marker
+from cnncalc.lecture.quiz import BRANCHING_QUESTIONS, Quiz, describe, make_branching_quiz, make_quiz
 
 
 @pytest.fixture
@@ -238,10 +241,15 @@ def test_blank_answers_template(runner: CliRunner, tmp_path: Path) -> None:
     assert f"cnncalc check {quiz_file} {answers_file}" in template  # outside the current directory
     key = yaml.safe_load((tmp_path / "key.yaml").read_text())
     blank = yaml.safe_load(template)
-    assert blank == {layer: dict.fromkeys(asked) for layer, asked in key.items()}  # every value null
-    # An unfilled answer is bad input, not a wrong one.
-    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml")])
-    assert unfilled.exit_code == 2
+    assert blank == {"student": None,  # every value null
+                     **{layer: dict.fromkeys(asked) for layer, asked in key.items()}}
+    # An unfilled answer is unanswered: wrong, shown blank, numbered as on the sheet; not bad input.
+    unfilled = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "answers.yaml"),
+                                   "-f", "json"])
+    assert unfilled.exit_code == 1
+    marks = json.loads(unfilled.stdout)["marks"]
+    assert [m["status"] for m in marks] == ["blank"] * len(marks)
+    assert [m["number"] for m in marks] == list(range(1, len(marks) + 1))
     # Filled in as a student would (after the colon, keeping the comments), it scores 100%.
     (tmp_path / "filled.yaml").write_text(filled(template, key))
     marked = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "filled.yaml")])
@@ -272,3 +280,73 @@ def test_unwritable_save_folder_is_a_message_not_a_traceback(runner: CliRunner, 
     assert result.exit_code == 2
     assert result.stderr.startswith(f"cannot write {folder}: ")
     assert result.stdout == "" and "Traceback" not in result.output
+
+
+# --- networks that branch -----------------------------------------------------------------
+
+def _arithmetic(worked: str) -> tuple[int, int]:
+    """``2 × 3×3×16×16 + 2 × 2×16 = 4,672`` → (the left side evaluated, the claimed result)."""
+    left, claimed = worked.rsplit(" = ", 1)
+    assert re.fullmatch(r"[\d ×+]+", left), left  # only numbers, products and sums: safe to evaluate
+    value = sum(math.prod(int(f) for f in term.split("×")) for term in left.replace(" ", "").split("+"))
+    return value, int(claimed.replace(",", ""))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_branching_round_trip_scores_100_percent_for_every_kind(seed: int) -> None:
+    made = make_branching_quiz(seed)
+    assert [(q.layer, q.metric) for q in made.questions] == [(t, m) for t, m, _ in BRANCHING_QUESTIONS]
+    report = analyze(load_spec(made.network))  # the network as saved, loaded again
+    marking = Marker(report).mark(made.answers())
+    assert marking.total == len(BRANCHING_QUESTIONS) and marking.all_right
+    for question in made.questions:
+        evaluated, claimed = _arithmetic(question.worked.worked)
+        assert evaluated == claimed == question.answer, (seed, question.layer)
+    # The answers by hand, from the network's numbers.
+    width, wider = made.network["input"][0], made.network["layers"][1]["c"]
+    reduction = made.network["layers"][2]["r"]
+    inception, dense = made.network["layers"][3], made.network["layers"][4]
+    answers = {q.layer: q.answer for q in made.questions}
+    assert answers["res1"] == 2 * 9 * width * width + 2 * 2 * width
+    assert answers["res2"] == 9 * width * wider + 9 * wider * wider + width * wider + 3 * 2 * wider
+    assert answers["se"] == 2 * wider * (wider // reduction) + wider // reduction + wider
+    assert answers["inception"] == sum(inception[c] for c in ("c1", "c3", "c5", "cp"))
+    assert answers["dense"] == wider + dense["repeat"] * dense["k"]
+    # One wrong answer of each kind is marked wrong, with the analysis's working.
+    for question in made.questions:
+        wrong = {question.layer: {question.metric: question.answer + 1}}
+        (mark,) = Marker(report).mark(wrong).marks
+        assert not mark.right and mark.expected == question.answer and mark.worked is not None
+
+
+def test_branching_quiz_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:
+    sheet = save(runner, tmp_path, 8, "--branching")
+    assert sheet.startswith("# Exercises (cnncalc quiz --seed 8 --branching)")
+    made = make_branching_quiz(8)
+    for question in made.questions:
+        assert f"{question.number}. {question.text}" in sheet
+    marked = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "key.yaml")])
+    assert marked.exit_code == 0, marked.output
+    assert "score: 5/5 (100%)" in marked.stdout
+    template = (tmp_path / "answers.yaml").read_text()
+    answers = {q.layer: q.answer for q in made.questions}
+    answers["se"] += 1  # one wrong, and the dense block left blank
+    lines, layer = [], ""
+    for line in template.splitlines(keepends=True):
+        if not line.startswith((" ", "#")):
+            layer = line.split(":")[0]
+        elif line.startswith("  ") and layer != "dense":
+            line = line.replace(":  #", f": {answers[layer]}  #", 1)
+        lines.append(line)
+    filled = "".join(lines)
+    (tmp_path / "filled.yaml").write_text(filled)
+    result = runner.invoke(cli, ["check", str(tmp_path / "quiz.yaml"), str(tmp_path / "filled.yaml"),
+                                 "-f", "json"])
+    assert result.exit_code == 1, result.output
+    marks = {m["number"]: m for m in json.loads(result.stdout)["marks"]}
+    assert [marks[n]["status"] for n in range(1, 6)] == ["right", "right", "wrong", "right", "blank"]
+    interactive = runner.invoke(cli, ["quiz", "--seed", "8", "--branching"],
+                                input="".join(f"{q.answer}\n" for q in made.questions))
+    assert interactive.exit_code == 0 and "score: 5/5" in interactive.output
+    refused = runner.invoke(cli, ["quiz", "--branching", "--layers", "4"])
+    assert refused.exit_code == 2 and "--branching" in refused.output

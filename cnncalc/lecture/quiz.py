@@ -25,7 +25,8 @@ from cnncalc.spec.loader import load_spec
 from cnncalc.spec.models import Spec
 from cnncalc.text import plural
 
-__all__ = ["CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "describe", "make_quiz"]
+__all__ = ["BRANCHING_QUESTIONS", "CONV_QUESTIONS", "POOL_QUESTIONS", "Question", "Quiz", "describe",
+           "make_branching_quiz", "make_quiz"]
 
 CONV_QUESTIONS = ("output_size", "weights_per_neuron", "neurons", "connections", "parameters")
 POOL_QUESTIONS = ("output_size", "parameters")
@@ -46,9 +47,12 @@ class Question:
     metric: str
     answer: Any
     worked: Worked
+    wording: str = ""  # the question as asked, where it is not one of the per-layer questions
 
     @property
     def text(self) -> str:
+        if self.wording:
+            return self.wording
         if self.metric == "output_size":
             return "What is the width of the next layer?"
         if self.metric == "parameters":
@@ -69,11 +73,12 @@ class Quiz:
     descriptions: dict[str, str]  # layer name → the full wording, with the size that reaches it
     sheet_descriptions: dict[str, str]  # the same without an earlier layer's size (an answer)
     questions: list[Question]
+    branching: bool = False  # a network that branches (make_branching_quiz), not a chain
 
     @property
     def command(self) -> str:
         """The command that sets this quiz again."""
-        return command(self.seed, self.layers, self.fractions)
+        return command(self.seed, self.layers, self.fractions, self.branching)
 
     def answers(self) -> dict[str, dict[str, Any]]:
         """The answer key as an answers mapping for ``cnncalc check``."""
@@ -83,8 +88,10 @@ class Quiz:
         return key
 
 
-def command(seed: int, layers: int, fractions: bool) -> str:
+def command(seed: int, layers: int, fractions: bool, branching: bool = False) -> str:
     """``cnncalc quiz`` with every option that the quiz depends on."""
+    if branching:
+        return f"cnncalc quiz --seed {seed} --branching"
     return f"cnncalc quiz --seed {seed} --layers {layers}" + (" --fractions" if fractions else "")
 
 
@@ -203,3 +210,164 @@ def _size(row: Any, channels: int, height: int, width: int) -> str:
     what = "The input image" if row.index == 1 else "The previous layer"
     return f"{what} is {height}×{width} with {plural(channels, 'channel')}"
 
+
+
+# --- networks that branch ---------------------------------------------------------------------
+
+BRANCHING_BLOCKS: dict[str, Any] = {
+    "residual": {  # He et al.'s basic block; a projection shortcut where the stride or width changes
+        "params": {"c": 64, "stride": 1},
+        "layers": [
+            {"name": "conv1", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "stride": "$stride",
+             "padding": 1, "bias": False},
+            {"name": "bn1", "type": "batchnorm2d"},
+            {"name": "relu1", "type": "relu"},
+            {"name": "conv2", "type": "conv2d", "out_channels": "$c", "kernel_size": 3, "padding": 1,
+             "bias": False},
+            {"name": "bn2", "type": "batchnorm2d"},
+            {"name": "shortcut.0", "type": "conv2d", "from": "input", "out_channels": "$c", "kernel_size": 1,
+             "stride": "$stride", "bias": False, "when": "${stride != 1 or in_channels != c}"},
+            {"name": "shortcut.1", "type": "batchnorm2d", "when": "${stride != 1 or in_channels != c}"},
+            {"name": "add", "type": "add", "from": ["bn2", "shortcut.1"]},
+            {"name": "relu2", "type": "relu"},
+        ],
+    },
+    "se": {  # Hu et al.'s squeeze-and-excitation gate, reduction r
+        "params": {"r": 4},
+        "layers": [
+            {"name": "squeeze", "type": "globalavgpool"},
+            {"name": "fc1", "type": "conv2d", "out_channels": "${in_channels // r}", "kernel_size": 1},
+            {"name": "relu", "type": "relu"},
+            {"name": "fc2", "type": "conv2d", "out_channels": "${in_channels}", "kernel_size": 1},
+            {"name": "gate", "type": "sigmoid"},
+            {"name": "scale", "type": "mul", "from": ["input", "gate"]},
+        ],
+    },
+    "inception": {  # Szegedy et al.'s module: four branches joined along channels
+        "params": {"c1": 64, "c3r": 96, "c3": 128, "c5r": 16, "c5": 32, "cp": 32},
+        "layers": [
+            {"name": "branch1", "type": "conv2d", "out_channels": "$c1", "kernel_size": 1},
+            {"name": "branch2.0", "type": "conv2d", "from": "input", "out_channels": "$c3r",
+             "kernel_size": 1},
+            {"name": "branch2.1", "type": "conv2d", "out_channels": "$c3", "kernel_size": 3, "padding": 1},
+            {"name": "branch3.0", "type": "conv2d", "from": "input", "out_channels": "$c5r",
+             "kernel_size": 1},
+            {"name": "branch3.1", "type": "conv2d", "out_channels": "$c5", "kernel_size": 5, "padding": 2},
+            {"name": "branch4.0", "type": "maxpool2d", "from": "input", "kernel_size": 3, "stride": 1,
+             "padding": 1},
+            {"name": "branch4.1", "type": "conv2d", "out_channels": "$cp", "kernel_size": 1},
+            {"name": "cat", "type": "concat", "from": ["branch1", "branch2.1", "branch3.1", "branch4.1"]},
+        ],
+    },
+    "dense_layer": {  # Huang et al.'s DenseNet layer: k new channels joined to what came in
+        "params": {"k": 12},
+        "layers": [
+            {"name": "norm", "type": "batchnorm2d"},
+            {"name": "relu", "type": "relu"},
+            {"name": "conv", "type": "conv2d", "out_channels": "$k", "kernel_size": 3, "padding": 1,
+             "bias": False},
+            {"name": "cat", "type": "concat", "from": ["input", "conv"]},
+        ],
+    },
+}
+
+#: the questions of a branching quiz, in order: (call, metric, what it asks)
+BRANCHING_QUESTIONS = (
+    ("res1", "parameters", "How many independent parameters does residual block res1 have "
+                           "(identity shortcut)?"),
+    ("res2", "parameters", "How many independent parameters does residual block res2 have "
+                           "(projection shortcut)?"),
+    ("se", "parameters", "How many independent parameters does the squeeze-and-excitation gate se have?"),
+    ("inception", "output_channels", "How many channels leave the Inception module?"),
+    ("dense", "output_channels", "How many channels leave the dense block?"),
+)
+
+
+def make_branching_quiz(seed: int) -> Quiz:
+    """A network that branches, from a seed: two residual blocks (one with an identity shortcut,
+    one with a 1×1 projection), a squeeze-and-excitation gate, and an Inception module and a
+    DenseNet block side by side on the gate's output. The questions: each residual block's
+    parameters, the gate's parameters, the channels leaving the module and the dense block.
+
+    The answers come from the analysis; each worked formula is written in the block's symbols
+    and the tests evaluate it against that answer.
+    """
+    rng = random.Random(seed)
+    size = rng.choice((8, 14, 16, 28, 32))
+    width = rng.choice((16, 32, 48, 64))  # L: the input's channels, res1's width
+    wider = rng.choice([w for w in (32, 64, 96, 128) if w != width])  # C: res2's width
+    stride = rng.choice((1, 2))
+    reduction = rng.choice([r for r in (2, 4, 8, 16) if wider % r == 0 and wider // r >= 2])
+    c1, c3r, c3, c5r, c5, cp = (rng.choice((16, 32, 64)), rng.choice((16, 32, 48)), rng.choice((32, 64, 96)),
+                                rng.choice((4, 8, 16)), rng.choice((8, 16, 32)), rng.choice((8, 16, 32)))
+    repeats, growth = rng.choice((2, 3, 4, 6)), rng.choice((8, 12, 16, 32))
+    command_text = command(seed, 0, False, branching=True)
+    network = {
+        "name": f"quiz {seed}", "description": command_text, "input": [width, size, size],
+        "blocks": BRANCHING_BLOCKS,
+        "layers": [
+            {"name": "res1", "block": "residual", "c": width},
+            {"name": "res2", "block": "residual", "c": wider, "stride": stride},
+            {"name": "se", "block": "se", "r": reduction},
+            {"name": "inception", "block": "inception", "from": "se", "c1": c1, "c3r": c3r, "c3": c3,
+             "c5r": c5r, "c5": c5, "cp": cp},
+            {"name": "dense", "block": "dense_layer", "from": "se", "repeat": repeats, "k": growth},
+        ],
+    }
+    spec = load_spec(network)
+    report = analyze(spec)
+    squeezed = wider // reduction
+    out = next(row for row in reversed(report.rows) if "res2" in row.calls).output_shape[1]
+    words = {
+        "res1": (f"Residual block res1 receives {width} channels of {size}×{size}: two 3×3 convolutions of "
+                 f"{width} filters (stride 1, padding 1, no bias), each followed by batch normalisation "
+                 "(2 parameters per channel); the shortcut is the identity; the two paths are added, "
+                 "then ReLU."),
+        "res2": (f"Residual block res2 is applied to the output of res1: two 3×3 convolutions of {wider} "
+                 f"filters (the first with stride {stride}; padding 1, no bias), each followed by batch "
+                 f"normalisation; the width changes from {width} to {wider} channels, so the shortcut "
+                 f"is a projection: a 1×1 convolution of {wider} filters with stride {stride} (no bias) "
+                 "and batch normalisation. Then add and ReLU."),
+        "se": (f"The squeeze-and-excitation gate se, on res2's {wider} channels of {out}×{out}, with "
+               f"reduction r = {reduction}: global average pooling, a 1×1 convolution to "
+               f"{wider}/{reduction} = {squeezed} channels (with bias), ReLU, a 1×1 convolution back to "
+               f"{wider} channels (with bias) and a sigmoid; the gate multiplies se's input channel by "
+               "channel."),
+        "inception": ("The Inception module inception reads se's output and joins four branches along "
+                      f"channels: a 1×1 convolution of {c1} filters; a 1×1 convolution of {c3r} then "
+                      f"a 3×3 of {c3} (padding 1); a 1×1 of {c5r} then a 5×5 of {c5} (padding 2); "
+                      f"3×3 max pooling (stride 1, padding 1) then a 1×1 of {cp}."),
+        "dense": (f"The dense block dense also reads se's output: {repeats} layers, each batch "
+                  f"normalisation, ReLU and a 3×3 convolution of k = {growth} filters (growth rate k, "
+                  "padding 1, no bias) whose output is joined to the layer's input along channels."),
+    }
+    bn = "2C"  # a batch norm's scale and shift per channel
+    worked = {
+        "res1": Worked("parameters", f"2 × 3×3×L×L + 2 × {bn}",
+                       f"2 × 3×3×{width}×{width} + 2 × 2×{width} = {2 * 9 * width * width + 4 * width:,}", 0),
+        "res2": Worked("parameters", f"3×3×L×C + 3×3×C×C + 1×1×L×C + 3 × {bn}",
+                       f"3×3×{width}×{wider} + 3×3×{wider}×{wider} + 1×1×{width}×{wider} + 3 × 2×{wider} = "
+                       f"{9 * width * wider + 9 * wider * wider + width * wider + 6 * wider:,}", 0,
+                       "no biases in the convolutions; the projection is the third term"),
+        "se": Worked("parameters", "C×(C/r) + C/r + (C/r)×C + C",
+                     f"{wider}×{squeezed} + {squeezed} + {squeezed}×{wider} + {wider} = "
+                     f"{2 * wider * squeezed + squeezed + wider:,}", 0,
+                     "two 1×1 convolutions with biases; pooling, ReLU, sigmoid and the product have none"),
+        "inception": Worked("output_channels", "C₁ + C₃ + C₅ + C_pool",
+                            f"{c1} + {c3} + {c5} + {cp} = {c1 + c3 + c5 + cp}", 0,
+                            "each branch keeps the size; only their last layers' filters reach the concat"),
+        "dense": Worked("output_channels", "L + n×k",
+                        f"{wider} + {repeats}×{growth} = {wider + repeats * growth}", 0,
+                        "each layer adds k channels to all that came before it"),
+    }
+    key = {(target, metric) for target, metric, _ in BRANCHING_QUESTIONS}
+    rows_in = {target: [row for row in report.rows if target in row.calls] for target, _ in key}
+    questions = []
+    for number, (target, metric, text) in enumerate(BRANCHING_QUESTIONS, 1):
+        rows = rows_in[target]
+        answer = (sum(row.parameters for row in rows) if metric == "parameters"
+                  else rows[-1].output_shape[0])
+        shown = worked[target]
+        questions.append(Question(number, target, metric, answer, Worked(
+            shown.metric, shown.formula, shown.worked, answer, shown.note), text))
+    return Quiz(seed, 0, False, network, spec, report, words, words, questions, branching=True)

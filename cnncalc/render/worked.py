@@ -10,14 +10,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.walk import LayerRow, LayerWarning
-from cnncalc.lecture.check import Mark, Marking, metric_label
+from cnncalc.lecture.check import Malformed, Mark, Marking, metric_label
 from cnncalc.lecture.worked import Worked
 from cnncalc.text import markdown, printable
 
 if TYPE_CHECKING:
     from rich.console import Group
 
-__all__ = ["layer_heading", "marking_group", "marking_json", "worked_group", "worked_json", "worked_markdown"]
+__all__ = ["given_text", "layer_heading", "marking_group", "marking_json", "status", "worked_group",
+           "worked_json", "worked_markdown", "working_text"]
 
 Explained = list[tuple[LayerRow, list[Worked], list[LayerWarning]]]
 
@@ -102,6 +103,29 @@ def _where(mark: Mark) -> str:
     return printable(mark.layer if mark.index is None else f"{mark.layer} (#{mark.index})")
 
 
+def given_text(mark: Mark) -> str:
+    """The answer as the student wrote it: blank when unanswered, flagged when malformed."""
+    if mark.blank:
+        return ""
+    if isinstance(mark.given, Malformed):
+        return f"{printable(mark.given.text)} (malformed)"
+    return _value(mark.given)
+
+
+def working_text(mark: Mark) -> str:
+    """The worked formula for the right answer (with the formula where it says more)."""
+    if mark.worked is None:
+        return ""
+    if mark.metric == "output_shape" or not mark.worked.formula or mark.worked.formula in (
+            "0", mark.worked.worked):
+        return mark.worked.worked
+    return f"{mark.worked.formula} = {mark.worked.worked}"
+
+
+def status(mark: Mark) -> str:
+    return "right" if mark.right else "blank" if mark.blank else "malformed" if mark.malformed else "wrong"
+
+
 def marking_group(marking: Marking) -> Group:
     """Each answer with ✓ or ✗; for a wrong one the right value and the worked formula; the score."""
     from rich.console import Group
@@ -109,32 +133,37 @@ def marking_group(marking: Marking) -> Group:
     from rich.text import Text
 
     table = Table(header_style="bold")
-    for heading in ("layer", "question", "your answer", "", "correct", "working"):
-        table.add_column(heading, overflow="fold")
+    for heading in ("Q", "layer", "question", "your answer", "", "correct", "working"):
+        table.add_column(heading, overflow="fold", justify="right" if heading == "Q" else "left")
     for mark in marking.marks:
         sign = Text("✓", style="bold green") if mark.right else Text("✗", style="bold red")
-        working = ""
-        if not mark.right and mark.worked is not None:
-            working = mark.worked.worked if mark.metric == "output_shape" or not mark.worked.formula \
-                else f"{mark.worked.formula} = {mark.worked.worked}"
+        working = "" if mark.right else working_text(mark)
         # The layer is Text: rich would read a str as markup ("[/]") and emoji codes.
-        table.add_row(Text(_where(mark)), metric_label(mark.metric), _value(mark.given), sign,
-                      "" if mark.right else _value(mark.expected), working)
+        table.add_row(f"Q{mark.number}", Text(_where(mark)), metric_label(mark.metric),
+                      Text(given_text(mark)), sign, "" if mark.right else _value(mark.expected), working)
+    problems = [Text(f"Q{m.number}: {printable(m.given.message)}", style="dim")
+                for m in marking.marks if isinstance(m.given, Malformed)]
     percent = round(100 * marking.right / marking.total) if marking.total else 100
-    score = Text.assemble(("score: ", "bold"), f"{marking.right}/{marking.total} ({percent}%)")
-    return Group(table, score)
+    blank = sum(m.blank for m in marking.marks)
+    score = Text.assemble(("score: ", "bold"), f"{marking.right}/{marking.total} ({percent}%)"
+                          + (f", {blank} unanswered" if blank else ""))
+    return Group(table, *problems, score)
 
 
 def marking_json(marking: Marking) -> str:
     def plain(value: Any) -> Any:
+        if isinstance(value, Malformed):
+            return str(value)
         return list(value) if isinstance(value, tuple) else value
 
     doc = {
         "score": {"right": marking.right, "total": marking.total},
         "all_right": marking.all_right,
         "marks": [{
-            "layer": m.layer, "index": m.index, "metric": m.metric, "question": metric_label(m.metric),
-            "given": plain(m.given), "expected": plain(m.expected), "right": m.right,
+            "number": m.number, "layer": m.layer, "index": m.index, "metric": m.metric,
+            "question": metric_label(m.metric), "given": plain(m.given), "expected": plain(m.expected),
+            "right": m.right, "status": status(m),
+            "problem": m.given.message if isinstance(m.given, Malformed) else None,
             "formula": m.worked.formula if m.worked else None,
             "worked": m.worked.worked if m.worked else None,
         } for m in marking.marks],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,28 +36,61 @@ def _print(renderable: Any) -> None:
 
 @click.command()
 @click.argument("spec")
-@click.argument("answers", type=click.Path(dir_okay=False))
-@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")), default="table",
-              show_default=True, help="A marked table, or JSON for scripts.")
+@click.argument("answers", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json", "csv", "markdown")),
+              default="table", show_default=True,
+              help="A marked table, JSON for scripts, CSV for a spreadsheet, or Markdown.")
 @click.pass_context
-def check(ctx: click.Context, spec: str, answers: str, fmt: str) -> None:
+def check(ctx: click.Context, spec: str, answers: tuple[str, ...], fmt: str) -> None:
     """Mark the answers in ANSWERS against SPEC, showing the worked formula for each wrong one.
 
     ANSWERS maps layer names to quantities: output_shape, output_size (the width),
     output_channels, weights_per_neuron, neurons, connections, parameters, macs;
-    `totals:` takes the network's parameters, neurons, connections and macs. A layer
+    `totals:` takes the network's parameters, neurons, connections and macs, and a
+    block call's path (layer2.0) its parameters (summed) and output_channels. A layer
     inside a block is named by its path (layer2.0.conv1:); quote a name YAML would
-    read as a number ("0":). Numbers may be written 357,504. Exit status: 0 all right,
-    1 any wrong, 2 bad input.
-    """
-    from cnncalc.lecture.check import check as mark
-    from cnncalc.lecture.check import load_answers
-    from cnncalc.render.worked import marking_group, marking_json
+    read as a number ("0":). Numbers may be written 357,504. A blank answer is
+    unanswered, one that is not a number is malformed: each is wrong, for that question only.
+    Questions are numbered as on the quiz sheet (the template's "# 3." comments), else
+    in file order.
 
+    A folder (its *.yaml and *.yml files) or several ANSWERS files mark a class: a
+    gradebook with one row per submission (the file's `student:` field, else its name),
+    the score, one column per question, and the questions the class got wrong most with
+    their working. A file that cannot be read is reported in its row.
+
+    Exit status: 0 all right, 1 any wrong, 2 bad input (a bad spec, a missing folder, or
+    an answers file that cannot be read).
+    """
     loaded = load_spec(spec)
     report = analyze(loaded)
-    given, _ = load_answers(answers, loaded, report)
-    marking = mark(loaded, report, given)
+    if len(answers) == 1 and (not answers[0].strip() or not Path(answers[0]).is_dir()):  # "" is not "."
+        _check_one(ctx, loaded, report, answers[0], fmt)
+    from cnncalc.lecture.gradebook import answer_files, mark_class
+    from cnncalc.render import gradebook as render
+
+    book = mark_class(loaded, report, answer_files(answers))
+    if fmt == "json":
+        click.echo(render.gradebook_json(book), nl=False)
+    elif fmt == "csv":
+        click.echo(render.gradebook_csv(book), nl=False)
+    elif fmt == "markdown":
+        click.echo(render.gradebook_markdown(book), nl=False)
+    else:
+        _print(render.gradebook_group(book))
+    ctx.exit(2 if book.unreadable else 0 if book.all_right else 1)
+
+
+def _check_one(ctx: click.Context, spec: Spec, report: Report, answers: str, fmt: str) -> None:
+    """One answers file: every answer with its mark (as a one-row gradebook in CSV and Markdown)."""
+    from cnncalc.lecture.check import Marker, Targets, load_answered
+    from cnncalc.render.worked import marking_group, marking_json
+
+    if fmt in ("csv", "markdown"):
+        load_answered(answers, Targets.of(spec, report))  # a file that cannot be read: exit 2, as ever
+        return
+    answered = load_answered(answers, Targets.of(spec, report))
+    marking = Marker(report).mark(answered.answers, answered.numbers)
     if fmt == "json":
         click.echo(marking_json(marking), nl=False)
     else:

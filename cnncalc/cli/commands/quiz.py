@@ -11,7 +11,7 @@ import click
 
 from cnncalc.errors import CnncalcError
 from cnncalc.lecture.check import parse_answer
-from cnncalc.lecture.quiz import Question, Quiz, make_quiz
+from cnncalc.lecture.quiz import Question, Quiz, make_branching_quiz, make_quiz
 
 __all__ = ["quiz"]
 
@@ -23,6 +23,9 @@ __all__ = ["quiz"]
               help="How many layers (convolution, pooling, convolution, …).")
 @click.option("--fractions", is_flag=True,
               help="Allow layers where (J + 2P − M)/s is not whole, like AlexNet's first.")
+@click.option("--branching", is_flag=True,
+              help="A network that branches instead: residual blocks with and without a projection, a "
+                   "squeeze-and-excitation gate, an Inception module and a DenseNet block.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("interactive", "markdown")), default="interactive",
               show_default=True, help="Ask at the prompt, or print a question sheet and answer key.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -31,10 +34,14 @@ __all__ = ["quiz"]
               help="Also write quiz.yaml (the network), key.yaml (the answers) and answers.yaml (a blank "
                    "answers file for a student) here, for cnncalc check.")
 @click.pass_context
-def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt: str, key_path: str | None,
-         save_dir: str | None) -> None:
+def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, branching: bool, fmt: str,
+         key_path: str | None, save_dir: str | None) -> None:
     """Exercises in the lecture's format: a small network, and for each layer the width of the
     next layer, weights per neuron, neurons, connections and independent parameters.
+
+    With --branching, a network that branches: the parameters of a residual block with an
+    identity shortcut and of one with a projection, of a squeeze-and-excitation gate, and the
+    channels leaving an Inception module and a DenseNet block.
 
     Interactive by default: each answer is marked at once and the worked solution shown; exit
     status 0 when all are right, 1 otherwise. `--format markdown` prints a question sheet and a
@@ -44,7 +51,10 @@ def quiz(ctx: click.Context, seed: int | None, layers: int, fractions: bool, fmt
     if key_path is not None and fmt != "markdown":
         raise click.UsageError("--key goes with --format markdown (it writes the answer key of the "
                                "printed sheet)")
-    made = make_quiz(seed if seed is not None else random.SystemRandom().randrange(10**6), layers, fractions)
+    if branching and (fractions or ctx.get_parameter_source("layers") != click.core.ParameterSource.DEFAULT):
+        raise click.UsageError("--branching sets its own network: it goes without --layers and --fractions")
+    drawn = seed if seed is not None else random.SystemRandom().randrange(10**6)
+    made = make_branching_quiz(drawn) if branching else make_quiz(drawn, layers, fractions)
     if save_dir is not None:
         folder = Path(save_dir)
         _save(made, folder)
@@ -100,9 +110,11 @@ def _check_command(folder: Path) -> str:
 def _blank_answers(made: Quiz, folder: Path) -> str:
     """An answers file with every question of the key and no values (YAML null), for a student."""
     out = [f"# Your answers to {made.command}.",
-           "# Fill in every answer with a whole number (357,504 is fine): an empty one is refused,",
-           "# not marked. Then mark them all, from where the quiz was made:",
-           f"#   {_check_command(folder)}"]
+           "# Fill in every answer with a whole number (357,504 is fine); one left empty counts as",
+           "# unanswered. Keep each \"# N.\" comment: it is the question's number on the sheet and in",
+           "# the marks. Write your name after student:. Then mark them all, from where the quiz was made:",
+           f"#   {_check_command(folder)}",
+           "student:"]
     layer = None
     for question in made.questions:
         if question.layer != layer:
