@@ -341,7 +341,15 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
     if not isinstance(model, nn.Module):
         raise ImportProblem(f"cnncalc imports a torch.nn.Module, got {type(model).__name__}")
 
+    calling: list[str] = []  # the module paths being traced; left as they are by an error
+
     class Tracer(fx.Tracer):  # type: ignore[misc,name-defined]
+        def call_module(self, m: Any, forward: Any, args: Any, kwargs: Any) -> Any:
+            calling.append(self.path_of_module(m))
+            result = super().call_module(m, forward, args, kwargs)
+            calling.pop()
+            return result
+
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             # torch's own layers stay whole (an unknown one is then named as such); containers
             # and the model's own modules are traced through.
@@ -354,8 +362,10 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
     try:
         graph = tracer.trace(model)
     except fx.proxy.TraceError as err:
-        raise ImportProblem(f"{_user_frame(err)}: cannot be traced ({err}); data-dependent control "
-                            f"flow cannot be written as a spec") from None
+        where, code = _user_frame(err)
+        scope = f"{calling[-1]}'s forward" if calling else "the model's forward"
+        raise ImportProblem(f"{where}: in {scope}, `{code}` cannot be traced (torch.fx: {err}); control "
+                            f"flow that depends on the data cannot be written as a spec") from None
     gm = fx.GraphModule(tracer.root, graph)
     values = _propagate(torch, gm, shape)
     modules = dict(model.named_modules())
@@ -490,15 +500,15 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
     return spec
 
 
-def _user_frame(err: BaseException) -> str:
-    """'file:line: code' of the innermost frame of the user's code in a tracing error."""
+def _user_frame(err: BaseException) -> tuple[str, str]:
+    """'file:line' and the code of the innermost frame of the user's code in a tracing error."""
     inside = ("/torch/", "/cnncalc/")
     frames = [f for f in traceback.extract_tb(err.__traceback__)
               if not any(part in f.filename.replace("\\", "/") for part in inside)]
     if not frames:
-        return "<unknown source line>"
+        return "<unknown source line>", "?"
     frame = frames[-1]
-    return f"{frame.filename}:{frame.lineno}: {frame.line or ''}".rstrip(": ")
+    return f"{frame.filename}:{frame.lineno}", frame.line or "?"
 
 
 def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
