@@ -224,7 +224,7 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
     if name in ("flatten", "view", "reshape"):
         # Whatever the spelling, what counts is the result: [N, everything else] from [N, ...].
         first = shapes[0]
-        if first is not None and len(out.shape) == 2 and out.shape[0] == first[0] and len(first) > 2:
+        if first is not None and len(out.shape) == 2 and out.shape[0] == first[0] and len(first) >= 2:
             return "flatten", {}
         return None
     if name in ("contiguous", "clone") and not kwargs:
@@ -245,7 +245,8 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
     if target in (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax) or name in (
             "softmax", "log_softmax"):
         bound = _bind(("input", "dim"), args, kwargs, {"dim": None})
-        if set(kwargs) - {"dim"} or bound["dim"] is None:
+        if (set(kwargs) - {"dim", "_stacklevel", "dtype"} or bound.get("dtype") is not None
+                or bound["dim"] is None):
             return None
         return ("softmax" if "log" not in name else "logsoftmax"), {"dim": bound["dim"]}
     if target in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_pool1d) or name in (
@@ -297,13 +298,14 @@ def _where(node: Any) -> str:
     trace = getattr(node, "stack_trace", None) or ""
     lines = [line.strip() for line in trace.strip().splitlines()]
     for k in range(len(lines) - 1, -1, -1):
-        if lines[k].startswith("File "):
+        if lines[k].startswith("File ") and not any(part in lines[k].replace("\\", "/")
+                                                    for part in ("/torch/", "/cnncalc/")):
             code = lines[k + 1] if k + 1 < len(lines) and not lines[k + 1].startswith("File ") else ""
             place = lines[k].split(",")
             file = place[0].removeprefix("File ").strip('"')
             line = place[1].strip().removeprefix("line ") if len(place) > 1 else "?"
             return f"{file}:{line}" + (f": {code}" if code else "")
-    return "<unknown source line>"
+    return "<torch's own code>"  # a layer called by nn.Sequential: its module path says where
 
 
 def _scope(node: Any) -> str:
@@ -520,7 +522,12 @@ def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
 
     class Shapes(torch.fx.Interpreter):  # type: ignore[misc]
         def run_node(self, n: Any) -> Any:
-            result = super().run_node(n)
+            try:
+                result = super().run_node(n)
+            except RuntimeError as err:  # the model itself refuses this input (a size mismatch)
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ImportProblem(f"{_where(n)}: the model fails for an input of {list(shape)} at "
+                                    f"{n.target}: {first}") from None
             values[by_name[n.name]] = result
             return result
 
