@@ -13,7 +13,8 @@ first use, so ``import cnncalc`` stays cheap (and never imports torch).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from cnncalc.analysis.walk import LayerRow
     from cnncalc.errors import CnncalcError, Issue, ShapeError, SpecError, TorchMissingError
+    from cnncalc.pytorch.importer import ImportProblem
     from cnncalc.pytorch.verification import Verification
     from cnncalc.render.draw import Drawing
     from cnncalc.report import Report
@@ -42,11 +44,13 @@ _WHERE = {
     "TorchMissingError": "cnncalc.errors",
     "Verification": "cnncalc.pytorch.verification",
     "Drawing": "cnncalc.render.draw",
+    "ImportProblem": "cnncalc.pytorch.importer",
 }
 
 __all__ = [  # the classes and load_spec are provided lazily by __getattr__ below
-    "CnncalcError", "Drawing", "Issue", "LayerRow", "Report", "ShapeError", "Spec", "SpecError",
-    "TorchMissingError", "Verification", "analyze", "build", "draw", "load_spec", "verify",
+    "CnncalcError", "Drawing", "ImportProblem", "Issue", "LayerRow", "Report", "ShapeError", "Spec",
+    "SpecError", "TorchMissingError", "Verification", "analyze", "build", "draw", "from_module",
+    "load_spec", "verify",
 ]
 
 #: What ``analyze``, ``build`` and ``verify`` take: a loaded spec, a path, a bundled name, a mapping.
@@ -68,16 +72,34 @@ def _spec(source: SpecSource, caller: str) -> Spec:
                     f"{type(source).__name__}")
 
 
-def analyze(spec: SpecSource) -> Report:
-    """The per-layer report of ``spec`` (see :func:`cnncalc.analysis.walk.analyze`).
+def analyze(spec: SpecSource | nn.Module, input_shape: Sequence[int] | None = None) -> Report:
+    """The per-layer report of ``spec`` (see :func:`cnncalc.analysis.walk.analyze`), or of a torch
+    module for an input of ``input_shape`` ([C, H, W]), as ``torchinfo.summary`` takes them: the
+    module is imported first (:func:`from_module`).
 
     Raises :class:`SpecError` for a spec that cannot be loaded, :class:`ShapeError` at the first
-    layer that cannot apply to its input, and :class:`TypeError` for something that is no spec.
+    layer that cannot apply to its input, :class:`ImportProblem` for a module that cannot be
+    written as a spec, and :class:`TypeError` for something that is no spec.
     """
     from cnncalc.analysis.walk import analyze as walk
     from cnncalc.report import Report
 
-    return Report.of(walk(_spec(spec, "analyze")))
+    torch = sys.modules.get("torch")  # a module can only exist where torch is already imported
+    if torch is not None and isinstance(spec, torch.nn.Module):
+        if input_shape is None:
+            raise TypeError("cnncalc.analyze(module, input_shape) needs the input's [C, H, W]")
+        return Report.of(walk(_spec(from_module(spec, input_shape), "analyze")))
+    if input_shape is not None:
+        raise TypeError("cnncalc.analyze() takes input_shape only with a torch module")
+    return Report.of(walk(_spec(spec, "analyze")))  # type: ignore[arg-type]
+
+
+def from_module(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> dict[str, Any]:
+    """The spec of a torch module for an input of ``input_shape`` ([C, H, W]): a mapping ready
+    for YAML or :func:`load_spec` (see :func:`cnncalc.pytorch.importer.from_module`)."""
+    from cnncalc.pytorch.importer import from_module as trace
+
+    return trace(model, input_shape, name)
 
 
 def draw(spec: SpecSource, depth: int | None = None) -> Drawing:

@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "softmax": "cnncalc.cli.commands.numeric:softmax",
     "convolve": "cnncalc.cli.commands.numeric:convolve",
     "draw": "cnncalc.cli.commands.draw:draw",
+    "import": "cnncalc.cli.commands.import_:import_",
 }
 
 
@@ -90,18 +91,33 @@ def cli() -> None:
                    "(1: the top-level blocks only, as torchinfo's depth).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the report to this file [default: standard output].")
+@click.option("--input", "shape", default=None, metavar="C,H,W",
+              help="Analyse a PyTorch model instead: SPEC is then FILE.py:NAME or package.module:NAME, "
+                   "imported as `cnncalc import` does, at this input size.")
+@click.option("--args", "args", multiple=True, metavar="JSON|NAME=VALUE",
+              help="With --input: keyword arguments for the model's class or factory.")
 def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | None,
-            output: str | None) -> None:
+            output: str | None, shape: str | None, args: tuple[str, ...]) -> None:
     """Report every layer of SPEC: shapes, weights per neuron, neurons,
     connections, parameters, MACs, memory and receptive field.
 
-    SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input.
+    SPEC is a YAML file, a bundled name such as `alexnet`, or - for standard input; with
+    --input, a PyTorch model (FILE.py:NAME), imported without writing a file.
     """
     from cnncalc.analysis.walk import analyze as run_analysis
     from cnncalc.report import Report
     from cnncalc.spec.loader import load_spec
 
-    loaded = load_spec(spec)
+    if shape is not None:
+        from cnncalc.cli.commands.import_ import input_shape, model_spec, parse_args
+
+        size = input_shape(None, None, shape)
+        assert size is not None
+        loaded = load_spec(model_spec(spec, size, parse_args(None, None, args)))
+    elif args:
+        raise click.UsageError("--args is for a model, with --input")
+    else:
+        loaded = load_spec(spec)
     report = full = Report.of(run_analysis(loaded))
     if depth is not None:
         from cnncalc.analysis.fold import fold

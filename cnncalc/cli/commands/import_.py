@@ -1,0 +1,90 @@
+"""``cnncalc import``: a PyTorch model as a spec (see :mod:`cnncalc.pytorch.importer`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+__all__ = ["import_", "input_shape", "model_spec", "parse_args"]
+
+
+def input_shape(ctx: click.Context | None, param: click.Parameter | None,
+                value: str | None) -> tuple[int, ...] | None:
+    """``3,224,224`` (or ``3x224x224``) as three positive sizes."""
+    if value is None:
+        return None
+    parts = value.replace("x", ",").replace("×", ",").split(",")
+    try:
+        shape = tuple(int(part) for part in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"{value!r}: give C,H,W, three positive sizes such as 3,224,224")
+    return shape
+
+
+def parse_args(ctx: click.Context | None, param: click.Parameter | None,
+               values: tuple[str, ...]) -> dict[str, Any]:
+    """The factory's keyword arguments: a JSON object, or ``k=v`` pairs whose values are read as
+    JSON where they can be (``num_classes=10``, ``widths=[1,2]``) and as text otherwise."""
+    found: dict[str, Any] = {}
+    for value in values:
+        if value.lstrip().startswith("{"):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise click.BadParameter(f"{value!r} is not a JSON object: {err.msg}") from None
+            if not isinstance(parsed, dict):
+                raise click.BadParameter(f"{value!r} is not a JSON object")
+            found.update(parsed)
+            continue
+        key, sep, text = value.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{value!r}: give NAME=VALUE or a JSON object")
+        try:
+            found[key] = json.loads(text)
+        except json.JSONDecodeError:
+            found[key] = text
+    return found
+
+
+def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any]) -> dict[str, Any]:
+    """The spec of the model ``reference`` names (``FILE.py:NAME`` or ``package.module:NAME``)."""
+    from cnncalc.pytorch.importer import from_module, load_model
+
+    model = load_model(reference, args)
+    return from_module(model, shape, name=reference.rpartition(":")[2])
+
+
+@click.command("import")
+@click.argument("model")
+@click.option("--input", "shape", required=True, callback=input_shape, metavar="C,H,W",
+              help="The input's channels, height and width, such as 3,224,224.")
+@click.option("--args", "args", multiple=True, callback=parse_args, metavar="JSON|NAME=VALUE",
+              help="Keyword arguments for the class or factory: a JSON object or NAME=VALUE "
+                   "(values read as JSON where they can be); may be repeated.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the spec to this file [default: standard output].")
+def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None) -> None:
+    """Write the spec of a PyTorch model: MODEL is FILE.py:NAME or package.module:NAME, a
+    module class, a factory or a module instance.
+
+    The model is traced with torch.fx (no forward pass on real data): layer names are the
+    model's module paths, and functional operations (x + y, torch.cat, F.relu,
+    torch.flatten) are layers too. What no spec can say (a custom operation, control flow
+    that depends on the data) is named with its module path and source line, exit 2.
+    Needs PyTorch: pip install "cnncalc[torch]".
+    """
+    from cnncalc.spec.writer import spec_yaml
+
+    spec = model_spec(model, shape, args)
+    text = spec_yaml(spec, header=f"cnncalc import {model} --input {','.join(map(str, shape))}")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from cnncalc.cli.commands.draw import write_output
+
+    write_output(output, text)
+    click.echo(f"wrote {output}: {len(spec['layers'])} layers", err=True)

@@ -1,0 +1,261 @@
+"""Import: a torch model traced into a spec. Round trips on models written in plain torch.nn: the
+spec's analysis gives torch's parameter count and every layer's output shape, and cnncalc's own
+build of the spec loads the model's state_dict with strict=True and computes the same outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision_reference as tv
+import yaml
+from click.testing import CliRunner
+from torch import Tensor, nn
+
+import cnncalc
+from cnncalc.cli import cli
+from cnncalc.pytorch.importer import ImportProblem, from_module
+
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
+
+
+class FunctionalNet(nn.Module):
+    """Functional operations only where a module could have been: F.relu, F.max_pool2d,
+    torch.cat, a sigmoid gate by x * g, x.view(x.size(0), -1) and torch.flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.gate = nn.Conv2d(16, 16, 1)
+        self.fc1 = nn.Linear(16 * 4 * 4, 32)
+        self.fc2 = nn.Linear(32, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        b = torch.relu(self.conv2(a))
+        x = torch.cat([a, b], dim=1)
+        x = x * torch.sigmoid(self.gate(F.adaptive_avg_pool2d(x, 1)))
+        x = F.avg_pool2d(x, kernel_size=2)
+        x = F.relu(self.fc1(x.view(x.size(0), -1)))
+        return F.log_softmax(self.fc2(torch.flatten(x, 1)), dim=1)
+
+
+class PaddedUNet(nn.Module):
+    """A U-Net with 'same' convolutions: transposed convolutions up, skips joined by torch.cat."""
+
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.enc1 = nn.Sequential(nn.Conv2d(1, c, 3, padding=1), nn.ReLU(inplace=True))
+        self.enc2 = nn.Sequential(nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = nn.Sequential(nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU())
+        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2)
+        self.dec2 = nn.Sequential(nn.Conv2d(4 * c, 2 * c, 3, padding=1), nn.ReLU())
+        self.up1 = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.dec1 = nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU())
+        self.out = nn.Conv2d(c, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        x = self.bottom(self.pool(e2))
+        x = self.dec2(torch.cat([e2, self.up2(x)], 1))
+        x = self.dec1(torch.cat([e1, self.up1(x)], 1))
+        return self.out(x)
+
+
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
+    "resnet-projection": (lambda: tv.ResNet(tv.BasicBlock, [1, 1, 1, 1], num_classes=10), (3, 64, 64)),
+    "resnet50": (lambda: tv.ResNet(tv.Bottleneck, [3, 4, 6, 3]), (3, 64, 64)),
+    "inception": (tv.GoogLeNet, (3, 64, 64)),
+    "densenet": (lambda: tv.DenseNet(growth_rate=8, block_config=(2, 3), num_init_features=16), (3, 64, 64)),
+    "mobilenet_v2": (tv.MobileNetV2, (3, 64, 64)),
+    "efficientnet-se": (tv.EfficientNetB0, (3, 64, 64)),
+    "unet": (PaddedUNet, (1, 32, 32)),
+    "functional": (FunctionalNet, (3, 16, 16)),
+}
+
+
+def _leaf_shapes(model: nn.Module, x: Tensor) -> dict[str, tuple[int, ...]]:
+    """Each leaf module's output shape (its first call) from a real forward pass."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = []
+    for path, module in model.named_modules():
+        if path and not list(module.children()):
+            def hook(m: nn.Module, args: Any, out: Tensor, path: str = path) -> None:
+                shapes.setdefault(path, tuple(out.shape[1:]))
+            hooks.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        model(x)
+    for handle in hooks:
+        handle.remove()
+    return shapes
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_round_trip(name: str) -> None:
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    spec = cnncalc.from_module(model, shape)
+    report = cnncalc.analyze(yaml.safe_load(yaml.safe_dump(spec)))  # survives YAML as it is
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    x = torch.randn(2, *shape)
+    rows = {row.name: row for row in report.rows}
+    traced = _leaf_shapes(model, x)
+    assert traced and set(traced) <= set(rows)  # every module is a row, under its own path
+    for path, out in traced.items():
+        assert tuple(rows[path].output_shape) == out, path
+        module = model.get_submodule(path)
+        assert rows[path].parameters == sum(p.numel() for p in module.parameters()), path
+    with torch.no_grad():
+        expected = model(x)
+    assert tuple(report.output_shape) == tuple(expected.shape[1:])
+    built = cnncalc.build(spec).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.allclose(built(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_functional_operations_are_layers_named_in_their_module() -> None:
+    spec = from_module(tv.ResNet(tv.BasicBlock, [2, 2, 2, 2]), (3, 224, 224))
+    layers = {layer["name"]: layer for layer in spec["layers"]}
+    assert layers["layer1.0.add"] == {"name": "layer1.0.add", "type": "add",
+                                      "from": ["layer1.0.bn2", "maxpool"]}
+    assert layers["layer2.0.add"]["from"] == ["layer2.0.bn2", "layer2.0.downsample.1"]
+    # The block's one ReLU module, called twice, is a layer per call.
+    assert layers["layer1.0.relu"]["type"] == layers["layer1.0.relu_1"]["type"] == "relu"
+    head = [layers[n]["type"] for n in ("avgpool", "flatten", "fc")]
+    assert head == ["adaptiveavgpool2d", "flatten", "linear"]
+    assert cnncalc.analyze(spec).totals.parameters == 11_689_512
+    functional = [layer["type"] for layer in from_module(FunctionalNet(), (3, 16, 16))["layers"]]
+    assert functional == ["conv2d", "relu", "maxpool2d", "conv2d", "relu", "concat", "adaptiveavgpool2d",
+                          "conv2d", "sigmoid", "mul", "avgpool2d", "flatten", "linear", "relu", "flatten",
+                          "linear", "logsoftmax"]
+
+
+def test_analyze_takes_a_module_as_torchinfo_does() -> None:
+    model = FunctionalNet()
+    report = cnncalc.analyze(model, (3, 16, 16))
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    assert report.output_shape == (5,) or list(report.output_shape) == [5]
+    with pytest.raises(TypeError):
+        cnncalc.analyze(model)
+
+
+class Custom(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(x)
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x) * self.scale
+
+
+class Shared(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(self.conv(x))
+
+
+class Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+@pytest.mark.parametrize("model, words", [
+    (nn.Sequential(nn.Conv2d(3, 4, 3), Custom()), ["torch.sin", "1's forward", "test_import.py:"]),
+    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 6, 6])), ["module 1 (LayerNorm)"]),
+    (Scaled(), ["parameter", "scale"]),
+    (Shared(), ["module conv", "called again"]),
+    (nn.Sequential(nn.Conv2d(3, 4, 3), Branchy()), ["1's forward", "if x.sum() > 0:", "test_import.py:"]),
+])
+def test_what_cannot_be_mapped_is_named(model: nn.Module, words: list[str]) -> None:
+    with pytest.raises(ImportProblem) as caught:
+        from_module(model, (3, 8, 8))
+    message = str(caught.value)
+    for word in words:
+        assert word in message, message
+
+
+MODEL_FILE = '''
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self, width=4, num_classes=3):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 1), 1)
+        return self.head(x)
+
+
+def tiny(**kwargs):
+    return Tiny(**kwargs)
+
+
+class Loop(nn.Module):
+    def forward(self, x):
+        while x.mean() > 0:
+            x = x - 1
+        return x
+'''
+
+
+def test_cli_import_writes_a_spec_that_analyze_reads(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODEL_FILE)
+    out = tmp_path / "tiny.yaml"
+    runner = CliRunner()
+    done = runner.invoke(cli, ["import", f"{tmp_path / 'models.py'}:tiny", "--input", "3,32,32",
+                               "--args", "width=6", "--args", '{"num_classes": 7}', "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    text = out.read_text()
+    assert "  - {name: conv, type: conv2d, out_channels: 6, kernel_size: 3, padding: 1}\n" in text
+    report = cnncalc.analyze(out)
+    assert report.totals.parameters == 3 * 6 * 9 + 6 + 6 * 7 + 7
+    direct = runner.invoke(cli, ["analyze", f"{tmp_path / 'models.py'}:Tiny", "--input", "3,32,32",
+                                 "-f", "json"])
+    assert direct.exit_code == 0, direct.output
+    assert '"parameters": 127' in direct.output  # width 4, 3 classes: (3·9 + 1)·4 + (4 + 1)·3
+
+
+@pytest.mark.parametrize("args, words", [
+    (["import", "MODELS:Loop", "--input", "3,8,8"], ["models.py:23", "while x.mean() > 0:"]),
+    (["import", "MODELS:Nope", "--input", "3,8,8"], ["no 'Nope'"]),
+    (["import", "MODELS:Tiny", "--input", "3,8"], ["C,H,W"]),
+    (["import", "MODELS:Tiny", "--input", "3,8,8", "--args", "depth=2"], ["depth"]),
+    (["import", "no_such_package_xyz:Net", "--input", "3,8,8"], ["no such module"]),
+])
+def test_cli_import_errors_exit_2_in_one_line(args: list[str], words: list[str], tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODEL_FILE)
+    args = [a.replace("MODELS", str(tmp_path / "models.py")) for a in args]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 2, done.output
+    assert "Traceback" not in done.output
+    for word in words:
+        assert word in done.output, done.output
