@@ -764,16 +764,26 @@ def _merge(layer: Add | Mul | Concat | CenterCrop, shapes: list[Shape],
                 shown = ("the field shown covers their union at the first position only (with different "
                          "jumps the fields drift apart along the map)" if drift
                          else "the field shown is their union")
-                warnings.append(("unaligned", f"the inputs' receptive fields are not aligned (jump and "
-                                              f"centre {_rf_text(local)}); {shown}"))
+                warnings.append(("unaligned", f"the inputs' receptive fields are not aligned "
+                                              f"({_rf_text(local)}); {shown}"))
     return Step(output_shape=output, receptive_field=field, warnings=warnings,
                 global_context=len(local) < len(fields) and bool(local))
 
 
 def _rf_text(fields: list[Field2]) -> str:
+    """Each input's jump and the centre of its first output's field, in input pixels:
+    'jump 8, centre 65.5; jump 8, centre 69.5' (per axis, height × width, where they differ)."""
+    def number(value: Any) -> str:
+        exact = Fraction(value)
+        return str(exact.numerator) if exact.denominator == 1 else f"{float(exact):g}"
+
     def one(f: Field2) -> str:
-        return "×".join(f"{a.jump}@{a.start}" for a in f)
-    return ", ".join(one(f) for f in fields)
+        jumps = [number(axis.jump) for axis in f]
+        starts = [number(axis.start) for axis in f]
+        jump = jumps[0] if jumps[0] == jumps[1] else "×".join(jumps)
+        start = starts[0] if starts[0] == starts[1] else "×".join(starts)
+        return f"jump {jump}, centre {start}"
+    return "; ".join(one(f) for f in fields)
 
 
 # --- helpers for the handlers ---------------------------------------------------------
