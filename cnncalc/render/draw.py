@@ -414,9 +414,13 @@ def _graph_nodes(report: Report) -> tuple[dict[str, _Node], list[list[str]], lis
         nodes[row.name] = node
     edges: list[tuple[list[str], bool]] = []
     for row in report.rows:
-        for position, source in enumerate(dict.fromkeys(row.inputs)):
-            if source not in nodes:
-                continue
+        sources = [source for source in dict.fromkeys(row.inputs) if source in nodes]
+        # The spine runs through the input computed last (the deepest): a residual add's conv
+        # path, a dense block's new features, U-Net's cropped skip beside its up-convolution.
+        # The others arrive as skips, whatever order ``from`` lists them in.
+        primary = max(sources, key=lambda source: nodes[source].rank, default=None)
+        for source in sources:
+            position = 0 if source == primary else 1
             weight = 1.0 if position == 0 else 0.02
             path = [source]
             for rank in range(nodes[source].rank + 1, nodes[row.name].rank):
