@@ -19,6 +19,7 @@ from torch import Tensor, nn
 import cnncalc
 from cnncalc.cli import cli
 from cnncalc.pytorch.importer import ImportProblem, from_module
+from cnncalc.spec.writer import spec_yaml
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -103,7 +104,9 @@ def test_round_trip(name: str) -> None:
     torch.manual_seed(0)
     model = make().eval()
     spec = cnncalc.from_module(model, shape)
-    report = cnncalc.analyze(yaml.safe_load(yaml.safe_dump(spec)))  # survives YAML as it is
+    # A submodule type used more than once is a block (the folded spec is checked as the flat one).
+    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    report = cnncalc.analyze(yaml.safe_load(spec_yaml(spec)))  # survives YAML as it is written
     assert report.totals.parameters == sum(p.numel() for p in model.parameters())
     x = torch.randn(2, *shape)
     rows = {row.name: row for row in report.rows}
@@ -123,7 +126,7 @@ def test_round_trip(name: str) -> None:
 
 
 def test_functional_operations_are_layers_named_in_their_module() -> None:
-    spec = from_module(tv.ResNet(tv.BasicBlock, [2, 2, 2, 2]), (3, 224, 224))
+    spec = from_module(tv.ResNet(tv.BasicBlock, [2, 2, 2, 2]), (3, 224, 224), blocks=False)
     layers = {layer["name"]: layer for layer in spec["layers"]}
     assert layers["layer1.0.add"] == {"name": "layer1.0.add", "type": "add",
                                       "from": ["layer1.0.bn2", "maxpool"]}
@@ -133,10 +136,32 @@ def test_functional_operations_are_layers_named_in_their_module() -> None:
     head = [layers[n]["type"] for n in ("avgpool", "flatten", "fc")]
     assert head == ["adaptiveavgpool2d", "flatten", "linear"]
     assert cnncalc.analyze(spec).totals.parameters == 11_689_512
-    functional = [layer["type"] for layer in from_module(FunctionalNet(), (3, 16, 16))["layers"]]
+    flat = from_module(FunctionalNet(), (3, 16, 16), blocks=False)
+    functional = [layer["type"] for layer in flat["layers"]]
     assert functional == ["conv2d", "relu", "maxpool2d", "conv2d", "relu", "concat", "adaptiveavgpool2d",
                           "conv2d", "sigmoid", "mul", "avgpool2d", "flatten", "linear", "relu", "flatten",
                           "linear", "logsoftmax"]
+
+
+def test_resnet_imports_as_a_block_with_repeat_as_written_by_hand() -> None:
+    model = tv.ResNet(tv.BasicBlock, [2, 2, 2, 2])
+    spec = from_module(model, (3, 224, 224))
+    text = spec_yaml(spec)
+    assert len(text.splitlines()) < 40, text
+    (block_name, block), = spec["blocks"].items()
+    assert block["params"] == {"c": 64, "stride": 1, "downsample": False}
+    layers = {layer["name"]: layer for layer in block["layers"]}
+    assert layers["conv1"]["stride"] == layers["downsample.0"]["stride"] == "$stride"
+    assert layers["downsample.1"]["when"] == "$downsample"
+    calls = {layer["name"]: layer for layer in spec["layers"] if "block" in layer}
+    assert calls["layer1"] == {"name": "layer1", "block": block_name, "repeat": 2}
+    assert calls["layer2"] == {"name": "layer2", "block": block_name, "repeat": 2, "c": 128,
+                               "first": {"stride": 2, "downsample": True}}
+    # The rows are the module paths, as in the flat import: layer1 with repeat makes layer1.0.conv1.
+    rows = [row.name for row in cnncalc.analyze(spec).rows]
+    assert rows == [layer["name"] for layer in from_module(model, (3, 224, 224), blocks=False)["layers"]]
+    assert "layer2.0.downsample.0" in rows and "layer2.1.downsample.0" not in rows
+    assert cnncalc.analyze(spec).totals.parameters == 11_689_512
 
 
 def test_analyze_takes_a_module_as_torchinfo_does() -> None:

@@ -50,12 +50,13 @@ def parse_args(ctx: click.Context | None, param: click.Parameter | None,
     return found
 
 
-def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any]) -> dict[str, Any]:
+def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
+               blocks: bool = True) -> dict[str, Any]:
     """The spec of the model ``reference`` names (``FILE.py:NAME`` or ``package.module:NAME``)."""
     from cnncalc.pytorch.importer import from_module, load_model
 
     model = load_model(reference, args)
-    return from_module(model, shape, name=reference.rpartition(":")[2])
+    return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks)
 
 
 @click.command("import")
@@ -67,19 +68,25 @@ def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any]) -> 
                    "(values read as JSON where they can be); may be repeated.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the spec to this file [default: standard output].")
-def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None) -> None:
+@click.option("--flat", is_flag=True,
+              help="One entry per layer: no blocks for submodule types used more than once.")
+def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None,
+            flat: bool) -> None:
     """Write the spec of a PyTorch model: MODEL is FILE.py:NAME or package.module:NAME, a
     module class, a factory or a module instance.
 
     The model is traced with torch.fx (no forward pass on real data): layer names are the
     model's module paths, and functional operations (x + y, torch.cat, F.relu,
-    torch.flatten) are layers too. What no spec can say (a custom operation, control flow
-    that depends on the data) is named with its module path and source line, exit 2.
+    torch.flatten) are layers too. A submodule type used more than once is a block, and
+    numbered instances in a row (ResNet's layer1.0, layer1.1) one call with repeat; the
+    layer names stay the module paths (--flat: one entry per layer). What no spec can say
+    (a custom operation, control flow that depends on the data) is named with its module
+    path and source line, exit 2.
     Needs PyTorch: pip install "cnncalc[torch]".
     """
     from cnncalc.spec.writer import spec_yaml
 
-    spec = model_spec(model, shape, args)
+    spec = model_spec(model, shape, args, blocks=not flat)
     text = spec_yaml(spec, header=f"cnncalc import {model} --input {','.join(map(str, shape))}")
     if output is None:
         click.echo(text, nl=False)
@@ -87,4 +94,6 @@ def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: st
     from cnncalc.cli.commands.draw import write_output
 
     write_output(output, text)
-    click.echo(f"wrote {output}: {len(spec['layers'])} layers", err=True)
+    blocks = len(spec.get("blocks", {}))
+    click.echo(f"wrote {output}: {len(spec['layers'])} entries"
+               + (f", {blocks} block{'s' if blocks != 1 else ''}" if blocks else ""), err=True)
