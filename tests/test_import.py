@@ -284,3 +284,73 @@ def test_cli_import_errors_exit_2_in_one_line(args: list[str], words: list[str],
     assert "Traceback" not in done.output
     for word in words:
         assert word in done.output, done.output
+
+
+class SmallMobile(nn.Module):
+    """ReLU6, SiLU written as x * sigmoid(x), a residual add and a flatten, for ONNX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.act1 = nn.ReLU6()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.act1(self.conv1(x))
+        y = self.conv2(x)
+        x = x + y * torch.sigmoid(y)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def _export(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
+    pytest.importorskip("onnx")
+    with pytest.warns(DeprecationWarning):  # the TorchScript exporter: needs no onnxscript
+        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False)
+    return path
+
+
+def test_onnx_import_undoes_what_export_did(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = SmallMobile()
+    spec = from_onnx(_export(model, (3, 16, 16), tmp_path / "small.onnx"))
+    types = {layer["name"]: layer["type"] for layer in spec["layers"]}
+    assert types == {"conv1": "conv2d", "act1": "relu6", "conv2": "conv2d", "silu": "silu", "add": "add",
+                     "pool": "adaptiveavgpool2d", "flatten": "flatten", "fc": "linear"}
+    report = cnncalc.analyze(spec)
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    assert list(report.output_shape) == [4]
+
+
+def test_onnx_import_of_a_resnet_reports_the_folded_batch_norms(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = tv.ResNet(tv.BasicBlock, [1, 1, 1, 1], num_classes=10)
+    spec = from_onnx(_export(model, (3, 64, 64), tmp_path / "resnet.onnx"))
+    report = cnncalc.analyze(spec)
+    rows = {row.name: row for row in report.rows}
+    expected = _leaf_shapes(model.eval(), torch.randn(1, 3, 64, 64))
+    for path in ("conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"):
+        assert tuple(rows[path].output_shape) == expected[path], path
+    # Each batch norm is folded into its convolution: the convolutions have a bias of C values
+    # and the batch norms' 2·C parameters are gone.
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    biases = sum(c.out_channels for c in convs)
+    norm_parameters = sum(2 * n.num_features for n in norms)
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters()) + biases - norm_parameters
+    assert "folded into the convolution" in spec["description"]
+    assert "layer1.0.conv1" in spec["description"]
+
+
+def test_cli_imports_an_onnx_file(tmp_path: Path) -> None:
+    path = _export(SmallMobile(), (3, 16, 16), tmp_path / "small.onnx")
+    done = CliRunner().invoke(cli, ["import", str(path), "-o", str(tmp_path / "small.yaml")])
+    assert done.exit_code == 0, done.output
+    assert cnncalc.analyze(tmp_path / "small.yaml").totals.parameters == sum(
+        p.numel() for p in SmallMobile().parameters())
+    (tmp_path / "bad.onnx").write_text("not a model")
+    bad = CliRunner().invoke(cli, ["import", str(tmp_path / "bad.onnx")])
+    assert bad.exit_code == 2 and "not an ONNX model" in bad.output and "Traceback" not in bad.output

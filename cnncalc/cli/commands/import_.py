@@ -55,14 +55,19 @@ def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
     """The spec of the model ``reference`` names (``FILE.py:NAME`` or ``package.module:NAME``)."""
     from cnncalc.pytorch.importer import from_module, load_model
 
+    if reference.lower().endswith(".onnx"):
+        from cnncalc.pytorch.onnx_import import from_onnx
+
+        return from_onnx(reference)
     model = load_model(reference, args)
     return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks)
 
 
 @click.command("import")
 @click.argument("model")
-@click.option("--input", "shape", required=True, callback=input_shape, metavar="C,H,W",
-              help="The input's channels, height and width, such as 3,224,224.")
+@click.option("--input", "shape", default=None, callback=input_shape, metavar="C,H,W",
+              help="The input's channels, height and width, such as 3,224,224 (not for an ONNX file, "
+                   "whose input has its size).")
 @click.option("--args", "args", multiple=True, callback=parse_args, metavar="JSON|NAME=VALUE",
               help="Keyword arguments for the class or factory: a JSON object or NAME=VALUE "
                    "(values read as JSON where they can be); may be repeated.")
@@ -82,12 +87,19 @@ def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: st
     layer names stay the module paths (--flat: one entry per layer). What no spec can say
     (a custom operation, control flow that depends on the data) is named with its module
     path and source line, exit 2.
-    Needs PyTorch: pip install "cnncalc[torch]".
+    Needs PyTorch: pip install "cnncalc[torch]". MODEL may also be an ONNX file (model.onnx;
+    pip install "cnncalc[onnx]", no torch needed).
     """
     from cnncalc.spec.writer import spec_yaml
 
-    spec = model_spec(model, shape, args, blocks=not flat)
-    text = spec_yaml(spec, header=f"cnncalc import {model} --input {','.join(map(str, shape))}")
+    onnx = model.lower().endswith(".onnx")
+    if shape is None and not onnx:
+        raise click.UsageError("--input C,H,W is needed for a PyTorch model")
+    if onnx and (shape is not None or args):
+        raise click.UsageError("an ONNX file's input has its size: no --input or --args")
+    spec = model_spec(model, shape or (), args, blocks=not flat)
+    text = spec_yaml(spec, header=f"cnncalc import {model}"
+                     + (f" --input {','.join(map(str, shape))}" if shape else ""))
     if output is None:
         click.echo(text, nl=False)
         return
