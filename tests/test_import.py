@@ -19,6 +19,7 @@ from torch import Tensor, nn
 import cnncalc
 from cnncalc.cli import cli
 from cnncalc.pytorch.importer import ImportProblem, from_module
+from cnncalc.spec.writer import spec_yaml
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -103,7 +104,9 @@ def test_round_trip(name: str) -> None:
     torch.manual_seed(0)
     model = make().eval()
     spec = cnncalc.from_module(model, shape)
-    report = cnncalc.analyze(yaml.safe_load(yaml.safe_dump(spec)))  # survives YAML as it is
+    # A submodule type used more than once is a block (the folded spec is checked as the flat one).
+    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    report = cnncalc.analyze(yaml.safe_load(spec_yaml(spec)))  # survives YAML as it is written
     assert report.totals.parameters == sum(p.numel() for p in model.parameters())
     x = torch.randn(2, *shape)
     rows = {row.name: row for row in report.rows}
@@ -123,7 +126,7 @@ def test_round_trip(name: str) -> None:
 
 
 def test_functional_operations_are_layers_named_in_their_module() -> None:
-    spec = from_module(tv.ResNet(tv.BasicBlock, [2, 2, 2, 2]), (3, 224, 224))
+    spec = from_module(tv.ResNet(tv.BasicBlock, [2, 2, 2, 2]), (3, 224, 224), blocks=False)
     layers = {layer["name"]: layer for layer in spec["layers"]}
     assert layers["layer1.0.add"] == {"name": "layer1.0.add", "type": "add",
                                       "from": ["layer1.0.bn2", "maxpool"]}
@@ -133,10 +136,32 @@ def test_functional_operations_are_layers_named_in_their_module() -> None:
     head = [layers[n]["type"] for n in ("avgpool", "flatten", "fc")]
     assert head == ["adaptiveavgpool2d", "flatten", "linear"]
     assert cnncalc.analyze(spec).totals.parameters == 11_689_512
-    functional = [layer["type"] for layer in from_module(FunctionalNet(), (3, 16, 16))["layers"]]
+    flat = from_module(FunctionalNet(), (3, 16, 16), blocks=False)
+    functional = [layer["type"] for layer in flat["layers"]]
     assert functional == ["conv2d", "relu", "maxpool2d", "conv2d", "relu", "concat", "adaptiveavgpool2d",
                           "conv2d", "sigmoid", "mul", "avgpool2d", "flatten", "linear", "relu", "flatten",
                           "linear", "logsoftmax"]
+
+
+def test_resnet_imports_as_a_block_with_repeat_as_written_by_hand() -> None:
+    model = tv.ResNet(tv.BasicBlock, [2, 2, 2, 2])
+    spec = from_module(model, (3, 224, 224))
+    text = spec_yaml(spec)
+    assert len(text.splitlines()) < 40, text
+    (block_name, block), = spec["blocks"].items()
+    assert block["params"] == {"c": 64, "stride": 1, "downsample": False}
+    layers = {layer["name"]: layer for layer in block["layers"]}
+    assert layers["conv1"]["stride"] == layers["downsample.0"]["stride"] == "$stride"
+    assert layers["downsample.1"]["when"] == "$downsample"
+    calls = {layer["name"]: layer for layer in spec["layers"] if "block" in layer}
+    assert calls["layer1"] == {"name": "layer1", "block": block_name, "repeat": 2}
+    assert calls["layer2"] == {"name": "layer2", "block": block_name, "repeat": 2, "c": 128,
+                               "first": {"stride": 2, "downsample": True}}
+    # The rows are the module paths, as in the flat import: layer1 with repeat makes layer1.0.conv1.
+    rows = [row.name for row in cnncalc.analyze(spec).rows]
+    assert rows == [layer["name"] for layer in from_module(model, (3, 224, 224), blocks=False)["layers"]]
+    assert "layer2.0.downsample.0" in rows and "layer2.1.downsample.0" not in rows
+    assert cnncalc.analyze(spec).totals.parameters == 11_689_512
 
 
 def test_analyze_takes_a_module_as_torchinfo_does() -> None:
@@ -259,3 +284,73 @@ def test_cli_import_errors_exit_2_in_one_line(args: list[str], words: list[str],
     assert "Traceback" not in done.output
     for word in words:
         assert word in done.output, done.output
+
+
+class SmallMobile(nn.Module):
+    """ReLU6, SiLU written as x * sigmoid(x), a residual add and a flatten, for ONNX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.act1 = nn.ReLU6()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.act1(self.conv1(x))
+        y = self.conv2(x)
+        x = x + y * torch.sigmoid(y)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def _export(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
+    pytest.importorskip("onnx")
+    with pytest.warns(DeprecationWarning):  # the TorchScript exporter: needs no onnxscript
+        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False)
+    return path
+
+
+def test_onnx_import_undoes_what_export_did(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = SmallMobile()
+    spec = from_onnx(_export(model, (3, 16, 16), tmp_path / "small.onnx"))
+    types = {layer["name"]: layer["type"] for layer in spec["layers"]}
+    assert types == {"conv1": "conv2d", "act1": "relu6", "conv2": "conv2d", "silu": "silu", "add": "add",
+                     "pool": "adaptiveavgpool2d", "flatten": "flatten", "fc": "linear"}
+    report = cnncalc.analyze(spec)
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    assert list(report.output_shape) == [4]
+
+
+def test_onnx_import_of_a_resnet_reports_the_folded_batch_norms(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = tv.ResNet(tv.BasicBlock, [1, 1, 1, 1], num_classes=10)
+    spec = from_onnx(_export(model, (3, 64, 64), tmp_path / "resnet.onnx"))
+    report = cnncalc.analyze(spec)
+    rows = {row.name: row for row in report.rows}
+    expected = _leaf_shapes(model.eval(), torch.randn(1, 3, 64, 64))
+    for path in ("conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"):
+        assert tuple(rows[path].output_shape) == expected[path], path
+    # Each batch norm is folded into its convolution: the convolutions have a bias of C values
+    # and the batch norms' 2·C parameters are gone.
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    biases = sum(c.out_channels for c in convs)
+    norm_parameters = sum(2 * n.num_features for n in norms)
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters()) + biases - norm_parameters
+    assert "folded into the convolution" in spec["description"]
+    assert "layer1.0.conv1" in spec["description"]
+
+
+def test_cli_imports_an_onnx_file(tmp_path: Path) -> None:
+    path = _export(SmallMobile(), (3, 16, 16), tmp_path / "small.onnx")
+    done = CliRunner().invoke(cli, ["import", str(path), "-o", str(tmp_path / "small.yaml")])
+    assert done.exit_code == 0, done.output
+    assert cnncalc.analyze(tmp_path / "small.yaml").totals.parameters == sum(
+        p.numel() for p in SmallMobile().parameters())
+    (tmp_path / "bad.onnx").write_text("not a model")
+    bad = CliRunner().invoke(cli, ["import", str(tmp_path / "bad.onnx")])
+    assert bad.exit_code == 2 and "not an ONNX model" in bad.output and "Traceback" not in bad.output

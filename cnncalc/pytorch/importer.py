@@ -56,9 +56,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _Written(dict[str, Any]):
+    """A layer's fields as written, with torch's defaults of those left out (for folding)."""
+
+    defaults: Fields
+
+
 def _nondefault(fields: Fields, defaults: Fields) -> Fields:
     """The fields that differ from torch's defaults, so the spec reads as if written by hand."""
-    return {k: v for k, v in fields.items() if k not in defaults or defaults[k] != v}
+    written = _Written((k, v) for k, v in fields.items() if k not in defaults or defaults[k] != v)
+    written.defaults = dict(defaults)
+    return written
 
 
 # --- modules -------------------------------------------------------------------------------------
@@ -325,10 +333,14 @@ def _describe(target: Any) -> str:
     return f"{module}.{getattr(target, '__name__', repr(target))}".lstrip(".")
 
 
-def from_module(model: Any, input_shape: Sequence[int], name: str | None = None) -> dict[str, Any]:
+def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
+                blocks: bool = True) -> dict[str, Any]:
     """The spec of ``model`` for one input of ``input_shape`` ([C, H, W]), as a mapping ready
     for YAML or :func:`cnncalc.load_spec`: layer names equal the model's module paths, and
     functional operations are layers named in the module that calls them (``layer1.0.add``).
+    With ``blocks`` (the default), a submodule type used two times or more is a block and
+    numbered instances in a row a call with ``repeat`` (:mod:`cnncalc.pytorch.folding`); the
+    layer names stay the same. ``blocks=False`` gives one entry per layer.
 
     Raises :class:`ImportProblem` for what no spec can say, naming the module path and the
     source line, and for a spec whose analysis would differ from the trace (shape or
@@ -377,6 +389,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
     taken: set[str] = set()
     calls: dict[str, int] = {}
     expected: dict[str, tuple[tuple[int, ...], int]] = {}
+    layer_defaults: dict[str, Fields] = {}
     used: set[str] = set()
     last: str | None = None
 
@@ -416,6 +429,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
         if len(sources) > 1 or (sources and sources[0] != previous):
             entry["from"] = sources if len(sources) > 1 else sources[0]
         entry.update(fields)
+        layer_defaults[layer_name] = getattr(fields, "defaults", {})
         spec_layers.append(entry)
         made[node] = layer_name
         last = layer_name
@@ -499,7 +513,28 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None)
                                f"forward does not call are left out ({', '.join(unused[:5])}"
                                f"{', …' if len(unused) > 5 else ''})")
     _check(spec, expected)
+    if blocks:
+        folded = _fold(nn, spec, layer_defaults, modules)
+        if folded is not None:
+            try:
+                _check(folded, expected)
+            except ImportProblem:
+                return spec  # the flat spec is exact; a fold that is not is left out
+            return folded
     return spec
+
+
+def _fold(nn: Any, spec: dict[str, Any], layer_defaults: dict[str, Fields],
+          modules: dict[str, Any]) -> dict[str, Any] | None:
+    from cnncalc.pytorch.folding import fold
+
+    plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    instances = {path: type(m).__qualname__ for path, m in modules.items()
+                 if path and type(m) not in plain and _module_layer(nn, m) is None
+                 and not type(m).__module__.startswith("torch.nn")}
+    children = {path: [n for n, _ in m.named_children()] for path, m in modules.items()
+                if isinstance(m, (nn.Sequential, nn.ModuleList))}
+    return fold(spec, layer_defaults, instances, children)
 
 
 def _user_frame(err: BaseException) -> tuple[str, str]:
@@ -516,7 +551,14 @@ def _user_frame(err: BaseException) -> tuple[str, str]:
 def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
     """Every node's value for one input of ``shape`` on the meta device: tensors without data
     (shapes only), and the plain values (sizes, flags) computed from them."""
-    meta = copy.deepcopy(gm).to("meta").eval()
+    # A copy whose parameters and buffers are made on the meta device directly: the weights are
+    # never copied (a ResNet-50's 100 MB stays one copy, the model's own).
+    memo: dict[int, Any] = {}
+    for tensor in (*gm.parameters(), *gm.buffers()):
+        empty = torch.empty_like(tensor, device="meta")
+        memo[id(tensor)] = (torch.nn.Parameter(empty, tensor.requires_grad)
+                            if isinstance(tensor, torch.nn.Parameter) else empty)
+    meta = copy.deepcopy(gm, memo).to("meta").eval()
     values: dict[Any, Any] = {}
     by_name = {node.name: node for node in gm.graph.nodes}
 
@@ -546,6 +588,10 @@ def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]
         report = analyze(load_spec(spec))
     except SpecError as err:  # a bug of the importer: the message says what the analysis refused
         raise ImportProblem(f"the imported spec is refused by the analysis: {err.messages()[0]}") from None
+    rows = [row.name for row in report.rows]
+    if sorted(rows) != sorted(expected):
+        raise ImportProblem("the imported spec's layers are not the model's; not imported rather than "
+                            "approximated")
     for row in report.rows:
         shape, params = expected[row.name]
         if tuple(row.output_shape) != shape or (params >= 0 and row.parameters != params):

@@ -50,41 +50,62 @@ def parse_args(ctx: click.Context | None, param: click.Parameter | None,
     return found
 
 
-def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any]) -> dict[str, Any]:
+def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
+               blocks: bool = True) -> dict[str, Any]:
     """The spec of the model ``reference`` names (``FILE.py:NAME`` or ``package.module:NAME``)."""
     from cnncalc.pytorch.importer import from_module, load_model
 
+    if reference.lower().endswith(".onnx"):
+        from cnncalc.pytorch.onnx_import import from_onnx
+
+        return from_onnx(reference)
     model = load_model(reference, args)
-    return from_module(model, shape, name=reference.rpartition(":")[2])
+    return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks)
 
 
 @click.command("import")
 @click.argument("model")
-@click.option("--input", "shape", required=True, callback=input_shape, metavar="C,H,W",
-              help="The input's channels, height and width, such as 3,224,224.")
+@click.option("--input", "shape", default=None, callback=input_shape, metavar="C,H,W",
+              help="The input's channels, height and width, such as 3,224,224 (not for an ONNX file, "
+                   "whose input has its size).")
 @click.option("--args", "args", multiple=True, callback=parse_args, metavar="JSON|NAME=VALUE",
               help="Keyword arguments for the class or factory: a JSON object or NAME=VALUE "
                    "(values read as JSON where they can be); may be repeated.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the spec to this file [default: standard output].")
-def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None) -> None:
+@click.option("--flat", is_flag=True,
+              help="One entry per layer: no blocks for submodule types used more than once.")
+def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None,
+            flat: bool) -> None:
     """Write the spec of a PyTorch model: MODEL is FILE.py:NAME or package.module:NAME, a
     module class, a factory or a module instance.
 
     The model is traced with torch.fx (no forward pass on real data): layer names are the
     model's module paths, and functional operations (x + y, torch.cat, F.relu,
-    torch.flatten) are layers too. What no spec can say (a custom operation, control flow
-    that depends on the data) is named with its module path and source line, exit 2.
-    Needs PyTorch: pip install "cnncalc[torch]".
+    torch.flatten) are layers too. A submodule type used more than once is a block, and
+    numbered instances in a row (ResNet's layer1.0, layer1.1) one call with repeat; the
+    layer names stay the module paths (--flat: one entry per layer). What no spec can say
+    (a custom operation, control flow that depends on the data) is named with its module
+    path and source line, exit 2.
+    Needs PyTorch: pip install "cnncalc[torch]". MODEL may also be an ONNX file (model.onnx;
+    pip install "cnncalc[onnx]", no torch needed).
     """
     from cnncalc.spec.writer import spec_yaml
 
-    spec = model_spec(model, shape, args)
-    text = spec_yaml(spec, header=f"cnncalc import {model} --input {','.join(map(str, shape))}")
+    onnx = model.lower().endswith(".onnx")
+    if shape is None and not onnx:
+        raise click.UsageError("--input C,H,W is needed for a PyTorch model")
+    if onnx and (shape is not None or args):
+        raise click.UsageError("an ONNX file's input has its size: no --input or --args")
+    spec = model_spec(model, shape or (), args, blocks=not flat)
+    text = spec_yaml(spec, header=f"cnncalc import {model}"
+                     + (f" --input {','.join(map(str, shape))}" if shape else ""))
     if output is None:
         click.echo(text, nl=False)
         return
     from cnncalc.cli.commands.draw import write_output
 
     write_output(output, text)
-    click.echo(f"wrote {output}: {len(spec['layers'])} layers", err=True)
+    blocks = len(spec.get("blocks", {}))
+    click.echo(f"wrote {output}: {len(spec['layers'])} entries"
+               + (f", {blocks} block{'s' if blocks != 1 else ''}" if blocks else ""), err=True)
