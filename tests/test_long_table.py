@@ -117,13 +117,3 @@ def test_matrices_are_the_same_text(both_ways: Any) -> None:
     fast, rich = both_ways(convolution_group(result), 160, soft_wrap=True)
     assert fast == rich
 
-
-@pytest.mark.parametrize("data", [
-    {"a": [1, 2.5, float("nan"), float("inf"), True, False, None, 'é"\n\t\u2028', {}, [], {"x": [[]]}],
-     "b": -3, "c": 1e300, "d": {"e": [{"f": [1, [2, {"g": None}]]}]}, "": 0},
-    [], {}, "text", 7, None, [[], {}, [1, "2"]],
-])
-def test_json_text_is_json_dumps_with_indent_2(data: object) -> None:
-    from cnncalc.render.report import json_text
-
-    assert json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)

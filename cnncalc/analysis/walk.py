@@ -59,6 +59,7 @@ from cnncalc.spec.models import (
     Tanh,
     Upsample,
     ZeroPad2d,
+    activation_of,
 )
 from cnncalc.text import plural
 
@@ -216,7 +217,7 @@ def analyze(spec: Spec) -> Report:
         context = step.global_context or any(contexts[i] for i in node.inputs)
         rows.append(LayerRow(
             index=index, name=node.path, type=layer.type,
-            activation=getattr(layer, "activation", None),
+            activation=activation_of(layer),
             input_shape=shapes[0], output_shape=step.output_shape,
             weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
             connections=step.connections, parameters=step.parameters, macs=step.macs,
@@ -354,7 +355,7 @@ def per_map_text(values: list[int]) -> str:
 def _pool2d(layer: MaxPool2d | AvgPool2d, shape: Shape, rf: Field2 | None) -> Step:
     channels, height, width = _feature_map(layer.type, shape)
     stride = layer.stride or layer.kernel_size
-    dilation = getattr(layer, "dilation", (1, 1))
+    dilation = layer.dilation if isinstance(layer, MaxPool2d) else (1, 1)  # AvgPool2d has none
     out = []
     for size, kernel, step, pad, dil in zip((height, width), layer.kernel_size, stride,
                                             layer.padding, dilation, strict=True):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
 from cnncalc.errors import TorchMissingError
 from cnncalc.graph import INPUT
-from cnncalc.spec.models import Spec
+from cnncalc.spec.models import Spec, activation_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -220,7 +220,7 @@ def build(spec: Spec) -> nn.Module:
 def _layer(nn: Any, layer: Any, row: Any) -> Any:
     """One layer's module, with its activation (if any) in a Sequential after it."""
     module = _module(nn, layer, row.input_shape)
-    activation = getattr(layer, "activation", None)
+    activation = activation_of(layer)
     if activation is not None:
         module = nn.Sequential(OrderedDict([
             (layer.type, module),

@@ -21,7 +21,7 @@ from typing import Any
 
 from cnncalc.analysis.walk import Report, conv_padding, uneven_pad_module
 from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, softmax_dim, unique_names
-from cnncalc.spec.models import Spec
+from cnncalc.spec.models import Spec, activation_of
 
 __all__ = ["class_name_error", "default_class_name", "write"]
 
@@ -329,7 +329,7 @@ _CONSTRUCTORS: dict[str, Callable[[Any, Sequence[int]], Expr]] = {
 def _constructor(layer: Any, shape: Sequence[int]) -> Expr:
     """The layer's module, with its activation fused in a Sequential as build does."""
     module = _CONSTRUCTORS[layer.type](layer, shape)
-    activation = getattr(layer, "activation", None)
+    activation = activation_of(layer)
     if activation is None:
         return module
     act = _Call(f"nn.{_ACTIVATIONS[activation]}", (),
