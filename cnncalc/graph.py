@@ -161,7 +161,7 @@ def expand_spec(spec: Any, infer: Infer) -> Graph:
     def make_layer(fields: dict[str, Any] | None, entry: Entry, path: str) -> Any:
         layer = entry.layer if fields is None else layer_from_fields(fields, entry.node, entry.line,
                                                                      spec.source)
-        return layer.model_copy(update={"name": path})
+        return layer if layer.name == path else layer.model_copy(update={"name": path})
 
     blocks = {name: BlockDef(name, block.params, tuple(entry_of(e) for e in block.layers), block.line)
               for name, block in spec.blocks.items()}

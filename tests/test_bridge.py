@@ -4,6 +4,7 @@ Sequential."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +18,9 @@ from cnncalc.spec.loader import load_spec
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
-RESNET18 = """
-name: ResNet-18
-input: [3, 64, 64]
-blocks:
-  basic:
-    params: {c: 64, stride: 1}
-    layers:
-      - {name: conv1, type: conv2d, out_channels: $c, kernel_size: 3, stride: $stride, padding: 1,
-         bias: false}
-      - {name: bn1, type: batchnorm2d}
-      - {name: relu, type: relu}
-      - {name: conv2, type: conv2d, out_channels: $c, kernel_size: 3, padding: 1, bias: false}
-      - {name: bn2, type: batchnorm2d}
-      - {name: downsample.0, type: conv2d, from: input, out_channels: $c, kernel_size: 1, stride: $stride,
-         bias: false, when: "${stride != 1 or in_channels != c}"}
-      - {name: downsample.1, type: batchnorm2d, when: "${stride != 1 or in_channels != c}"}
-      - {name: add, type: add, from: [bn2, downsample.1]}
-      - {name: relu2, type: relu}
-layers:
-  - {name: conv1, type: conv2d, out_channels: 64, kernel_size: 7, stride: 2, padding: 3, bias: false}
-  - {name: bn1, type: batchnorm2d}
-  - {name: relu, type: relu}
-  - {name: maxpool, type: maxpool2d, kernel_size: 3, stride: 2, padding: 1}
-  - {name: layer1, block: basic, repeat: 2, c: 64}
-  - {name: layer2, block: basic, repeat: 2, c: 128, first: {stride: 2}}
-  - {name: layer3, block: basic, repeat: 2, c: 256, first: {stride: 2}}
-  - {name: layer4, block: basic, repeat: 2, c: 512, first: {stride: 2}}
-  - {name: avgpool, type: adaptiveavgpool2d, output_size: 1}
-  - {type: flatten}
-  - {name: fc, type: linear, out_features: 1000}
-"""
+# The bundled ResNet-18, on a smaller input so that the forward pass is quick.
+RESNET18 = re.sub(r"(?m)^input: .*$", "input: [3, 64, 64]",
+                  (Path(__file__).resolve().parent.parent / "architectures" / "resnet18.yaml").read_text())
 
 
 # torchvision.models.resnet's BasicBlock and ResNet-18 (torchvision/models/resnet.py), cut to

@@ -590,37 +590,7 @@ def test_pool_needs_a_size_or_values(runner: CliRunner) -> None:
 
 # --- explain and check on networks that branch, and the new layer types ----------------------------
 
-RESNET18 = """\
-name: ResNet-18
-input: [3, 224, 224]
-blocks:
-  basic:
-    params: {c: 64, stride: 1}
-    layers:
-      - {name: conv1, type: conv2d, out_channels: $c, kernel_size: 3, stride: $stride, padding: 1,
-         bias: false}
-      - {name: bn1, type: batchnorm2d}
-      - {name: relu, type: relu}
-      - {name: conv2, type: conv2d, out_channels: $c, kernel_size: 3, padding: 1, bias: false}
-      - {name: bn2, type: batchnorm2d}
-      - {name: downsample.0, type: conv2d, from: input, out_channels: $c, kernel_size: 1, stride: $stride,
-         bias: false, when: "${stride != 1 or in_channels != c}"}
-      - {name: downsample.1, type: batchnorm2d, when: "${stride != 1 or in_channels != c}"}
-      - {name: add, type: add, from: [bn2, downsample.1]}
-      - {name: relu2, type: relu}
-layers:
-  - {name: conv1, type: conv2d, out_channels: 64, kernel_size: 7, stride: 2, padding: 3, bias: false}
-  - {name: bn1, type: batchnorm2d}
-  - {name: relu, type: relu}
-  - {name: maxpool, type: maxpool2d, kernel_size: 3, stride: 2, padding: 1}
-  - {name: layer1, block: basic, repeat: 2, c: 64}
-  - {name: layer2, block: basic, repeat: 2, c: 128, first: {stride: 2}}
-  - {name: layer3, block: basic, repeat: 2, c: 256, first: {stride: 2}}
-  - {name: layer4, block: basic, repeat: 2, c: 512, first: {stride: 2}}
-  - {name: avgpool, type: adaptiveavgpool2d, output_size: 1}
-  - {type: flatten}
-  - {name: fc, type: linear, out_features: 1000}
-"""
+RESNET18 = (Path(__file__).resolve().parent.parent / "architectures" / "resnet18.yaml").read_text()
 
 # Every merge and every new layer type, reading earlier entries by name.
 MIXED = """\
