@@ -72,10 +72,11 @@ def _spec(source: SpecSource, caller: str) -> Spec:
                     f"{type(source).__name__}")
 
 
-def analyze(spec: SpecSource | nn.Module, input_shape: Sequence[int] | None = None) -> Report:
+def analyze(spec: SpecSource | nn.Module, input_shape: Sequence[int] | None = None,
+            leaves: Sequence[str] = ()) -> Report:
     """The per-layer report of ``spec`` (see :func:`cnncalc.analysis.walk.analyze`), or of a torch
     module for an input of ``input_shape`` ([C, H, W]), as ``torchinfo.summary`` takes them: the
-    module is imported first (:func:`from_module`).
+    module is imported first (:func:`from_module`, ``leaves`` naming module types to keep whole).
 
     Raises :class:`SpecError` for a spec that cannot be loaded, :class:`ShapeError` at the first
     layer that cannot apply to its input, :class:`ImportProblem` for a module that cannot be
@@ -88,18 +89,20 @@ def analyze(spec: SpecSource | nn.Module, input_shape: Sequence[int] | None = No
     if torch is not None and isinstance(spec, torch.nn.Module):
         if input_shape is None:
             raise TypeError("cnncalc.analyze(module, input_shape) needs the input's [C, H, W]")
-        return Report.of(walk(_spec(from_module(spec, input_shape), "analyze")))
-    if input_shape is not None:
-        raise TypeError("cnncalc.analyze() takes input_shape only with a torch module")
+        return Report.of(walk(_spec(from_module(spec, input_shape, leaves=leaves), "analyze")))
+    if input_shape is not None or leaves:
+        raise TypeError("cnncalc.analyze() takes input_shape and leaves only with a torch module")
     return Report.of(walk(_spec(spec, "analyze")))  # type: ignore[arg-type]
 
 
-def from_module(model: nn.Module, input_shape: Sequence[int], name: str | None = None) -> dict[str, Any]:
+def from_module(model: nn.Module, input_shape: Sequence[int], name: str | None = None,
+                leaves: Sequence[str] = ()) -> dict[str, Any]:
     """The spec of a torch module for an input of ``input_shape`` ([C, H, W]): a mapping ready
-    for YAML or :func:`load_spec` (see :func:`cnncalc.pytorch.importer.from_module`)."""
+    for YAML or :func:`load_spec` (see :func:`cnncalc.pytorch.importer.from_module`). ``leaves``
+    names module types to keep whole, one ``opaque`` layer each."""
     from cnncalc.pytorch.importer import from_module as trace
 
-    return trace(model, input_shape, name)
+    return trace(model, input_shape, name, leaves=leaves)
 
 
 def draw(spec: SpecSource, depth: int | None = None) -> Drawing:

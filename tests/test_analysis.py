@@ -342,3 +342,23 @@ def test_the_batch_dimension_is_refused_with_the_reason(layer: dict, needle: str
         report_of([2, 3, 5], layer)
     message = caught.value.issues[0].message
     assert needle in message and "use " in message
+
+
+def test_an_opaque_layer_counts_its_parameters_and_output_and_warns_of_the_rest() -> None:
+    spec = {"input": [3, 16, 16], "layers": [
+        {"name": "conv", "type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"name": "blk", "type": "opaque", "module": "my.Block", "input_shape": [8, 16, 16],
+         "output_shape": [8, 8, 8], "parameters": 1234},
+        {"name": "conv2", "type": "conv2d", "out_channels": 4, "kernel_size": 3}]}
+    report = analyze(spec)
+    blk = report.rows[1]
+    assert (blk.output_shape, blk.parameters, blk.neurons, blk.macs) == ((8, 8, 8), 1234, 0, 0)
+    assert report.rows[2].input_shape == (8, 8, 8) and report.rows[2].receptive_field is None
+    assert report.totals.parameters == 224 + 1234 + (8 * 9 + 1) * 4
+    assert [(w.layer, w.kind) for w in report.warnings] == [("blk", "opaque")]
+    assert "my.Block" in report.warnings[0].message
+    spec["input"] = [3, 20, 20]
+    with pytest.raises(ShapeError, match=r"blk.*traced with input \[8, 16, 16\].*\[8, 20, 20\]"):
+        analyze(spec)
+    del spec["layers"][1]["input_shape"]  # written by hand without the traced input: taken as given
+    assert analyze(spec).rows[1].output_shape == (8, 8, 8)

@@ -358,3 +358,98 @@ def test_cli_imports_an_onnx_file(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_text("not a model")
     bad = CliRunner().invoke(cli, ["import", str(tmp_path / "bad.onnx")])
     assert bad.exit_code == 2 and "not an ONNX model" in bad.output and "Traceback" not in bad.output
+
+
+class Mixer(nn.Module):
+    """What cnncalc has no types for: a GroupNorm, a learned scale and pixel_unshuffle."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(1, c)
+        self.proj = nn.Conv2d(c, 2 * c, 1)
+        self.gamma = nn.Parameter(torch.ones(2 * c, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_unshuffle(self.proj(self.norm(x)) * self.gamma, 2)
+
+
+class MixerNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.mix = nn.Sequential(Mixer(8), nn.Conv2d(64, 8, 1), Mixer(8))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.mix(torch.relu(self.stem(x))))
+
+
+def test_a_leaf_module_is_one_opaque_layer_with_its_parameters_and_traced_shape() -> None:
+    model = MixerNet().eval()
+    with pytest.raises(ImportProblem, match="GroupNorm"):
+        from_module(model, (3, 32, 32))
+    spec = from_module(model, (3, 32, 32), leaves=["Mixer"])
+    opaque = [layer for layer in spec["layers"] if layer["type"] == "opaque"]
+    assert opaque == [
+        {"name": "mix.0", "type": "opaque", "module": f"{__name__}.Mixer", "input_shape": [8, 32, 32],
+         "output_shape": [64, 16, 16], "parameters": 8 + 8 + 8 * 16 + 16 + 16},
+        {"name": "mix.2", "type": "opaque", "module": f"{__name__}.Mixer", "input_shape": [8, 16, 16],
+         "output_shape": [64, 8, 8], "parameters": 8 + 8 + 8 * 16 + 16 + 16},
+    ]
+    assert "description" not in spec  # the leaves' own submodules are not "left out"
+    report = cnncalc.analyze(model, (3, 32, 32), leaves=["Mixer"])
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    rows = {row.name: row for row in report.rows}
+    traced = _leaf_shapes(model, torch.randn(1, 3, 32, 32))
+    for path in ("stem", "mix.1", "head.2"):
+        assert tuple(rows[path].output_shape) == traced[path]
+    assert [(w.layer, w.kind) for w in report.warnings] == [("mix.0", "opaque"), ("mix.2", "opaque")]
+    assert rows["mix.1"].receptive_field is None  # unknown past an opaque layer
+    # The qualified names work too; a type the model lacks is named with the ones it has.
+    assert from_module(model, (3, 32, 32), leaves=[f"{__name__}.Mixer"]) == spec
+    with pytest.raises(ImportProblem, match=r"--leaf Mixr: .*Mixer"):
+        from_module(model, (3, 32, 32), leaves=["Mixr"])
+
+
+def test_an_opaque_layer_is_analysed_but_never_built(tmp_path: Path) -> None:
+    path = tmp_path / "mixer.yaml"
+    path.write_text(spec_yaml(from_module(MixerNet(), (3, 32, 32), leaves=["Mixer"])))
+    runner = CliRunner()
+    for command in (["verify", str(path)], ["export", str(path)]):
+        done = runner.invoke(cli, command)
+        assert done.exit_code == 2 and "Traceback" not in done.output, done.output
+        assert "mix.0" in done.output and "opaque" in done.output and "mixer.yaml:" in done.output
+    with pytest.raises(cnncalc.SpecError):
+        cnncalc.build(path)
+    # At another input size the opaque layer's output is not known: refused, not guessed.
+    other = path.read_text().replace("input: [3, 32, 32]", "input: [3, 64, 64]")
+    (tmp_path / "other.yaml").write_text(other)
+    done = runner.invoke(cli, ["analyze", str(tmp_path / "other.yaml")])
+    assert done.exit_code == 2 and "mix.0" in done.output and "import the model again" in done.output
+
+
+def test_cli_leaf_option(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(MODEL_FILE)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["analyze", f"{tmp_path / 'models.py'}:Tiny", "--input", "3,8,8",
+                               "--leaf", "models.Tiny", "-f", "json"])
+    assert done.exit_code == 2 and "--leaf models.Tiny" in done.output  # the model itself is no leaf
+    wrapped = MODEL_FILE + '''
+
+class Wrapped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Tiny()
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.out(self.inner(x))
+'''
+    (tmp_path / "models.py").write_text(wrapped)
+    done = runner.invoke(cli, ["import", f"{tmp_path / 'models.py'}:Wrapped", "--input", "3,8,8",
+                               "--leaf", "models.Tiny"])
+    assert done.exit_code == 0, done.output
+    assert "# cnncalc import" in done.output and "--leaf models.Tiny" in done.output
+    assert "{name: inner, type: opaque, module: Tiny, input_shape: [3, 8, 8], output_shape: [3]," \
+           " parameters: 127}" in done.output
+    assert runner.invoke(cli, ["analyze", "lenet5", "--leaf", "Tiny"]).exit_code == 2

@@ -42,6 +42,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "zeropad2d": {"padding": 1},
     "convtranspose2d": {"out_channels": 2, "kernel_size": 2},
     "upsample": {"scale_factor": 2},
+    "opaque": {"output_shape": [2, 3, 3]},
 }
 
 # Values each field takes and refuses, by what the field is. A value is refused only for a
@@ -94,6 +95,11 @@ VALUES_BY_FIELD: dict[str, tuple[list[Any], list[Any]]] = {
     "when": ([None, True, False, "${1 == 1}"], [1, 1.5, [True]]),
     "output_padding": ([0, [0, 0]], [-1, [1, 2, 3], "1", True, None]),  # below the stride: cnncalc's
     "mode": (["nearest", "bilinear"], ["Nearest", "bicubic", None, 0]),
+    "output_shape": ([[1], [3, 4], [2, 3, 3], [MAX_SIZE]],
+                     [[], [1, 2, 3, 4], [0, 1], ["3"], 3, None, [True]]),
+    "input_shape": ([None, [1, 8, 8], [5]], [[], [1, 2, 3, 4], [0], "1,8,8", [1.5]]),
+    "parameters": ([0, 12, 2**53, 4.0], [-1, 2**53 + 1, "12", True, None, 1.5]),
+    "module": (["my_models.Block", "Block", None], ["", "x" * 201, 1, True]),
     "connection_table": ([None, [[0], [0, 1]], [[1.0], [0]]],
                          [[[], [0]], [[0, 0], [1]], [[-1], [0]], [["0"], [1]], [0, 1], "x"]),
 }

@@ -55,8 +55,13 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+# Types torch cannot be given: an opaque layer stands for a module cnncalc has not seen the code
+# of (import --leaf); build, verify and export refuse it (tests/test_import.py).
+NOT_BUILT = {"opaque"}
+
+
 def test_the_strategy_covers_every_layer_type() -> None:
-    assert set(LAYER_TYPES) == ALL_TYPES
+    assert set(LAYER_TYPES) - NOT_BUILT == ALL_TYPES
 
 
 # --- property 2: every layer's shape and parameter count, against a forward pass -------

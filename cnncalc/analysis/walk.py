@@ -49,6 +49,7 @@ from cnncalc.spec.models import (
     LogSoftmax,
     MaxPool2d,
     Mul,
+    Opaque,
     ReLU,
     ReLU6,
     Sigmoid,
@@ -607,6 +608,26 @@ def _elementwise(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
 for _model in (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Dropout, ReLU6, SiLU, Hardswish, Hardsigmoid,
                Identity):
     _step.register(_model)(_elementwise)
+
+
+@_step.register(Opaque)
+def _opaque(layer: Opaque, shape: Shape, rf: Field2 | None) -> Step:
+    """A module kept whole (``import --leaf``): the parameters and output shape it was given.
+    What it computes is not known, so it has no units, connections or MACs of its own and no
+    receptive field past it; the warning says so."""
+    if layer.input_shape is not None and tuple(layer.input_shape) != shape:
+        traced = _show(tuple(layer.input_shape))
+        raise _Unfit(f"opaque layer{_module_of(layer)} was traced with input {traced}, here it reads "
+                     f"{_show(shape)}; its output at this size is unknown: import the model again at "
+                     f"this input size")
+    return Step(output_shape=tuple(layer.output_shape), parameters=layer.parameters, receptive_field=None,
+                warnings=[("opaque", f"opaque layer{_module_of(layer)}: its parameters and output shape "
+                                     f"are counted, but not its neurons, connections or MACs, and the "
+                                     f"receptive field is unknown past it")])
+
+
+def _module_of(layer: Opaque) -> str:
+    return f" ({layer.module})" if layer.module else ""
 
 
 @_step.register(GlobalAvgPool)

@@ -96,8 +96,10 @@ def cli() -> None:
                    "imported as `cnncalc import` does, at this input size.")
 @click.option("--args", "args", multiple=True, metavar="JSON|NAME=VALUE",
               help="With --input: keyword arguments for the model's class or factory.")
+@click.option("--leaf", "leaves", multiple=True, metavar="MODULE_TYPE",
+              help="With --input: keep modules of this type whole, as `cnncalc import --leaf` does.")
 def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | None,
-            output: str | None, shape: str | None, args: tuple[str, ...]) -> None:
+            output: str | None, shape: str | None, args: tuple[str, ...], leaves: tuple[str, ...]) -> None:
     """Report every layer of SPEC: shapes, weights per neuron, neurons,
     connections, parameters, MACs, memory and receptive field.
 
@@ -113,9 +115,9 @@ def analyze(spec: str, fmt: str, strict: bool, width: int | None, depth: int | N
 
         size = input_shape(None, None, shape)
         assert size is not None
-        loaded = load_spec(model_spec(spec, size, parse_args(None, None, args)))
-    elif args:
-        raise click.UsageError("--args is for a model, with --input")
+        loaded = load_spec(model_spec(spec, size, parse_args(None, None, args), leaves=leaves))
+    elif args or leaves:
+        raise click.UsageError(f"{'--args' if args else '--leaf'} is for a model, with --input")
     else:
         loaded = load_spec(spec)
     report = full = Report.of(run_analysis(loaded))

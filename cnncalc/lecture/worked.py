@@ -40,6 +40,7 @@ from cnncalc.spec.models import (
     Linear,
     MaxPool2d,
     Mul,
+    Opaque,
     Subsampling,
     Upsample,
     ZeroPad2d,
@@ -626,6 +627,26 @@ def _batchnorm_counts(layer: BatchNorm2d | BatchNorm1d, row: LayerRow) -> list[W
         Worked("neurons", "0", "0", 0),
         Worked("connections", "0", "0", 0),
         params,
+    ]
+
+
+@_size_formula.register(Opaque)
+def _opaque_size(layer: Opaque, row: LayerRow) -> list[Worked]:
+    traced = f" for an input of {_shape_text(tuple(layer.input_shape))}" if layer.input_shape else ""
+    return [Worked("output_shape", "as traced", " × ".join(str(s) for s in row.output_shape),
+                   tuple(row.output_shape), f"the shape torch's trace gave{traced}: cnncalc does not know "
+                   f"what {layer.module or 'this module'} computes")]
+
+
+@_counts.register(Opaque)
+def _opaque_counts(layer: Opaque, row: LayerRow) -> list[Worked]:
+    unknown = f"not known: cnncalc cannot look inside {layer.module or 'an opaque layer'} (0 in the table)"
+    return [
+        Worked("weights_per_neuron", "unknown", "0", 0, unknown),
+        Worked("neurons", "unknown", "0", 0, unknown),
+        Worked("connections", "unknown", "0", 0, unknown),
+        Worked("parameters", "as counted by torch", _n(row.parameters), row.parameters,
+               "the sum of its parameters' sizes, taken from the module when it was imported"),
     ]
 
 

@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cnncalc.analysis.walk import Report, analyze, conv_padding, uneven_pad_module
-from cnncalc.errors import TorchMissingError
+from cnncalc.errors import Issue, SpecError, TorchMissingError
 from cnncalc.graph import INPUT
-from cnncalc.spec.models import Spec, activation_of
+from cnncalc.spec.models import Opaque, Spec, activation_of
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["GRAPH_ATTRIBUTES", "NN_MODULE_ATTRIBUTES", "build", "is_flat", "module_names", "module_paths",
-           "softmax_dim", "unique_names"]
+__all__ = ["GRAPH_ATTRIBUTES", "NN_MODULE_ATTRIBUTES", "build", "buildable", "is_flat", "module_names",
+           "module_paths", "softmax_dim", "unique_names"]
 
 # Every attribute a child's name must not take: those of an ``nn.Sequential`` instance (build's
 # container: its methods and the instance's own ``training``, ``_modules``, ``_parameters``,
@@ -159,6 +159,20 @@ def _unique(base: str, taken: set[str], reserved: Callable[[str], bool]) -> str:
     return name
 
 
+def buildable(spec: Spec, report: Report, doing: str) -> None:
+    """Refuse, as bad input, a spec with a layer torch cannot be given: an ``opaque`` layer
+    (``import --leaf``) stands for a module cnncalc has never seen the code of. ``doing`` is
+    what was asked (``verify``, ``export``, ``build``)."""
+    for node, row in zip(report.graph.nodes if report.graph else (), report.rows, strict=False):
+        if isinstance(node.layer, Opaque):
+            what = f" ({node.layer.module})" if node.layer.module else ""
+            issue = Issue(f"opaque layer{what}: cnncalc knows its parameters and output shape but not what "
+                          f"it computes, so it cannot {doing} it; to {doing} the network, import the model "
+                          f"without --leaf for this module, so that its parts are layers", line=node.line,
+                          layer=node.path, index=row.index)
+            raise SpecError([issue], spec.source)
+
+
 def build(spec: Spec) -> nn.Module:
     """Build the spec as a torch module whose output is the network's.
 
@@ -175,6 +189,7 @@ def build(spec: Spec) -> nn.Module:
     torch = _torch()
     torch_nn = torch.nn
     report = analyze(spec)
+    buildable(spec, report, "build")
     paths = module_names(report)
     modules = [_layer(torch_nn, layer, row) for layer, row in zip(report.layers, report.rows, strict=True)]
     if is_flat(report):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cnncalc.analysis.walk import Report, analyze
 from cnncalc.pytorch import export_chain, export_graph
-from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES
+from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, buildable
 from cnncalc.pytorch.export_chain import class_name_error, default_class_name
 from cnncalc.spec.models import Spec
 
@@ -36,6 +36,7 @@ def to_torch(spec: Spec, class_name: str | None = None, report: Report | None = 
     spec that cannot be built). ``class_name`` defaults to :func:`default_class_name`.
     """
     report = report or analyze(spec)
+    buildable(spec, report, "export")
     name = class_name or default_class_name(report.name)
     problem = class_name_error(name)
     if problem:

@@ -334,13 +334,17 @@ def _describe(target: Any) -> str:
 
 
 def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
-                blocks: bool = True) -> dict[str, Any]:
+                blocks: bool = True, leaves: Sequence[str] = ()) -> dict[str, Any]:
     """The spec of ``model`` for one input of ``input_shape`` ([C, H, W]), as a mapping ready
     for YAML or :func:`cnncalc.load_spec`: layer names equal the model's module paths, and
     functional operations are layers named in the module that calls them (``layer1.0.add``).
     With ``blocks`` (the default), a submodule type used two times or more is a block and
     numbered instances in a row a call with ``repeat`` (:mod:`cnncalc.pytorch.folding`); the
     layer names stay the same. ``blocks=False`` gives one entry per layer.
+
+    ``leaves`` names module types (``MyBlock`` or ``my_models.MyBlock``) to keep whole: each
+    instance is one ``opaque`` layer with its parameter count and the output shape the trace
+    found, for a custom module whose inside cnncalc cannot follow.
 
     Raises :class:`ImportProblem` for what no spec can say, naming the module path and the
     source line, and for a spec whose analysis would differ from the trace (shape or
@@ -355,6 +359,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
     if not isinstance(model, nn.Module):
         raise ImportProblem(f"cnncalc imports a torch.nn.Module, got {type(model).__name__}")
 
+    kept = _leaf_types(nn, model, leaves)
     calling: list[str] = []  # the module paths being traced; left as they are by an error
 
     class Tracer(fx.Tracer):  # type: ignore[misc,name-defined]
@@ -367,7 +372,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             # torch's own layers stay whole (an unknown one is then named as such); containers
             # and the model's own modules are traced through.
-            return _module_layer(nn, m) is not None or (
+            return type(m) in kept or _module_layer(nn, m) is not None or (
                 type(m).__module__.startswith("torch.nn") and type(m) is not nn.Module
                 and not isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)))
 
@@ -448,6 +453,18 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
         elif node.op == "call_module":
             module = modules[node.target]
             layer = _module_layer(nn, module)
+            if type(module) in kept:
+                received = [tensor_shape(values[n]) for n in inputs_of(node)]
+                out_value = tensor_shape(values[node])
+                if out_value is None:
+                    raise ImportProblem(f"{_where(node)}: module {node.target} ({type(module).__name__}) "
+                                        f"returns no single tensor; an opaque layer outputs one")
+                layer = "opaque", {
+                    "module": _type_name(type(module)),
+                    **({"input_shape": list(received[0][1:])} if len(received) == 1 and received[0] else {}),
+                    "output_shape": list(out_value[1:]),
+                    "parameters": sum(p.numel() for p in module.parameters()),
+                }
             if layer is None:
                 raise ImportProblem(f"{_where(node)}: module {node.target} ({type(module).__name__}) has no "
                                     f"cnncalc layer type")
@@ -465,6 +482,8 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             add_layer(node, layer_name, *layer, reads)
             expected[layer_name] = (expected[layer_name][0], params)
             used.add(node.target)
+            if type(module) in kept:  # its own submodules are inside it
+                used.update(p for p in modules if p.startswith(node.target + "."))
         elif node.op in ("call_function", "call_method"):
             value = values[node]
             if not isinstance(value, torch.Tensor):
@@ -535,6 +554,34 @@ def _fold(nn: Any, spec: dict[str, Any], layer_defaults: dict[str, Fields],
     children = {path: [n for n, _ in m.named_children()] for path, m in modules.items()
                 if isinstance(m, (nn.Sequential, nn.ModuleList))}
     return fold(spec, layer_defaults, instances, children)
+
+
+def _type_name(kind: type) -> str:
+    """A module type as a user would name it: my_models.MyBlock, or MyBlock for a class from a
+    file loaded by path (whose module name is cnncalc's own) or from ``__main__``."""
+    module = kind.__module__
+    if module == "__main__" or module.startswith("_cnncalc_import_"):
+        return kind.__qualname__
+    return f"{module}.{kind.__qualname__}"
+
+
+def _leaf_types(nn: Any, model: Any, leaves: Sequence[str]) -> set[type]:
+    """The module types ``leaves`` names (``MyBlock``, ``pkg.mod.MyBlock``) among the model's."""
+    inside = [m for path, m in model.named_modules() if path]  # the model itself cannot be a leaf
+    present = {type(m) for m in inside}
+    kept: set[type] = set()
+    for wanted in leaves:
+        found = {t for t in present if wanted in (
+            t.__name__, t.__qualname__, _type_name(t), f"{t.__module__}.{t.__qualname__}",
+            f"{t.__module__.removeprefix('_cnncalc_import_')}.{t.__qualname__}")}
+        if not found:
+            plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+            own = sorted({_type_name(type(m)) for m in inside if not isinstance(m, plain) and (
+                not type(m).__module__.startswith("torch.nn") or _module_layer(nn, m) is None)})
+            raise ImportProblem(f"--leaf {wanted}: the model has no module of that type; its module types "
+                                f"are: {', '.join(own[:12])}{', …' if len(own) > 12 else ''}")
+        kept |= found
+    return kept
 
 
 def _user_frame(err: BaseException) -> tuple[str, str]:

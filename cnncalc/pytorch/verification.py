@@ -221,6 +221,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
     from cnncalc.pytorch import bridge
 
     report = analyze(spec)
+    bridge.buildable(spec, report, "verify")
     target = _device(torch, device)
     torch_dtype = getattr(torch, dtype)
     memory = estimate_memory(report, batch, dtype, backward)

@@ -36,7 +36,7 @@ MAX_MAPS = 12  # squares drawn per stack at most; the label gives the true count
 # LRN) keep their input's maps and are named under the operation they follow.
 _RESAMPLING = {"conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d",
                "zeropad2d", "convtranspose2d", "upsample", "globalavgpool", "subsampling",
-               "centercrop"}
+               "centercrop", "opaque"}
 _MERGE_MARK = {"add": "⊕", "mul": "⊗"}
 _SHORT = {"localresponsenorm": "LRN", "batchnorm2d": "BN", "batchnorm1d": "BN"}
 
@@ -159,6 +159,8 @@ def operation(row: LayerRow, layer: Any) -> str:
         return "zero-pad"
     if row.type == "linear":
         return "fc"
+    if row.type == "opaque" and getattr(layer, "module", None):
+        return f"opaque {str(layer.module).rpartition('.')[2]}"
     return row.type
 
 

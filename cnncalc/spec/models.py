@@ -217,6 +217,7 @@ KIND_OF_TYPE: dict[str, str] = {
     "globalavgpool": "pooling",
     "add": "merge", "mul": "merge", "concat": "merge", "centercrop": "merge",
     "identity": "reshaping",
+    "opaque": "custom",
     **dict.fromkeys(ACTIVATIONS, "activation"),
 }
 
@@ -773,13 +774,33 @@ class CenterCrop(_Merge):
     type: Literal["centercrop"]
 
 
+Sizes = Annotated[list[PosInt], Field(min_length=1, max_length=3)]
+Count = Annotated[int, Strict(), Field(ge=0, le=2**53), BeforeValidator(_integral)]
+
+
+class Opaque(_Layer):
+    """A module cnncalc cannot look inside, kept whole by ``cnncalc import --leaf``: its
+    parameters are counted and its output shape is the one a shape-only trace found.
+
+    ``input_shape``, when given, is the shape the trace saw: at any other input the output
+    shape could differ, so the analysis refuses it rather than guess. The lecture's counts
+    (neurons, connections, MACs) and the receptive field past it are unknown, and warned.
+    """
+
+    type: Literal["opaque"]
+    output_shape: Sizes
+    parameters: Count = 0
+    input_shape: Sizes | None = None
+    module: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
 Layer = Annotated[
     (
         Conv2d | Linear | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | AdaptiveMaxPool2d | Flatten
         | BatchNorm2d | BatchNorm1d | LocalResponseNorm | Dropout | Dropout2d | ZeroPad2d
         | ReLU | LeakyReLU | Tanh | Sigmoid | GELU | ELU | Softmax | LogSoftmax
         | Subsampling | RBF | ReLU6 | SiLU | Hardswish | Hardsigmoid | Identity | ConvTranspose2d
-        | Upsample | GlobalAvgPool | Add | Mul | Concat | CenterCrop
+        | Upsample | GlobalAvgPool | Add | Mul | Concat | CenterCrop | Opaque
     ),
     Field(discriminator="type"),
 ]

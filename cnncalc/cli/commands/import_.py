@@ -50,17 +50,23 @@ def parse_args(ctx: click.Context | None, param: click.Parameter | None,
     return found
 
 
+LEAF_HELP = ("Keep modules of this type whole (MyBlock or my_models.MyBlock): one opaque layer each, "
+             "its parameters counted and its output shape traced; may be repeated.")
+
+
 def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
-               blocks: bool = True) -> dict[str, Any]:
+               blocks: bool = True, leaves: tuple[str, ...] = ()) -> dict[str, Any]:
     """The spec of the model ``reference`` names (``FILE.py:NAME`` or ``package.module:NAME``)."""
     from cnncalc.pytorch.importer import from_module, load_model
 
     if reference.lower().endswith(".onnx"):
+        if leaves:
+            raise click.UsageError("--leaf is for a PyTorch model; an ONNX file has no module types")
         from cnncalc.pytorch.onnx_import import from_onnx
 
         return from_onnx(reference)
     model = load_model(reference, args)
-    return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks)
+    return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks, leaves=leaves)
 
 
 @click.command("import")
@@ -75,8 +81,9 @@ def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
               help="Write the spec to this file [default: standard output].")
 @click.option("--flat", is_flag=True,
               help="One entry per layer: no blocks for submodule types used more than once.")
+@click.option("--leaf", "leaves", multiple=True, metavar="MODULE_TYPE", help=LEAF_HELP)
 def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: str | None,
-            flat: bool) -> None:
+            flat: bool, leaves: tuple[str, ...]) -> None:
     """Write the spec of a PyTorch model: MODEL is FILE.py:NAME or package.module:NAME, a
     module class, a factory or a module instance.
 
@@ -86,7 +93,8 @@ def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: st
     numbered instances in a row (ResNet's layer1.0, layer1.1) one call with repeat; the
     layer names stay the module paths (--flat: one entry per layer). What no spec can say
     (a custom operation, control flow that depends on the data) is named with its module
-    path and source line, exit 2.
+    path and source line, exit 2; --leaf keeps a custom module whole as an opaque layer
+    (analyze counts its parameters and output; verify and export refuse it).
     Needs PyTorch: pip install "cnncalc[torch]". MODEL may also be an ONNX file (model.onnx;
     pip install "cnncalc[onnx]", no torch needed).
     """
@@ -97,9 +105,10 @@ def import_(model: str, shape: tuple[int, ...], args: dict[str, Any], output: st
         raise click.UsageError("--input C,H,W is needed for a PyTorch model")
     if onnx and (shape is not None or args):
         raise click.UsageError("an ONNX file's input has its size: no --input or --args")
-    spec = model_spec(model, shape or (), args, blocks=not flat)
+    spec = model_spec(model, shape or (), args, blocks=not flat, leaves=leaves)
     text = spec_yaml(spec, header=f"cnncalc import {model}"
-                     + (f" --input {','.join(map(str, shape))}" if shape else ""))
+                     + (f" --input {','.join(map(str, shape))}" if shape else "")
+                     + "".join(f" --leaf {leaf}" for leaf in leaves))
     if output is None:
         click.echo(text, nl=False)
         return
