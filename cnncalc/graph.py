@@ -31,7 +31,8 @@ from typing import Any
 from cnncalc.errors import Issue, ShapeError, SpecError
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers, whole
 
-__all__ = ["INPUT", "MAX_LAYERS", "MAX_NESTING", "MAX_STEPS", "BlockDef", "Call", "Entry", "Graph", "Node",
+__all__ = ["INPUT", "MAX_LAYERS", "MAX_NESTING", "MAX_STEPS", "SOURCES", "BlockDef", "Call", "Entry", "Graph",
+           "Node",
            "expand", "expand_spec"]
 
 INPUT = "input"  # the name of the network's (or the innermost block's) input
@@ -41,6 +42,7 @@ MAX_STEPS = 10 * MAX_LAYERS  # entries visited, left-out ones included (a repeat
 MAX_REPEAT = MAX_LAYERS
 
 Shape = tuple[int, ...]
+SOURCES = frozenset({"parameter"})  # layer types that read nothing: their value is their own
 CALL_KEYS = frozenset({"block", "name", "from", "when", "repeat", "first"})
 
 
@@ -74,7 +76,8 @@ class Node:
 
     path: str  # its name: the calls' names and its own, joined by '.'
     layer: Any  # the validated layer (a spec model), every field resolved
-    inputs: tuple[str, ...]  # the paths of the nodes it reads; INPUT for the network's input
+    inputs: tuple[str, ...]  # the paths of the nodes it reads; INPUT for the network's input; none
+    # for a source (a parameter)
     entry: Entry  # the entry it was expanded from
     calls: tuple[str, ...] = ()  # the paths of the calls around it, outermost first (a repeat's
     # instances sit in the repeat: layer1, layer1.0)
@@ -259,7 +262,8 @@ class _Expander:
             else:
                 ref = self._layer(name, entry, scope, last)
             scope.names[name] = ref
-            last = ref.path
+            if ref.path:  # a source left out (a parameter whose when is false) changes nothing
+                last = ref.path
         return last
 
     def _names(self, entries: Sequence[Entry], scope: _Scope) -> list[tuple[str, Entry]]:
@@ -399,9 +403,20 @@ class _Expander:
 
     def _layer(self, name: str, entry: Entry, scope: _Scope, last: str) -> _Ref:
         path = scope.prefix + name
-        inputs = self._inputs(entry, scope, last, path)
+        if self._kind(entry, scope) in SOURCES:
+            if "from" in entry.data:
+                raise self.fail(f"a {self._kind(entry, scope)} reads nothing; leave out from (the layers "
+                                "that use it name it in theirs)", entry, scope, path)
+            inputs: tuple[str, ...] = ()
+        else:
+            inputs = self._inputs(entry, scope, last, path)
         if "when" in entry.data and not self._truth(entry.data["when"], entry, scope):
-            return _Ref(inputs[0])  # left out: a reference to it means its (first) input
+            # left out: a reference to it means its (first) input; a source has none
+            return _Ref(inputs[0] if inputs else "")
+        if "" in inputs:  # it names a left-out source
+            raise self.fail(f"from: {entry.data['from']!r} names an entry that is left out here (its when is "
+                            "false) and reads nothing, so there is nothing to read in its place; leave out "
+                            "this entry too", entry, scope, path)
         if len(self.nodes) >= MAX_LAYERS:
             raise self.fail(f"the spec expands to more than {MAX_LAYERS:,} layers", entry, scope, path)
         fields = None if entry.layer is not None else {

@@ -40,7 +40,8 @@ FLAT_TYPES = ("linear", "rbf", "batchnorm1d", "dropout", "flatten", "localrespon
 ONLY_FLAT = frozenset({"rbf"})  # on [F] only; the others take [C, L] too
 ONLY_RANK_2 = frozenset({"localresponsenorm"})  # needs channels: [C, L], not [F]
 MERGE_TYPES = ("add", "mul", "concat", "centercrop")  # drawn by branching_specs
-ALL_TYPES = frozenset(SPATIAL_TYPES) | frozenset(FLAT_TYPES) | frozenset(MERGE_TYPES)
+SOURCE_TYPES = ("parameter",)  # drawn by branching_specs: read by a merge
+ALL_TYPES = frozenset((*SPATIAL_TYPES, *FLAT_TYPES, *MERGE_TYPES, *SOURCE_TYPES))
 
 Shape = tuple[int, ...]
 
@@ -798,6 +799,20 @@ def _unet(draw: st.DrawFn, g: Graph) -> None:
     g.add({"type": merge, "from": [crop, upsampled]}, (joined, 2 * h, 2 * w))
 
 
+def _learned(draw: st.DrawFn, g: Graph) -> None:
+    """A parameter the network reads itself, added or multiplied in: a layer scale [C, 1, 1],
+    a position map [1, C, H, W] or [C, H, W], or one value per row [H, 1]."""
+    channels, height, width = g.shape
+    shape = draw(st.sampled_from([[channels, 1, 1], [1, channels, height, width], [channels, height, width],
+                                  [1, 1, width], [1, height, 1], [1]]))
+    if len(shape) == 1:
+        shape = [1, 1, 1]  # a single value, broadcast everywhere
+    source = g.last
+    learned = g.add({"type": "parameter", "shape": shape}, tuple(shape[1:] if len(shape) == 4 else shape))
+    pair = [source, learned] if draw(st.booleans()) else [learned, source]
+    g.add({"type": draw(st.sampled_from(["add", "mul"])), "from": pair}, (channels, height, width))
+
+
 def _head(draw: st.DrawFn, g: Graph) -> None:
     """Pool, flatten and two linear heads joined: a concat of flat [F] inputs."""
     g.add({"type": draw(st.sampled_from(["globalavgpool", "flatten"]))}, g.shape)
@@ -820,7 +835,8 @@ def branching_specs(draw: st.DrawFn) -> dict[str, Any]:
     height, width = draw(st.integers(2, 20)), draw(st.integers(2, 20))
     g = Graph(input=[channels, height, width], shapes={"input": (channels, height, width)})
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["call", "call", "concat", "projection", "broadcast", "unet", "layer"]))
+        kind = draw(st.sampled_from(["call", "call", "concat", "projection", "broadcast", "unet", "layer",
+                                     "learned"]))
         if kind == "unet" and min(g.shape[1:]) < 2:
             kind = "call"
         if kind == "call":
@@ -833,6 +849,8 @@ def branching_specs(draw: st.DrawFn) -> dict[str, Any]:
             _broadcast(draw, g)
         elif kind == "unet":
             _unet(draw, g)
+        elif kind == "learned":
+            _learned(draw, g)
         else:
             layer, shape = spatial_layer(draw, g.shape)
             if layer["type"] in ("linear", "flatten", "softmax", "logsoftmax"):

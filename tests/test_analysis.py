@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from cnncalc import ShapeError, analyze, load_spec
+from cnncalc import ShapeError, SpecError, analyze, load_spec
 from cnncalc.analysis.walk import Report
 
 
@@ -362,3 +362,39 @@ def test_an_opaque_layer_counts_its_parameters_and_output_and_warns_of_the_rest(
         analyze(spec)
     del spec["layers"][1]["input_shape"]  # written by hand without the traced input: taken as given
     assert analyze(spec).rows[1].output_shape == (8, 8, 8)
+
+
+def _scaled(**gamma: object) -> dict[str, object]:
+    return {"input": [3, 8, 8], "layers": [
+        {"name": "conv", "type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"name": "gamma", "type": "parameter", "shape": [4, 1, 1], **gamma},
+        {"name": "mul", "type": "mul", "from": ["conv", "gamma"]},
+        {"name": "relu", "type": "relu"}]}
+
+
+def test_a_parameter_reads_nothing_and_counts_its_values() -> None:
+    report = analyze(_scaled())
+    conv, gamma, mul, relu = report.rows
+    assert (gamma.inputs, gamma.input_shape, gamma.output_shape) == ((), (), (4, 1, 1))
+    assert (gamma.parameters, gamma.neurons, gamma.macs, gamma.output_bytes) == (4, 0, 0, 0)
+    assert report.totals.parameters == (3 * 9 + 1) * 4 + 4
+    # It does not depend on the input: the product keeps the convolution's field, no global context.
+    assert mul.receptive_field == conv.receptive_field and not mul.global_context
+    assert relu.inputs == ("mul",)
+    # [1, C, H, W] is one image's [C, H, W]; a batch of more than one is refused.
+    spec = _scaled()
+    spec["layers"][1]["shape"] = [1, 4, 8, 8]  # type: ignore[index]
+    assert analyze(spec).rows[1].output_shape == (4, 8, 8)
+    spec["layers"][1]["shape"] = [2, 4, 1, 1]  # type: ignore[index]
+    with pytest.raises(SpecError, match="first size the batch's 1"):
+        load_spec(spec)
+
+
+def test_a_parameter_with_from_or_read_where_left_out_is_refused() -> None:
+    with pytest.raises(SpecError, match="reads nothing; leave out from"):
+        analyze(_scaled(**{"from": "conv"}))
+    with pytest.raises(SpecError, match="left out here"):
+        analyze(_scaled(when=False))
+    spec = _scaled(when=False)
+    spec["layers"][2]["when"] = False  # type: ignore[index]
+    assert [row.name for row in analyze(spec).rows] == ["conv", "relu"]  # both left out: fine

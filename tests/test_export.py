@@ -134,9 +134,11 @@ def check_against_build(spec: Spec, side: int | None = None) -> str:
     if is_flat(report):  # a chain: one child per layer, in order
         assert [name for name, _ in model.named_children()] == paths
     else:  # every layer at its path, as build has it
-        modules = dict(model.named_modules())
-        assert [type(modules.get(path)).__name__ for path in paths] == [
-            type(expected.get_submodule(path)).__name__ for path in paths]
+        def held(m: nn.Module, path: str) -> str:  # a module, or a parameter at its path
+            found = dict(m.named_modules()).get(path)
+            return type(found if found is not None else m.get_parameter(path)).__name__
+
+        assert [held(model, path) for path in paths] == [held(expected, path) for path in paths]
     model.load_state_dict(wanted, strict=True)
 
     shape = report.input_shape if side is None else (report.input_shape[0], side, side)
@@ -407,18 +409,22 @@ def check_branching(spec: Spec) -> str:
     model = load_class(code, default_class_name(report.name))().eval()
 
     names = [row.name for row in report.rows]
+    held = {row.name for row in report.rows if row.type == "parameter"}  # tensors at their paths
     modules = dict(model.named_modules())
-    assert set(names) <= set(modules), sorted(set(names) - set(modules))
+    assert set(names) - held <= set(modules), sorted(set(names) - held - set(modules))
     owned: dict[str, int] = {}
     for key, parameter in model.named_parameters():
-        row = owner(key, names)
+        row = key if key in held else owner(key, names)
         assert row is not None, key
         owned[row] = owned.get(row, 0) + parameter.numel()
     assert owned == {row.name: row.parameters for row in report.rows if row.parameters}
     assert sum(p.numel() for p in model.parameters()) == report.totals.parameters
 
     shapes: dict[str, tuple[int, ...]] = {}
-    for name in names:
+    for name in held:
+        tensor = model.get_parameter(name)
+        shapes[name] = tuple(tensor.shape[1:] if tensor.dim() == 4 else tensor.shape)
+    for name in set(names) - held:
         modules[name].register_forward_hook(
             lambda module, args, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
     with torch.no_grad():

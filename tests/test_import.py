@@ -71,6 +71,31 @@ class PaddedUNet(nn.Module):
         return self.out(x)
 
 
+class LayerScaled(nn.Module):
+    """Parameters the forward reads itself (fx get_attr): a learned position map added after the
+    stem, a layer scale in each residual block, and x.mean((2, 3)) for the pooling."""
+
+    class Block(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+            self.gamma = nn.Parameter(torch.rand(c, 1, 1))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return x + torch.relu(self.conv(x)) * self.gamma
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.pos = nn.Parameter(torch.randn(1, 8, 16, 16))
+        self.blocks = nn.Sequential(*[self.Block(8) for _ in range(3)])
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.blocks(self.stem(x) + self.pos)
+        return self.fc(x.mean((2, 3)))
+
+
 MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "resnet-projection": (lambda: tv.ResNet(tv.BasicBlock, [1, 1, 1, 1], num_classes=10), (3, 64, 64)),
     "resnet50": (lambda: tv.ResNet(tv.Bottleneck, [3, 4, 6, 3]), (3, 64, 64)),
@@ -80,6 +105,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "efficientnet-se": (tv.EfficientNetB0, (3, 64, 64)),
     "unet": (PaddedUNet, (1, 32, 32)),
     "functional": (FunctionalNet, (3, 16, 16)),
+    "layer-scale": (LayerScaled, (3, 16, 16)),
 }
 
 
@@ -179,14 +205,14 @@ class Custom(nn.Module):
         return torch.sin(x)
 
 
-class Scaled(nn.Module):
+class Shifted(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
-        self.scale = nn.Parameter(torch.ones(4, 1, 1))
+        self.register_buffer("shift", torch.ones(4, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x) * self.scale
+        return self.conv(x) + self.shift
 
 
 class Shared(nn.Module):
@@ -213,7 +239,7 @@ class Branchy(nn.Module):
 @pytest.mark.parametrize("model, words", [
     (nn.Sequential(nn.Conv2d(3, 4, 3), Custom()), ["torch.sin", "1's forward", "test_import.py:"]),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 6, 6])), ["module 1 (LayerNorm)"]),
-    (Scaled(), ["parameter", "scale"]),
+    (Shifted(), ["buffer", "shift"]),
     (Shared(), ["module conv", "called again"]),
     (nn.Sequential(nn.Conv2d(3, 4, 3), Branchy()), ["1's forward", "if x.sum() > 0:", "test_import.py:"]),
 ])
@@ -453,3 +479,21 @@ class Wrapped(nn.Module):
     assert "{name: inner, type: opaque, module: Tiny, input_shape: [3, 8, 8], output_shape: [3]," \
            " parameters: 127}" in done.output
     assert runner.invoke(cli, ["analyze", "lenet5", "--leaf", "Tiny"]).exit_code == 2
+
+
+def test_parameters_the_forward_reads_are_layers_at_their_paths() -> None:
+    model = LayerScaled().eval()
+    spec = from_module(model, (3, 16, 16))
+    (block,) = spec["blocks"].values()
+    assert {"name": "gamma", "type": "parameter", "shape": [8, 1, 1]} in block["layers"]
+    assert {"name": "mul", "type": "mul", "from": ["relu", "gamma"]} in block["layers"]
+    assert spec["layers"][1:3] == [{"name": "pos", "type": "parameter", "shape": [1, 8, 16, 16]},
+                                   {"name": "add", "type": "add", "from": ["stem", "pos"]}]
+    rows = {row.name: row for row in cnncalc.analyze(spec).rows}
+    assert (rows["pos"].parameters, rows["pos"].output_shape) == (8 * 16 * 16, (8, 16, 16))
+    assert rows["blocks.2.gamma"].parameters == 8
+    # A parameter adds nothing to the receptive field and no global context to what it meets.
+    assert rows["add"].receptive_field == rows["stem"].receptive_field
+    assert not rows["blocks.0.mul"].global_context
+    verified = cnncalc.verify(spec, runs=1, warmup=0, batch=2)
+    assert verified.ok, [(c.name, c.actual_shape, c.actual_parameters) for c in verified.layers if not c.ok]

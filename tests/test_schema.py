@@ -43,6 +43,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "convtranspose2d": {"out_channels": 2, "kernel_size": 2},
     "upsample": {"scale_factor": 2},
     "opaque": {"output_shape": [2, 3, 3]},
+    "parameter": {"shape": [2, 1, 1]},
 }
 
 # Values each field takes and refuses, by what the field is. A value is refused only for a
@@ -100,6 +101,8 @@ VALUES_BY_FIELD: dict[str, tuple[list[Any], list[Any]]] = {
     "input_shape": ([None, [1, 8, 8], [5]], [[], [1, 2, 3, 4], [0], "1,8,8", [1.5]]),
     "parameters": ([0, 12, 2**53, 4.0], [-1, 2**53 + 1, "12", True, None, 1.5]),
     "module": (["my_models.Block", "Block", None], ["", "x" * 201, 1, True]),
+    # a four-dimensional shape starting with 2 is refused for a reason no schema states (the batch)
+    "shape": ([[1], [3, 1, 1], [1, 3, 4, 4], [MAX_SIZE]], [[], [1, 2, 3, 4, 5], [0], ["3"], 3, None, [1.5]]),
     "connection_table": ([None, [[0], [0, 1]], [[1.0], [0]]],
                          [[[], [0]], [[0, 0], [1]], [[-1], [0]], [["0"], [1]], [0, 1], "x"]),
 }

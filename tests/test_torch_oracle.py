@@ -111,7 +111,9 @@ def run_paths(model: nn.Module, paths: list[str], input_shape: tuple[int, ...]) 
             seen[path].append((tuple(tuple(a.shape[1:]) for a in args), tuple(output.shape[1:])))
         return record
 
-    hooks = [model.get_submodule(path).register_forward_hook(recorder(path)) for path in paths]
+    modules = dict(model.named_modules())
+    # A parameter layer is the tensor at its path, no module: nothing to hook (see held()).
+    hooks = [modules[path].register_forward_hook(recorder(path)) for path in paths if path in modules]
     try:
         with torch.no_grad():
             model.eval()(torch.randn(BATCH, *input_shape))
@@ -130,11 +132,20 @@ def test_branching_shapes_and_parameters_match_torch(data: dict[str, Any]) -> No
     paths = module_names(report)
     assert len(set(paths)) == len(paths) == len(report.rows)
     seen = run_paths(model, paths, spec.input.shape)
+    held = {row.name for row in report.rows if row.type == "parameter"}  # no parameter is renamed
     for row, path in zip(report.rows, paths, strict=True):
         where = f"layer #{row.index} {row.name} ({row.type}) at {path}, reading {row.inputs}"
+        if row.type == "parameter":
+            tensor = model.get_parameter(path)
+            assert tuple(tensor.shape[1:] if tensor.dim() == 4 else tensor.shape) == row.output_shape, where
+            assert row.parameters == tensor.numel(), where
+            continue
         assert len(seen[path]) == 1, f"{where}: ran {len(seen[path])} times"
         (inputs, output), = seen[path]
-        assert inputs == (row.input_shapes or (row.input_shape,)), where
+        # The hooks drop every input's first size; a parameter has no batch size to drop.
+        expected = [tuple(model.get_parameter(i).shape[1:]) if i in held else shape
+                    for i, shape in zip(row.inputs, row.input_shapes or (row.input_shape,), strict=True)]
+        assert inputs == tuple(expected), where
         assert output == row.output_shape, where
         assert row.parameters == count_parameters(model.get_submodule(path)), where
     assert report.totals.parameters == count_parameters(model)

@@ -50,6 +50,7 @@ from cnncalc.spec.models import (
     MaxPool2d,
     Mul,
     Opaque,
+    Parameter,
     ReLU,
     ReLU6,
     Sigmoid,
@@ -200,13 +201,16 @@ def analyze(spec: Spec) -> Report:
     warnings: list[LayerWarning] = []
     fields: dict[str, Field2 | None] = {INPUT: (ReceptiveField(), ReceptiveField())}
     contexts: dict[str, bool] = {INPUT: False}
+    constant: set[str] = set()  # the outputs that do not depend on the input (parameters)
 
     def infer(node: Node, shapes: Sequence[Shape]) -> Shape:
         index = len(rows) + 1
         layer = node.layer
         try:
-            if isinstance(layer, _MERGES):
-                step = _merge(layer, list(shapes), [fields[i] for i in node.inputs])
+            if isinstance(layer, Parameter):
+                step = _parameter(layer)
+            elif isinstance(layer, _MERGES):
+                step = _merge(layer, list(shapes), [fields[i] for i in node.inputs if i not in constant])
             elif len(shapes) != 1:
                 raise _Unfit(f"{layer.type} reads one input, but from names {len(shapes)}; merge "
                              "them first (add, mul or concat)")
@@ -216,13 +220,17 @@ def analyze(spec: Spec) -> Report:
             issue = Issue(str(unfit), line=node.line, layer=node.path, index=index)
             raise ShapeError([issue], spec.source) from None
         context = step.global_context or any(contexts[i] for i in node.inputs)
+        if all(i in constant for i in node.inputs):  # a parameter, or what only parameters feed
+            constant.add(node.path)
         rows.append(LayerRow(
             index=index, name=node.path, type=layer.type,
             activation=activation_of(layer),
-            input_shape=shapes[0], output_shape=step.output_shape,
+            input_shape=shapes[0] if shapes else (), output_shape=step.output_shape,
             weights_per_neuron=step.weights_per_neuron, neurons=step.neurons,
             connections=step.connections, parameters=step.parameters, macs=step.macs,
-            output_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE,
+            # a parameter is held once, in the parameters' bytes, not as an output per image
+            output_bytes=0 if isinstance(layer, Parameter)
+            else math.prod(step.output_shape) * BYTES_PER_VALUE,
             receptive_field=step.receptive_field, notes=step.notes,
             inputs=node.inputs, input_shapes=tuple(shapes) if len(shapes) > 1 else (),
             calls=node.calls, global_context=context and step.receptive_field is not None,
@@ -608,6 +616,14 @@ def _elementwise(layer: Any, shape: Shape, rf: Field2 | None) -> Step:
 for _model in (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, Dropout, ReLU6, SiLU, Hardswish, Hardsigmoid,
                Identity):
     _step.register(_model)(_elementwise)
+
+
+def _parameter(layer: Parameter) -> Step:
+    """A learned tensor read as it is: its values are parameters, and it has no units. It
+    does not depend on the input, so it adds nothing to a receptive field; a merge with it
+    keeps its other inputs' fields."""
+    shape = tuple(layer.shape[1:] if len(layer.shape) == 4 else layer.shape)
+    return Step(output_shape=shape, parameters=math.prod(layer.shape), receptive_field=None)
 
 
 @_step.register(Opaque)

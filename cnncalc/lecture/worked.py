@@ -41,6 +41,7 @@ from cnncalc.spec.models import (
     MaxPool2d,
     Mul,
     Opaque,
+    Parameter,
     Subsampling,
     Upsample,
     ZeroPad2d,
@@ -88,7 +89,8 @@ def explain_layer(layer: Any, row: LayerRow, after: str | None = None) -> list[W
     something else, as a shortcut in a network that branches does, the first item says what.
     """
     sized = _size(layer, row)
-    if after is not None and row.inputs != (after,) and not any(w.metric == "inputs" for w in sized):
+    if after is not None and row.inputs and row.inputs != (after,) and not any(
+            w.metric == "inputs" for w in sized):
         sized = [_reads(row), *sized]
     return [*sized, *_counts(layer, row)]
 
@@ -627,6 +629,27 @@ def _batchnorm_counts(layer: BatchNorm2d | BatchNorm1d, row: LayerRow) -> list[W
         Worked("neurons", "0", "0", 0),
         Worked("connections", "0", "0", 0),
         params,
+    ]
+
+
+@_size_formula.register(Parameter)
+def _parameter_size(layer: Parameter, row: LayerRow) -> list[Worked]:
+    written = " × ".join(str(s) for s in layer.shape)
+    note = ("its own shape: a learned tensor read as it is, with no input"
+            if len(layer.shape) != 4 else f"its own shape {written} less the batch's 1: a learned tensor "
+            "read as it is, with no input")
+    return [Worked("output_shape", "its shape", " × ".join(str(s) for s in row.output_shape),
+                   tuple(row.output_shape), note)]
+
+
+@_counts.register(Parameter)
+def _parameter_counts(layer: Parameter, row: LayerRow) -> list[Worked]:
+    return [
+        Worked("weights_per_neuron", "0", "0", 0, "a parameter tensor has no units"),
+        Worked("neurons", "0", "0", 0),
+        Worked("connections", "0", "0", 0),
+        Worked("parameters", "the product of its sizes", f"{_product(*layer.shape)} = {_n(row.parameters)}",
+               row.parameters, "every value is learned"),
     ]
 
 

@@ -199,7 +199,9 @@ def build(spec: Spec) -> nn.Module:
 
     assert report.graph is not None  # is_flat says so otherwise
     root = GraphModule()
-    for path, module in zip(paths, modules, strict=True):
+    from cnncalc.pytorch.modules import ParameterRead
+
+    for k, (path, module) in enumerate(zip(paths, modules, strict=True)):
         parent: nn.Module = root
         *heads, leaf = path.split(".")
         for head in heads:
@@ -208,7 +210,11 @@ def build(spec: Spec) -> nn.Module:
                 child = torch_nn.Module()
                 parent.add_module(head, child)
             parent = child
-        parent.add_module(leaf, module)
+        if isinstance(module, torch_nn.Parameter):  # at its path itself, as the model holds it
+            parent.register_parameter(leaf, module)
+            modules[k] = ParameterRead(parent, leaf)
+        else:
+            parent.add_module(leaf, module)
     nodes = report.graph.nodes
     index = {INPUT: 0, **{node.path: k for k, node in enumerate(nodes, 1)}}
     output = index[report.graph.output]
@@ -224,9 +230,11 @@ def build(spec: Spec) -> nn.Module:
         if value != output:
             done.setdefault(k, []).append(value)
     for k, (node, module, inputs) in enumerate(zip(nodes, modules, reads, strict=True), 1):
-        first = inputs[0]
+        first = inputs[0] if inputs else -1
+        # in place on a value someone else still reads (or on a parameter itself): on a copy
         copy = (node.layer.type in _INPLACE and bool(getattr(node.layer, "inplace", False))
-                and (first == 0 or first == output or readers[first] > 1))
+                and (first == 0 or first == output or readers[first] > 1
+                     or isinstance(modules[first - 1], ParameterRead)))
         root._cnncalc_steps.append((module, inputs, tuple(done.get(k, ())), copy))
     root._cnncalc_output = output
     return root
@@ -260,6 +268,8 @@ def _activation(nn: Any, name: str, dim: int) -> Any:
 
 def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
     kind = layer.type
+    if kind == "parameter":  # ones until a state_dict gives its learned values
+        return nn.Parameter(_torch().ones(tuple(layer.shape)))
     if kind in ("conv2d", "subsampling", "rbf"):
         from cnncalc.pytorch import lenet as lenet  # LeNet-5's own layers (LeCun et al. 1998
 

@@ -304,6 +304,15 @@ def _identity(layer: Any, shape: Sequence[int]) -> Expr:
     return _Call("nn.Identity")
 
 
+def _parameter(layer: Any, shape: Sequence[int]) -> Expr:
+    """Ones until a state_dict gives its learned values; the shape one tuple, as torch.ones takes
+    it (a block's export marks the field as a whole: then it is one number here)."""
+    sizes = layer.shape
+    written = str(sizes) if isinstance(sizes, int) else "(" + ", ".join(map(str, sizes)) + (
+        ",)" if len(sizes) == 1 else ")")
+    return _Call("nn.Parameter", (_Call("torch.ones", (written,)),))
+
+
 def _merge(layer: Any, shape: Sequence[int]) -> Expr:
     return _Call(MERGES[layer.type])
 
@@ -322,7 +331,7 @@ _CONSTRUCTORS: dict[str, Callable[[Any, Sequence[int]], Expr]] = {
     "batchnorm1d": _batchnorm, "localresponsenorm": _lrn, "dropout": _dropout, "dropout2d": _dropout,
     "zeropad2d": _zeropad2d, **dict.fromkeys(_ACTIVATIONS, _elementwise),
     "convtranspose2d": _conv_transpose2d, "upsample": _upsample, "globalavgpool": _global_avg_pool,
-    "identity": _identity, **dict.fromkeys(MERGES, _merge),
+    "identity": _identity, **dict.fromkeys(MERGES, _merge), "parameter": _parameter,
 }
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from cnncalc.analysis.walk import Report
 from cnncalc.errors import CnncalcError
-from cnncalc.graph import INPUT, Entry, Graph, Node
+from cnncalc.graph import INPUT, SOURCES, Entry, Graph, Node
 from cnncalc.pytorch import export_chain as base
 from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, is_flat, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
@@ -548,9 +548,16 @@ class _Class:
         self.outside.append(_Outside(python, channels, names, paths))
         return ("outside", len(self.outside) - 1)
 
+    def _is_source(self, e: _Entry) -> bool:
+        """Whether an entry reads nothing (a parameter) in the calls that have it."""
+        return not e.call and any(self.writer.nodes[inst.prefix + e.name].layer.type in SOURCES
+                                  for inst, here in zip(self.instances, e.present, strict=True) if here)
+
     def _resolve_inputs(self) -> None:
         for e in self.entries:
-            if "from" not in e.entry.data:
+            if self._is_source(e):
+                e.inputs = []
+            elif "from" not in e.entry.data:
                 target = ("entry", e.index - 1) if e.index else ("input",)
                 e.inputs = [(target, True)]
             else:
@@ -830,6 +837,8 @@ class _Class:
     def _entry_flow(self, e: _Entry, within: frozenset[int]) -> str | None:
         if e.call:
             return self._call_flow(e, None, within)
+        if not e.inputs:  # a parameter: its own shape, not channels that flow
+            return None
         data = e.entry.data
         kind = data.get("type")
         kind = canonical_type(kind) if isinstance(kind, str) and not refers(kind) else None
@@ -945,7 +954,7 @@ class _Class:
             return exprs[0]  # the network is built once: every value as cnncalc computed it
         within = frozenset(indices)
         sizes = [f for f in (self.flow(e.inputs[0][0], plain=True, within=within),
-                             self.flow(e.inputs[0][0], within=within)) if f]
+                             self.flow(e.inputs[0][0], within=within)) if f] if e.inputs else []
         if e.call:
             sizes += [f for k in range(1, (self._repeat(e) or 1) + 1) if (f := self._call_flow(e, k, within))]
         marks: list[tuple[list[str], list[Expr]]] = [(sizes, [self._constructor(e, i, sentinel=True)
@@ -1206,7 +1215,10 @@ class _Class:
             if extra and "repeat" in e.entry.data:  # a Sequential passes on one value only
                 then += self._apply(e.var, module, self.var(e.inputs[0][0]), extra, False, e)
                 continue
-            if ("entry", e.index) in self.reads:
+            if not e.inputs and not e.call:  # a parameter is read, not called
+                if ("entry", e.index) in self.reads:
+                    then.append(self._comment(f"{e.var} = {module}", e))
+            elif ("entry", e.index) in self.reads:
                 then.append(self._comment(f"{e.var} = {module}({args})", e))
             else:  # nothing reads its output, but it is part of the network
                 then.append(self._comment(f"{module}({args})", e))
@@ -1217,7 +1229,7 @@ class _Class:
         indices = {e.index for e in members}
         for e in members:
             outside = [r for r, _ in self.reads.get(("entry", e.index), []) if r not in indices]
-            if not outside:
+            if not outside or not e.inputs:
                 continue
             target = e.inputs[0][0]
             while target[0] == "entry" and target[1] in indices:

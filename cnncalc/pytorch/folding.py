@@ -52,6 +52,9 @@ def fold(spec: dict[str, Any], defaults: dict[str, dict[str, Any]], instances: d
     for i, entry in enumerate(layers):
         written = entry.get("from")
         previous = names[i - 1] if i else "input"
+        if entry["type"] == "parameter":  # it reads nothing
+            sources.append([])
+            continue
         sources.append([previous] if written is None else [written] if isinstance(written, str)
                        else list(written))
     runs: dict[str, tuple[int, int]] = {}
@@ -299,7 +302,7 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
     for name in order:
         entry_out: Entry = {"name": name, "type": union[name][0]["type"]}
         srcs = union[name][1]
-        if srcs != [previous]:
+        if srcs and srcs != [previous]:
             entry_out["from"] = srcs[0] if len(srcs) == 1 else srcs
         for key, value in fields[name].items():
             entry_out[key] = f"${vectors[value[1]][0]}" if isinstance(value, tuple) and value[:1] == ("$",) \

@@ -292,10 +292,15 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
         dim = bound["dim"]
         listed = dim if isinstance(dim, (tuple, list)) else [] if dim is None else [dim]
         dims = sorted(d % 4 for d in listed)
-        if shapes[0] is not None and len(shapes[0]) == 4 and dims == [2, 3] and bound["keepdim"]:
-            return "globalavgpool", {}
+        if shapes[0] is not None and len(shapes[0]) == 4 and dims == [2, 3]:
+            # without keepdim, [N, C]: the pooled maps flattened (two layers, see _FLATTENED)
+            return ("globalavgpool", {}) if bound["keepdim"] else ("globalavgpool", _FLATTENED)
         return None
     return None
+
+
+# The fields of a layer that a flatten follows, both made from one operation (x.mean((2, 3))).
+_FLATTENED: Fields = {}
 
 
 # --- tracing -------------------------------------------------------------------------------------
@@ -449,7 +454,17 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                                     f"has one")
             made[node] = "input"
         elif node.op == "get_attr":
-            continue  # an error only where a layer reads it (add_layer)
+            held = values.get(node)
+            # (a layer's own weights, read while the tracer looked at the module, have no users)
+            if not isinstance(held, torch.nn.Parameter) or not node.users:
+                continue  # a buffer or constant: an error only where a layer reads it (add_layer)
+            if held.dim() == 4 and held.shape[0] != 1:
+                raise ImportProblem(f"{_where(node)}: parameter {node.target} has shape {list(held.shape)}: "
+                                    f"four dimensions whose first is not 1 mix with the batch")
+            layer_name = unique(node.target, set())
+            add_layer(node, layer_name, "parameter", {"shape": list(held.shape)}, [])
+            expected[layer_name] = (tuple(held.shape[1:] if held.dim() == 4 else held.shape), held.numel())
+            used.add(node.target)
         elif node.op == "call_module":
             module = modules[node.target]
             layer = _module_layer(nn, module)
@@ -511,8 +526,13 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             base = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "cat"}.get(
                 op.strip("_"), op.strip("_"))
             layer_name = unique(f"{scope}.{base}" if scope else base, reserved)
-            add_layer(node, layer_name, mapped[0], mapped[1], reads)
+            add_layer(node, layer_name, mapped[0], {} if mapped[1] is _FLATTENED else mapped[1], reads)
             expected[layer_name] = (expected[layer_name][0], 0)
+            if mapped[1] is _FLATTENED:  # the pooled maps [C, 1, 1], then flattened to [C]
+                expected[layer_name] = ((*expected[layer_name][0], 1, 1), 0)
+                flat_name = unique(f"{layer_name}_flatten", reserved)
+                add_layer(node, flat_name, "flatten", {}, [node])
+                expected[flat_name] = (expected[flat_name][0], 0)
         elif node.op == "output":
             result = node.args[0]
             if not isinstance(values.get(result), torch.Tensor) if hasattr(result, "op") else True:

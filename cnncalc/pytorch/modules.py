@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Add", "CenterCrop", "Concat", "GraphModule", "Mul"]
+__all__ = ["Add", "CenterCrop", "Concat", "GraphModule", "Mul", "ParameterRead"]
 
 
 class Add(nn.Module):
@@ -58,6 +58,18 @@ class CenterCrop(nn.Module):
         return x[..., top:top + h, left:left + w]
 
 
+class ParameterRead:
+    """A step of :class:`GraphModule` that reads a parameter registered at its path (``gamma``,
+    ``layer1.0.gamma``): not a module, so that the ``state_dict`` key is the path itself."""
+
+    def __init__(self, owner: nn.Module, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __call__(self) -> torch.Tensor:
+        value: torch.Tensor = getattr(self.owner, self.name)
+        return value
+
+
 class GraphModule(nn.Module):
     """A network that branches: each layer a submodule at its path (``layer2.0.conv1``), run in
     the order written, each reading the outputs it names.
@@ -72,7 +84,7 @@ class GraphModule(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cnncalc_steps: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...], bool]] = []
+        self._cnncalc_steps: list[tuple[Any, tuple[int, ...], tuple[int, ...], bool]] = []
         self._cnncalc_output = 0
 
     def forward(self, x: torch.Tensor) -> Any:

@@ -262,11 +262,18 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         _refuse_dtype(torch, spec, report, names, {running["name"]: running["inputs"]}, children,
                       dtype, target, backward=False)
     running.clear()  # the last layer's input, no longer needed while timing
+    held = {}  # a parameter layer is the tensor at its path: its shape as one image sees it
+    for row, name in zip(report.rows, names, strict=True):
+        if row.type == "parameter" and name not in children:
+            tensor = model.get_parameter(name)
+            held[name] = tensor.numel()
+            seen[name] = tuple(tensor.shape[1:] if tensor.dim() == 4 else tensor.shape)
 
     layers = [LayerCheck(
         name=row.name, type=row.type, expected_shape=tuple(row.output_shape),
         actual_shape=seen.get(name), expected_parameters=row.parameters,
-        actual_parameters=sum(p.numel() for p in children[name].parameters()) if name in children else 0,
+        actual_parameters=(sum(p.numel() for p in children[name].parameters()) if name in children
+                           else held.get(name, 0)),
         activation=row.activation,
     ) for row, name in zip(report.rows, names, strict=True)]
     verification = Verification(

@@ -414,6 +414,11 @@ def _graph_nodes(report: Report) -> tuple[dict[str, _Node], list[list[str]], lis
             node.w = max(_width(node.lines[0]), _width(node.lines[-1], 10.5)) + 18
         node.rank = 1 + max((nodes[i].rank for i in row.inputs if i in nodes), default=0)
         nodes[row.name] = node
+    for row in report.rows:  # a parameter (it reads nothing) sits just above its first reader
+        if not row.inputs and row.name in nodes:
+            readers = [nodes[r.name].rank for r in report.rows if row.name in r.inputs and r.name in nodes]
+            if readers:
+                nodes[row.name].rank = max(1, min(readers) - 1)
     edges: list[tuple[list[str], bool]] = []
     for row in report.rows:
         sources = [source for source in dict.fromkeys(row.inputs) if source in nodes]

@@ -177,9 +177,12 @@ def _jump(jump: Any) -> str:
 
 
 def _reads(row: LayerRow, before: str | None) -> str:
-    """What a row reads, where it is not the row above (the network's input for the first)."""
+    """What a row reads, where it is not the row above (the network's input for the first);
+    "—" for a parameter, which reads nothing."""
     if row.inputs == ((before,) if before is not None else ("input",)):
         return ""
+    if not row.inputs:
+        return "—"
     return ", ".join(printable(name) for name in row.inputs)
 
 

@@ -36,7 +36,8 @@ def layer_heading(row: LayerRow, details: str = "", name: str | None = None) -> 
     shape = " and ".join("×".join(str(s) for s in one) for one in shapes)
     kind = row.kind
     shown = printable(row.name) if name is None else name
-    return f"{shown} (#{row.index}): {kind}{' ' + details if details else ''} on {shape}"
+    reads = f" on {shape}" if row.inputs else ", reading nothing"  # a parameter
+    return f"{shown} (#{row.index}): {kind}{' ' + details if details else ''}{reads}"
 
 
 def worked_group(explained: Explained, headings: list[str] | None = None) -> Group:

@@ -217,7 +217,7 @@ KIND_OF_TYPE: dict[str, str] = {
     "globalavgpool": "pooling",
     "add": "merge", "mul": "merge", "concat": "merge", "centercrop": "merge",
     "identity": "reshaping",
-    "opaque": "custom",
+    "opaque": "custom", "parameter": "custom",
     **dict.fromkeys(ACTIVATIONS, "activation"),
 }
 
@@ -794,13 +794,33 @@ class Opaque(_Layer):
     module: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
+class Parameter(_Layer):
+    """A learned tensor that the network reads directly rather than through a layer: a
+    layer scale (``x * self.gamma``), a learned bias or position map (``x + self.pos``).
+
+    ``shape`` is the tensor's own, as torch holds it. It reads nothing (no ``from``): the layers
+    that use it name it in theirs, and torch broadcasting applies. A four-dimensional shape
+    [1, C, H, W] is one image's [C, H, W] with the batch's 1 in front.
+    """
+
+    type: Literal["parameter"]
+    shape: Annotated[list[PosInt], Field(min_length=1, max_length=4)]
+
+    @model_validator(mode="after")
+    def _batch_of_one(self) -> Parameter:
+        if len(self.shape) == 4 and self.shape[0] != 1:
+            raise PydanticCustomError("parameter_batch", "a four-dimensional parameter is [1, C, H, W], "
+                                      "its first size the batch's 1; got {first}", {"first": self.shape[0]})
+        return self
+
+
 Layer = Annotated[
     (
         Conv2d | Linear | MaxPool2d | AvgPool2d | AdaptiveAvgPool2d | AdaptiveMaxPool2d | Flatten
         | BatchNorm2d | BatchNorm1d | LocalResponseNorm | Dropout | Dropout2d | ZeroPad2d
         | ReLU | LeakyReLU | Tanh | Sigmoid | GELU | ELU | Softmax | LogSoftmax
         | Subsampling | RBF | ReLU6 | SiLU | Hardswish | Hardsigmoid | Identity | ConvTranspose2d
-        | Upsample | GlobalAvgPool | Add | Mul | Concat | CenterCrop | Opaque
+        | Upsample | GlobalAvgPool | Add | Mul | Concat | CenterCrop | Opaque | Parameter
     ),
     Field(discriminator="type"),
 ]
