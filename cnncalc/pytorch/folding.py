@@ -3,12 +3,16 @@
 The importer's spec is flat: one entry per layer, named by its module path. Here the instances
 of a submodule type used two times or more (ResNet's ``BasicBlock``) become calls of one block,
 with a parameter for each field that differs between instances (``c``, ``stride``) and a
-``when: $p`` flag for layers only some instances have (``downsample.0``); the instances of a
-``Sequential`` named ``0`` … ``n-1`` (``layer1.0``, ``layer1.1``) become one call with
-``repeat: n`` and ``first:`` for what instance 0 has of its own. Every layer keeps its name (a
-call named ``layer1`` with ``repeat`` makes ``layer1.0.conv1``, as the module path is), so the
-rows of the analysis are the same; the importer checks the folded spec as it checks the flat
-one and keeps the flat spec where anything does not fold exactly.
+``when: $p`` flag for layers only some instances have (``downsample.0``). Folding goes from the
+innermost submodules out: GoogLeNet's ``BasicConv2d`` becomes a block first, then each
+``Inception`` is a block whose entries are calls of it (``{name: branch1, block: basic_conv2d,
+c: $c}``), an argument that differs between the outer instances a parameter of the outer block
+passed on. Numbered instances in a row (``layer1.0``, ``layer1.1``) become one call with
+``repeat: n`` and ``first:`` for what instance 0 has of its own, at the top level and inside
+blocks. Every layer keeps its name (a call named ``layer1`` with ``repeat`` makes
+``layer1.0.conv1``, as the module path is), so the rows of the analysis are the same; the
+importer checks the folded spec as it checks the flat one and keeps the flat spec where
+anything does not fold exactly.
 
 Nothing here imports torch: the model is described by plain data (which paths are instances of
 which type, which paths hold numbered children).
@@ -16,20 +20,42 @@ which type, which paths hold numbered children).
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["fold"]
 
 Entry = dict[str, Any]
-_NOT_FIELDS = ("name", "type", "from")
+_NOT_FIELDS = ("name", "type", "block", "from")
 _PARAM_NAMES = {"out_channels": "c", "out_features": "n", "kernel_size": "k"}
+# Not parameter names: the shape's names, and the keys of a call (a parameter is a call's key).
+_RESERVED = {"input", "in_channels", "in_height", "in_width", "true", "false", "True", "False",
+             "name", "type", "block", "from", "when", "repeat", "first"}
 
 
 class _NoFold(Exception):
     """These instances do not fold into one block exactly."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One entry of the spec being folded: a layer (``type`` and its fields) or a call of a block
+    made at an inner level (``block`` and every one of its arguments)."""
+
+    name: str  # the module path
+    entry: Entry  # without name and from
+    sources: list[str]  # the paths it reads; "input" for the network's input
+
+
+@dataclass(frozen=True)
+class _Span:
+    """An instance's items: ``items[start:end]``, reading the one item ``outside``."""
+
+    start: int
+    end: int
+    outside: str
 
 
 def _key(value: Any) -> str:
@@ -40,104 +66,120 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
+def _kind(entry: Entry) -> str:
+    return f"block {entry['block']}" if "block" in entry else str(entry["type"])
+
+
+def _is_parameter(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("$") and not value.startswith("${")
+
+
 def fold(spec: dict[str, Any], defaults: dict[str, dict[str, Any]], instances: dict[str, str],
          children: dict[str, list[str]]) -> dict[str, Any] | None:
     """``spec`` with blocks, or None where nothing folds. ``defaults`` maps each layer name to
     the defaults of its fields (those left out of the entry), ``instances`` each module path of
     a model's own submodule to its type name, ``children`` each container's path to the names
     of its children in order."""
-    layers: list[Entry] = spec["layers"]
-    names = [entry["name"] for entry in layers]
-    sources: list[list[str]] = []
-    for i, entry in enumerate(layers):
+    items: list[_Item] = []
+    previous = "input"
+    for entry in spec["layers"]:
         written = entry.get("from")
-        previous = names[i - 1] if i else "input"
-        if entry["type"] == "parameter":  # it reads nothing
-            sources.append([])
-            continue
-        sources.append([previous] if written is None else [written] if isinstance(written, str)
-                       else list(written))
-    runs: dict[str, tuple[int, int]] = {}
-    for path in instances:
-        inside = [i for i, n in enumerate(names) if n.startswith(path + ".")]
-        if inside and inside == list(range(inside[0], inside[-1] + 1)):
-            runs[path] = (inside[0], inside[-1] + 1)
-    outermost = {p: r for p, r in runs.items()
-                 if not any(p.startswith(q + ".") for q in runs if q != p)}
-    by_type: dict[str, list[str]] = {}
-    for path in sorted(outermost, key=lambda p: outermost[p][0]):
-        by_type.setdefault(instances[path], []).append(path)
+        if entry.get("type") == "parameter":  # it reads nothing
+            sources: list[str] = []
+        else:
+            sources = [previous] if written is None else [written] if isinstance(written, str) \
+                else list(written)
+        items.append(_Item(entry["name"], {k: v for k, v in entry.items() if k not in ("name", "from")},
+                           sources))
+        previous = entry["name"]
+
+    # Each instance's height: 0 where no other instance is inside it, else one more than the
+    # highest inside. Folding goes up one height at a time, so that an outer instance's items
+    # are already calls of the blocks of the instances inside it.
+    inside = _prefixes(items)
+    paths = [p for p in instances if p in inside]
+    height = dict.fromkeys(paths, 0)
+    for path in sorted(paths, key=lambda p: -p.count(".")):
+        parts = path.split(".")
+        for cut in range(1, len(parts)):
+            outer = ".".join(parts[:cut])
+            if outer in height:
+                height[outer] = max(height[outer], height[path] + 1)
     blocks: dict[str, Any] = {}
-    calls: dict[str, tuple[str, dict[str, Any]]] = {}  # instance path → block, its parameter values
-    taken: set[str] = set()
-    for type_name, paths in by_type.items():
-        for group in _groups(paths, outermost, layers, sources):
-            _add_block(type_name, group, outermost, layers, sources, defaults, blocks, calls, taken)
+    for level in range(max(height.values(), default=-1) + 1):
+        inside = _prefixes(items)
+        readers: dict[str, set[int]] = {}
+        for i, item in enumerate(items):
+            for source in item.sources:
+                readers.setdefault(source, set()).add(i)
+        spans: dict[str, _Span] = {}
+        for path in paths:
+            if height[path] == level and (span := _span(inside.get(path, []), items, readers)) is not None:
+                spans[path] = span
+        by_type: dict[str, list[str]] = {}
+        for path in sorted(spans, key=lambda p: spans[p].start):
+            by_type.setdefault(instances[path], []).append(path)
+        made: dict[str, tuple[str, dict[str, Any]]] = {}  # instance path → its block and arguments
+        for type_name, group_paths in by_type.items():
+            relative = {p: _relative(p, spans[p], items) for p in group_paths}
+            for group in _groups(group_paths, relative):
+                _add_block(type_name, group, relative, defaults, blocks, made)
+        if made:
+            items = _replace(items, spans, made, blocks)
     if not blocks:
         return None
 
-    out: list[Entry] = []
-    renamed: dict[str, str] = {}  # the last layer of a call → the call's name
-    i = 0
-    while i < len(layers):
-        at = next((p for p in calls if outermost[p][0] == i), None)
-        if at is None:
-            entry = dict(layers[i])
-            written = entry.get("from")
-            if isinstance(written, str):
-                entry["from"] = renamed.get(written, written)
-            elif isinstance(written, list):
-                entry["from"] = [renamed.get(w, w) for w in written]
-            out.append(entry)
-            i += 1
-            continue
-        path = at
-        block_name, args = calls[path]
-        params = blocks[block_name].get("params", {})
-        repeated = _repeat(path, calls, outermost, children, names, sources)
-        start = outermost[path][0]
-        outside = _outside(path, outermost[path], sources)
-        call: Entry = {"name": path, "block": block_name}
-        previous = names[start - 1] if start else "input"
-        if outside != previous:
-            call["from"] = renamed.get(outside, outside)
-        if repeated is None:
-            call.update({k: v for k, v in args.items() if v is not None and v != params[k]})
-            end = outermost[path][1]
-        else:
-            parent, members = repeated
-            call["name"] = parent
-            rest: dict[str, Any] = {}
-            for member in members[1:]:
-                for k, v in calls[member][1].items():
-                    if v is not None:
-                        rest.setdefault(k, v)
-            call["repeat"] = len(members)
-            call.update({k: v for k, v in rest.items() if v != params[k]})
-            first = {k: v for k, v in args.items() if v is not None and v != rest.get(k, params[k])}
-            if first:
-                call["first"] = first
-            end = outermost[members[-1]][1]
-            path = parent
-        renamed[names[end - 1]] = path
-        out.append(call)
-        i = end
+    for block in blocks.values():
+        block["layers"] = _repeats(_strip(block["layers"], blocks), blocks, None)
     folded = {k: v for k, v in spec.items() if k != "layers"}
     folded["blocks"] = blocks
-    folded["layers"] = out
+    folded["layers"] = _repeats(_strip(_entries(items), blocks), blocks, children)
     return folded
 
 
-def _groups(paths: list[str], runs: dict[str, tuple[int, int]], layers: list[Entry],
-            sources: list[list[str]]) -> list[list[str]]:
-    """The instances of one type in groups that can share a block: each instance's layers (names
-    and types) a subsequence of its group's longest; groups of one are left out."""
+def _prefixes(items: list[_Item]) -> dict[str, list[int]]:
+    """Each path that holds items (``layer1`` and ``layer1.0`` for ``layer1.0.conv1``): their
+    indices."""
+    found: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        parts = item.name.split(".")
+        for cut in range(1, len(parts)):
+            found.setdefault(".".join(parts[:cut]), []).append(i)
+    return found
+
+
+def _span(indices: list[int], items: list[_Item], readers: dict[str, set[int]]) -> _Span | None:
+    """The items of one instance where they can become one call: in a row, reading one item
+    outside, and read from outside at their last item only (the instance's output)."""
+    if not indices or len(indices) != indices[-1] + 1 - indices[0]:
+        return None
+    start, end = indices[0], indices[-1] + 1
+    names = {items[i].name for i in indices}
+    outside = {s for i in indices for s in items[i].sources if s not in names}
+    if len(outside) != 1:
+        return None
+    for i in indices[:-1]:
+        if any(not start <= j < end for j in readers.get(items[i].name, ())):
+            return None
+    return _Span(start, end, outside.pop())
+
+
+def _relative(path: str, span: _Span, items: list[_Item]) -> list[tuple[str, _Item, list[str]]]:
+    """An instance's items: (name in the instance, item, sources in the instance)."""
+    cut = len(path) + 1
+    return [(items[i].name[cut:], items[i],
+             ["input" if s == span.outside else s[cut:] for s in items[i].sources])
+            for i in range(span.start, span.end)]
+
+
+def _groups(paths: list[str], relative: dict[str, list[tuple[str, _Item, list[str]]]]) -> list[list[str]]:
+    """The instances of one type in groups that can share a block: each instance's items (names
+    and kinds) a subsequence of its group's longest; groups of one are left out."""
     def signature(path: str) -> list[tuple[str, str]]:
-        cut = len(path) + 1
-        return [(layers[i]["name"][cut:], layers[i]["type"]) for i in range(*runs[path])]
+        return [(name, _kind(item.entry)) for name, item, _ in relative[path]]
 
     groups: list[tuple[list[tuple[str, str]], list[str]]] = []
-    for path in sorted(paths, key=lambda p: -(runs[p][1] - runs[p][0])):
+    for path in sorted(paths, key=lambda p: -len(relative[p])):
         mine = signature(path)
         for longest, members in groups:
             it = iter(longest)
@@ -150,49 +192,86 @@ def _groups(paths: list[str], runs: dict[str, tuple[int, int]], layers: list[Ent
     return [sorted(members, key=order.__getitem__) for _, members in groups if len(members) > 1]
 
 
-def _add_block(type_name: str, paths: list[str], runs: dict[str, tuple[int, int]], layers: list[Entry],
-               sources: list[list[str]], defaults: dict[str, dict[str, Any]], blocks: dict[str, Any],
-               calls: dict[str, tuple[str, dict[str, Any]]], taken: set[str]) -> None:
+def _add_block(type_name: str, paths: list[str], relative: dict[str, list[tuple[str, _Item, list[str]]]],
+               defaults: dict[str, dict[str, Any]], blocks: dict[str, Any],
+               made: dict[str, tuple[str, dict[str, Any]]]) -> None:
     """A block for the instances ``paths`` of one type, and their calls; nothing where they
     do not fold exactly."""
     try:
-        block, values = _block([_relative(p, runs[p], layers, sources) for p in paths], defaults)
+        block, values = _block([relative[p] for p in paths], defaults)
     except _NoFold:
         return
     block_name = base = _snake(type_name)
     n = 1
-    while block_name in taken:
+    while block_name in blocks:
         n += 1
         block_name = f"{base}{n}"
-    taken.add(block_name)
     blocks[block_name] = block
     for path, args in zip(paths, values, strict=True):
-        calls[path] = (block_name, args)
+        made[path] = (block_name, args)
 
 
-def _outside(path: str, run: tuple[int, int], sources: list[list[str]]) -> str:
-    """The one layer outside the instance that its layers read (its input)."""
-    found = {s for i in range(*run) for s in sources[i] if not s.startswith(path + ".")}
-    if len(found) != 1:
-        raise _NoFold
-    return found.pop()
+def _replace(items: list[_Item], spans: dict[str, _Span], made: dict[str, tuple[str, dict[str, Any]]],
+             blocks: dict[str, Any]) -> list[_Item]:
+    """``items`` with each instance in ``made`` one call, named by its path; what read the
+    instance's last item reads the call."""
+    starts = {spans[path].start: path for path in made}
+    out: list[_Item] = []
+    renamed: dict[str, str] = {}
+    i = 0
+    while i < len(items):
+        path = starts.get(i)
+        if path is None:
+            item = items[i]
+            out.append(_Item(item.name, item.entry, [renamed.get(s, s) for s in item.sources]))
+            i += 1
+            continue
+        span = spans[path]
+        block_name, args = made[path]
+        params: dict[str, Any] = blocks[block_name].get("params", {})
+        # Every argument written out (a value that no layer of this instance uses is the
+        # default), so that calls compare as layers do when an outer block is made of them.
+        full = {k: params[k] if args.get(k) is None else args[k] for k in params}
+        out.append(_Item(path, {"block": block_name, **full}, [renamed.get(span.outside, span.outside)]))
+        renamed[items[span.end - 1].name] = path
+        i = span.end
+    return out
 
 
-def _relative(path: str, run: tuple[int, int], layers: list[Entry],
-              sources: list[list[str]]) -> list[tuple[str, Entry, list[str]]]:
-    """An instance's layers: (name in the instance, entry, sources in the instance)."""
-    outside = _outside(path, run, sources)
-    cut = len(path) + 1
-    return [(layers[i]["name"][cut:], layers[i],
-             ["input" if s == outside else s[cut:] for s in sources[i]]) for i in range(*run)]
+def _entries(items: list[_Item]) -> list[Entry]:
+    """The items as spec entries: ``from`` only where an item does not read the one before."""
+    out: list[Entry] = []
+    previous = "input"
+    for item in items:
+        entry: Entry = {"name": item.name}
+        kind = "block" if "block" in item.entry else "type"
+        entry[kind] = item.entry[kind]
+        if item.sources and item.sources != [previous]:
+            entry["from"] = item.sources[0] if len(item.sources) == 1 else list(item.sources)
+        entry.update({k: v for k, v in item.entry.items() if k != kind})
+        out.append(entry)
+        previous = item.name
+    return out
 
 
-def _block(instances: list[list[tuple[str, Entry, list[str]]]],
+def _strip(entries: list[Entry], blocks: dict[str, Any]) -> list[Entry]:
+    """Calls without the arguments that equal their block's defaults."""
+    out: list[Entry] = []
+    for entry in entries:
+        if "block" in entry:
+            params = blocks[entry["block"]].get("params", {})
+            entry = {k: v for k, v in entry.items()
+                     if k not in params or (v is not None and _key(v) != _key(params[k]))}
+        out.append(entry)
+    return out
+
+
+def _block(instances: list[list[tuple[str, _Item, list[str]]]],
            defaults: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One block for all ``instances`` and each instance's parameter values (None: not used)."""
     base = max(instances, key=len)
     order = [name for name, _, _ in base]
-    union = {name: (entry, srcs) for name, entry, srcs in base}
+    union = {name: (item.entry, srcs) for name, item, srcs in base}
     present: list[set[str]] = []
     for instance in instances:
         names = [name for name, _, _ in instance]
@@ -200,8 +279,8 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
         if not all(any(n == o for o in it) for n in names):  # a subsequence of the longest
             raise _NoFold
         present.append(set(names))
-        for name, entry, _ in instance:
-            if entry["type"] != union[name][0]["type"]:
+        for name, item, _ in instance:
+            if _kind(item.entry) != _kind(union[name][0]):
                 raise _NoFold
 
     def resolve(name: str, here: set[str]) -> str:
@@ -209,14 +288,17 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
             name = union[name][1][0]
         return name
 
+    def merge(entry: Entry) -> bool:
+        return entry.get("type") in ("add", "mul")
+
     def exact() -> bool:
-        """Every instance, its absent layers followed back, reads and outputs what it does."""
+        """Every instance, its absent items followed back, reads and outputs what it does."""
         for instance, here in zip(instances, present, strict=True):
             if resolve(order[-1], here) != instance[-1][0]:
                 return False
-            for name, entry, srcs in instance:
+            for name, item, srcs in instance:
                 read = [resolve(s, here) for s in union[name][1]]
-                if read != srcs and (entry["type"] not in ("add", "mul") or sorted(read) != sorted(srcs)):
+                if read != srcs and (not merge(item.entry) or sorted(read) != sorted(srcs)):
                     return False
         return True
 
@@ -225,13 +307,13 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
         # (MobileNetV2's residual) is written with the other term first, as x + y = y + x.
         for name in order:
             entry, srcs = union[name]
-            if entry["type"] in ("add", "mul") and len(srcs) == 2 and not all(name in h for h in present):
+            if merge(entry) and len(srcs) == 2 and not all(name in h for h in present):
                 union[name] = (entry, srcs[::-1])
         if not exact():
             raise _NoFold
 
     vectors: list[tuple[str, list[Any]]] = []  # parameter name, value per instance
-    fields: dict[str, dict[str, Any]] = {}  # layer → field → constant or ("$", parameter index)
+    fields: dict[str, dict[str, Any]] = {}  # item → field → constant or ("$", parameter index)
 
     def parameter(hint: str, values: list[Any]) -> int:
         for k, (_, known) in enumerate(vectors):
@@ -240,7 +322,7 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
             if overlap and all(_key(a) == _key(b) for a, b in overlap):
                 vectors[k] = (vectors[k][0], [a if a is not None else b for a, b in pairs])
                 return k
-        used = {n for n, _ in vectors} | {"input", "in_channels", "in_height", "in_width"}
+        used = {n for n, _ in vectors} | _RESERVED
         name, n = hint, 1
         while name in used:
             n += 1
@@ -252,26 +334,26 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
     for name in order:
         keys: list[str] = []
         for instance in instances:
-            for other, entry, _ in instance:
+            for other, item, _ in instance:
                 if other == name:
-                    keys += [k for k in entry if k not in _NOT_FIELDS and k not in keys]
+                    keys += [k for k in item.entry if k not in _NOT_FIELDS and k not in keys]
         fields[name] = {}
         for key in keys:
             values: list[Any] = []
             for instance in instances:
-                found = next((e for n, e, _ in instance if n == name), None)
+                found = next((item for n, item, _ in instance if n == name), None)
                 if found is None:
                     values.append(None)
-                elif key in found:
-                    values.append(found[key])
-                elif key in defaults.get(found["name"], {}):
-                    values.append(defaults[found["name"]][key])
+                elif key in found.entry:
+                    values.append(found.entry[key])
+                elif key in defaults.get(found.name, {}):
+                    values.append(defaults[found.name][key])
                 else:
                     raise _NoFold
             defined = [v for v in values if v is not None]
             if len({_key(v) for v in defined}) == 1:
                 fields[name][key] = defined[0]
-                if len(defined) < len(values):  # a layer only some have: a parameter where one fits
+                if len(defined) < len(values):  # an item only some have: a parameter where one fits
                     partial.append((name, key, values))
             else:
                 fields[name][key] = ("$", parameter(_PARAM_NAMES.get(key, key), values))
@@ -289,7 +371,13 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
         if all(pattern):
             continue
         if _key(pattern) not in flags:
-            flags[_key(pattern)] = parameter(re.sub(r"\W", "_", name.split(".")[0]), list(pattern))
+            # Named by the item's module (downsample, denselayer7), or by its type where that
+            # is a number (Conv2dNormActivation's "2": relu).
+            hint = re.sub(r"^[^A-Za-z]+", "", re.sub(r"\W", "_", name.split(".")[0]))
+            if not hint:
+                entry = union[name][0]
+                hint = re.sub(r"^[^A-Za-z]+", "", str(entry.get("type") or entry["block"])) or "flag"
+            flags[_key(pattern)] = parameter(hint, list(pattern))
         fields[name]["when"] = ("$", flags[_key(pattern)])
 
     params: dict[str, Any] = {}
@@ -300,8 +388,9 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
     block_layers: list[Entry] = []
     previous = "input"
     for name in order:
-        entry_out: Entry = {"name": name, "type": union[name][0]["type"]}
-        srcs = union[name][1]
+        entry, srcs = union[name]
+        kind = "block" if "block" in entry else "type"
+        entry_out: Entry = {"name": name, kind: entry[kind]}
         if srcs and srcs != [previous]:
             entry_out["from"] = srcs[0] if len(srcs) == 1 else srcs
         for key, value in fields[name].items():
@@ -317,26 +406,73 @@ def _block(instances: list[list[tuple[str, Entry, list[str]]]],
     return block, values_per_instance
 
 
-def _repeat(path: str, calls: dict[str, tuple[str, dict[str, Any]]], runs: dict[str, tuple[int, int]],
-            children: dict[str, list[str]], names: list[str],
-            sources: list[list[str]]) -> tuple[str, list[str]] | None:
-    """The container and its instances where ``path`` is instance 0 of a run of instances of one
-    block, numbered 0 … n-1, each reading the one before: one call with ``repeat``."""
-    parent, _, last = path.rpartition(".")
-    if not parent or last != "0" or children.get(parent) != [str(k) for k in range(len(children[parent]))]:
+def _repeats(entries: list[Entry], blocks: dict[str, Any],
+             children: dict[str, list[str]] | None) -> list[Entry]:
+    """``entries`` with each run of calls ``C.0`` … ``C.(n-1)`` of one block, each reading the
+    one before, as one call named C with ``repeat: n`` (and ``first:``). ``children``: the
+    model's containers, for the top level (a run must be all of its container's children)."""
+    out: list[Entry] = []
+    renamed: dict[str, str] = {}
+    i = 0
+    while i < len(entries):
+        call = _repeat_at(entries, i, blocks, children)
+        if call is None:
+            entry = entries[i]
+            i += 1
+        else:
+            entry, n = call
+            renamed[entries[i + n - 1]["name"]] = entry["name"]
+            i += n
+        written = entry.get("from")
+        if isinstance(written, str):
+            entry = {**entry, "from": renamed.get(written, written)}
+        elif isinstance(written, list):
+            entry = {**entry, "from": [renamed.get(w, w) for w in written]}
+        out.append(entry)
+    return out
+
+
+def _repeat_at(entries: list[Entry], i: int, blocks: dict[str, Any],
+               children: dict[str, list[str]] | None) -> tuple[Entry, int] | None:
+    """The call with ``repeat`` that the calls from ``entries[i]`` on make, and how many they are;
+    None where they make none."""
+    head = entries[i]
+    parent, _, last = head["name"].rpartition(".")
+    if "block" not in head or not parent or last != "0" or "when" in head or "repeat" in head:
         return None
-    members = [f"{parent}.{k}" for k in range(len(children[parent]))]
-    if len(members) < 2 or any(m not in calls or calls[m][0] != calls[path][0] for m in members):
+    members = [head]
+    for after in entries[i + 1:]:
+        if after["name"] != f"{parent}.{len(members)}" or after.get("block") != head["block"] \
+                or "from" in after or "when" in after or "repeat" in after:
+            break
+        members.append(after)
+    n = len(members)
+    if n < 2 or any(e["name"] == parent or e["name"].startswith(parent + ".") for e in entries[i + n:]) \
+            or any(e["name"] == parent or e["name"].startswith(parent + ".") for e in entries[:i]):
         return None
-    for before, after in itertools.pairwise(members):
-        reads = _outside(after, runs[after], sources)
-        if runs[before][1] != runs[after][0] or reads != names[runs[before][1] - 1]:
-            return None
-    if sum(1 for n in names if n.startswith(parent + ".")) != runs[members[-1]][1] - runs[path][0]:
+    numbered = [str(k) for k in range(n)]
+    if children is not None and children.get(parent, numbered) != numbered:
         return None
-    rest: dict[str, Any] = {}
-    for member in members[1:]:
-        for k, v in calls[member][1].items():
-            if v is not None and _key(rest.setdefault(k, v)) != _key(v):
-                return None
-    return parent, members
+    params: dict[str, Any] = blocks[head["block"]].get("params", {})
+
+    def args(entry: Entry) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if k in params}
+
+    rest = args(members[1])
+    if any(_key(args(m)) != _key(rest) for m in members[2:]):
+        return None
+    first: dict[str, Any] = {}
+    for k in params:
+        mine, theirs = args(head).get(k, params[k]), rest.get(k, params[k])
+        if _key(mine) != _key(theirs):
+            if _is_parameter(mine) and _is_parameter(theirs):
+                return None  # two roles inside a block (Inception's 1×1 reduction, then its 3×3)
+            first[k] = mine
+    call: Entry = {"name": parent, "block": head["block"]}
+    if "from" in head:
+        call["from"] = head["from"]
+    call["repeat"] = n
+    call.update(rest)
+    if first:
+        call["first"] = first
+    return call, n

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import operator
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cnncalc.errors import CnncalcError, TorchMissingError
@@ -551,20 +551,21 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
         spec["description"] = (f"imported from {type(model).__name__}; {count:,} parameters of modules its "
                                f"forward does not call are left out ({', '.join(unused[:5])}"
                                f"{', …' if len(unused) > 5 else ''})")
-    _check(spec, expected)
+    wiring = _check(spec, expected)
     if blocks:
-        folded = _fold(nn, spec, layer_defaults, modules)
-        if folded is not None:
+        for folded in _folds(nn, spec, layer_defaults, modules):
             try:
-                _check(folded, expected)
+                _check(folded, expected, wiring)
             except ImportProblem:
-                return spec  # the flat spec is exact; a fold that is not is left out
+                continue  # the flat spec is exact; a fold that is not is left out
             return folded
     return spec
 
 
-def _fold(nn: Any, spec: dict[str, Any], layer_defaults: dict[str, Fields],
-          modules: dict[str, Any]) -> dict[str, Any] | None:
+def _folds(nn: Any, spec: dict[str, Any], layer_defaults: dict[str, Fields],
+           modules: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The folded specs to try, best first: blocks at every level (GoogLeNet's Inception calling
+    BasicConv2d), then the outermost submodules only, then the innermost only."""
     from cnncalc.pytorch.folding import fold
 
     plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -573,7 +574,21 @@ def _fold(nn: Any, spec: dict[str, Any], layer_defaults: dict[str, Fields],
                  and not type(m).__module__.startswith("torch.nn")}
     children = {path: [n for n, _ in m.named_children()] for path, m in modules.items()
                 if isinstance(m, (nn.Sequential, nn.ModuleList))}
-    return fold(spec, layer_defaults, instances, children)
+
+    def above(path: str) -> list[str]:
+        parts = path.split(".")
+        return [".".join(parts[:cut]) for cut in range(1, len(parts))]
+
+    holding = {outer for path in instances for outer in above(path)}
+    outermost = {p: t for p, t in instances.items() if not any(q in instances for q in above(p))}
+    innermost = {p: t for p, t in instances.items() if p not in holding}
+    tried: list[dict[str, str]] = []
+    for chosen in (instances, outermost, innermost):
+        if chosen not in tried:
+            tried.append(chosen)
+            folded = fold(spec, layer_defaults, chosen, children)
+            if folded is not None:
+                yield folded
 
 
 def _type_name(kind: type) -> str:
@@ -645,8 +660,11 @@ def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
     return values
 
 
-def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]]) -> None:
-    """The analysis of ``spec`` must give every layer torch's shape and parameter count."""
+def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]],
+           wiring: list[tuple[str, tuple[str, ...]]] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """The analysis of ``spec`` must give every layer torch's shape and parameter count, and,
+    given the ``wiring`` of the flat spec, the same rows in the same order, each reading the same
+    rows (a sum's or product's terms in any order). Returns the wiring of ``spec``."""
     from cnncalc.analysis.walk import analyze
     from cnncalc.errors import SpecError
     from cnncalc.spec.loader import load_spec
@@ -665,6 +683,13 @@ def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]
             raise ImportProblem(f"layer {row.name}: the analysis gives {list(row.output_shape)} and "
                                 f"{row.parameters:,} parameters, torch {list(shape)} and {params:,}; "
                                 f"not imported rather than approximated")
+    merges = ("add", "mul")
+    mine = [(row.name, tuple(sorted(row.inputs)) if row.type in merges else tuple(row.inputs))
+            for row in report.rows]
+    if wiring is not None and mine != wiring:
+        raise ImportProblem("the folded spec does not read as the model does; not imported rather than "
+                            "approximated")
+    return mine
 
 
 def load_model(reference: str, args: dict[str, Any] | None = None) -> Any:
