@@ -58,7 +58,7 @@ def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
     if reference.lower().endswith(".onnx"):
         from cnncalc.pytorch.onnx_import import from_onnx
 
-        return from_onnx(reference)
+        return from_onnx(reference, blocks=blocks)
     model = load_model(reference, args)
     return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks)
 
