@@ -84,8 +84,9 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any) -> int | float:
-    """A scale as written: 2 for 2.0, and a float32's shortest decimal (1.1, not 1.100000023…)."""
-    number = float(repr(float(value))) if isinstance(value, float) else float(str(value))
+    """A float32 of the file as written: 2 for 2.0, the shortest decimal of its float32 (0.2, not
+    0.20000000298…)."""
+    number = float(str(importlib.import_module("numpy").float32(value)))
     return int(number) if number.is_integer() else number
 
 
@@ -258,6 +259,7 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
         for i in node.input:
             consumers.setdefault(i, []).append(node)
     containers = {p for node in g.nodes for p in _hierarchy(node.name)[:-1]}
+    modules = {p for node in g.nodes for p in _hierarchy(node.name)}  # names a functional layer avoids
     sigmoid_of: dict[str, str] = {}  # a Sigmoid's output → its input
     matmuls: dict[str, int] = {}  # a MatMul's output → its linear layer's index (for its bias)
 
@@ -277,8 +279,10 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             base = f"{head}.{_FUNCTIONS[node.op_type]}" if head else _FUNCTIONS[node.op_type]
         if kind == "silu" and last == "mul":  # x · sigmoid(x): a module of its own (nn.SiLU) or a layer
             base = head if head and head not in containers else base[: -len("mul")] + "silu"
+        hierarchy = _hierarchy(node.name)
+        own = bool(hierarchy) and base == hierarchy[-1]  # a module's own layer: named by its path
         layer_name, n = base, 0
-        while layer_name in taken or layer_name == "input":
+        while layer_name in taken or layer_name == "input" or (not own and layer_name in modules):
             n += 1
             layer_name = f"{base}_{n}"
         taken.add(layer_name)
@@ -447,9 +451,9 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             add(node, "hardsigmoid", {}, tensors, 0, out)
             continue
         if op in ("LeakyRelu", "Elu"):
-            key, default = ("negative_slope", 0.01) if op == "LeakyRelu" else ("alpha", 1.0)
-            value = float(a.get("alpha", default))
-            fields = {} if math.isclose(value, default) else {key: _number(value)}
+            key, usual = ("negative_slope", 0.01) if op == "LeakyRelu" else ("alpha", 1.0)
+            number = float(a.get("alpha", usual))
+            fields = {} if math.isclose(number, usual) else {key: _number(number)}
             add(node, op.lower(), fields, tensors, 0, out)
             continue
         if op == "Gelu":
@@ -458,10 +462,10 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             continue
         if op == "LRN":
             fields = {"size": int(a["size"])}
-            for key, attr, default in (("alpha", "alpha", 1e-4), ("beta", "beta", 0.75), ("k", "bias", 1.0)):
-                value = float(a.get(attr, default))
-                if not math.isclose(value, default, rel_tol=1e-6):
-                    fields[key] = _number(value)
+            for key, attr, usual in (("alpha", "alpha", 1e-4), ("beta", "beta", 0.75), ("k", "bias", 1.0)):
+                number = float(a.get(attr, usual))
+                if not math.isclose(number, usual, rel_tol=1e-6):
+                    fields[key] = _number(number)
             add(node, "localresponsenorm", fields, tensors, 0, out)
             continue
         if op in ("Add", "Mul"):
