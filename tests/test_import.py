@@ -595,3 +595,26 @@ def test_onnx_resnet18_folds_into_a_block_with_repeat(tmp_path: Path) -> None:
     assert "blocks" not in yaml.safe_load((tmp_path / "flat.yaml").read_text())
     done = runner.invoke(cli, ["import", str(path), "-o", str(tmp_path / "blocks.yaml")])
     assert done.exit_code == 0 and "1 block" in done.output, done.output
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_onnx_import_of_the_round_trip_models(name: str, tmp_path: Path) -> None:
+    """Each model of the torch round trips through ONNX (transposed convolutions, concatenation,
+    ReLU6 and groups, squeeze-and-excitation, SiLU): every module's shape is torch's, and the
+    spec with blocks has the flat spec's rows, shapes and parameters."""
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    path = _export(model, shape, tmp_path / f"{name}.onnx")
+    spec, flat = from_onnx(path), from_onnx(path, blocks=False)
+    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    rows = {row.name: row for row in cnncalc.analyze(spec).rows}
+    assert [(r.name, tuple(r.output_shape), r.parameters) for r in rows.values()] == [
+        (r.name, tuple(r.output_shape), r.parameters) for r in cnncalc.analyze(flat).rows]
+    traced = _leaf_shapes(model, torch.randn(1, *shape))
+    convolutions = [p for p in traced if isinstance(model.get_submodule(p), (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convolutions and set(convolutions) <= set(rows)
+    for path_name in convolutions:
+        assert tuple(rows[path_name].output_shape) == traced[path_name], path_name
