@@ -497,3 +497,266 @@ def test_parameters_the_forward_reads_are_layers_at_their_paths() -> None:
     assert not rows["blocks.0.mul"].global_context
     verified = cnncalc.verify(spec, runs=1, warmup=0, batch=2)
     assert verified.ok, [(c.name, c.actual_shape, c.actual_parameters) for c in verified.layers if not c.ok]
+
+
+class Resampled(nn.Module):
+    """A convolution, then ``up`` (a module or a function of the tensor), then a convolution."""
+
+    def __init__(self, up: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = up
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.up(self.conv(x)))
+
+
+def _same_model(spec: dict[str, Any], model: nn.Module, shape: tuple[int, int, int]) -> None:
+    """The spec's analysis has the model's parameters, every module's shape and the output's; its
+    build loads the model's state_dict and computes the same outputs."""
+    report = cnncalc.analyze(yaml.safe_load(spec_yaml(spec)))
+    assert report.totals.parameters == sum(p.numel() for p in model.parameters())
+    x = torch.randn(2, *shape)
+    rows = {row.name: row for row in report.rows}
+    for path, out in _leaf_shapes(model, x).items():
+        if isinstance(model.get_submodule(path), (nn.Conv2d, nn.Linear, nn.Upsample, nn.ZeroPad2d)):
+            assert tuple(rows[path].output_shape) == out, path
+    with torch.no_grad():
+        expected = model(x)
+    assert tuple(report.output_shape) == tuple(expected.shape[1:])
+    built = cnncalc.build(spec).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.allclose(built(x), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("up, opset, fields", [
+    (nn.Upsample(scale_factor=2), 17, {"scale_factor": 2}),
+    (nn.Upsample(scale_factor=2, mode="bilinear"), 17, {"scale_factor": 2, "mode": "bilinear"}),
+    (nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), 17,
+     {"scale_factor": 2, "mode": "bilinear", "align_corners": True}),
+    (lambda x: F.interpolate(x, size=(11, 14)), 17, {"size": [11, 14]}),
+    (lambda x: F.interpolate(x, size=(11, 14), mode="bilinear"), 17, {"size": [11, 14], "mode": "bilinear"}),
+    (lambda x: F.interpolate(x, scale_factor=1.5), 17, {"scale_factor": 1.5}),
+    (nn.Upsample(scale_factor=3), 9, {"scale_factor": 3}),  # the Upsample operator of old opsets
+])
+def test_onnx_resize_is_upsample(up: Any, opset: int, fields: dict[str, Any], tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = Resampled(up).eval()
+    path = tmp_path / "up.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pytest.importorskip("onnx")
+        torch.onnx.export(model, (torch.randn(1, 3, 6, 7),), str(path), dynamo=False, opset_version=opset)
+    spec = from_onnx(path)
+    (layer,) = [layer for layer in spec["layers"] if layer["type"] == "upsample"]
+    assert layer["name"] == ("up" if isinstance(up, nn.Module) else "interpolate")
+    assert {k: v for k, v in layer.items() if k not in ("name", "type")} == fields
+    _same_model(spec, model, (3, 6, 7))
+
+
+class Linear3d(nn.Module):
+    """nn.Linear on a [N, C, L] and on an [N, C, H, W] tensor: ONNX writes MatMul with the weight
+    transposed ([in, out]) and an Add of the bias, not Gemm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.rows = nn.Linear(8, 6)  # on the width of each row of the map
+        self.fc = nn.Linear(7 * 6, 5)
+        self.proj = nn.Linear(5, 3, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.rows(self.conv(x))
+        return self.proj(self.fc(torch.flatten(x, 2)))
+
+
+def test_onnx_matmul_and_add_of_its_bias_is_linear(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = Linear3d()
+    spec = from_onnx(_export(model, (3, 7, 8), tmp_path / "linear.onnx"))
+    layers = {layer["name"]: layer for layer in spec["layers"]}
+    assert layers["rows"] == {"name": "rows", "type": "linear", "out_features": 6}
+    assert layers["flatten"] == {"name": "flatten", "type": "flatten", "start_dim": 2}
+    assert layers["fc"] == {"name": "fc", "type": "linear", "out_features": 5}
+    assert layers["proj"] == {"name": "proj", "type": "linear", "out_features": 3, "bias": False}
+    rows = {row.name: row for row in cnncalc.analyze(spec).rows}
+    assert (rows["rows"].parameters, rows["fc"].parameters, rows["proj"].parameters) == (
+        8 * 6 + 6, 42 * 5 + 5, 5 * 3)
+    assert tuple(rows["fc"].output_shape) == (4, 5)
+    _same_model(spec, model, (3, 7, 8))
+
+
+def _graph_file(path: Path, nodes: list[Any], weights: dict[str, Any], shape: list[int]) -> Path:
+    """A hand-written ONNX model (what exporters other than torch's write)."""
+    import numpy as np
+
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(nodes[-1].output[0], onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in weights.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_onnx_linear_written_by_other_exporters(tmp_path: Path) -> None:
+    """MatMul + Add on [N, features] with the weight as [in, out], Gemm without transB, LRN."""
+    import numpy as np
+
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    helper = pytest.importorskip("onnx").helper
+    nodes = [
+        helper.make_node("LRN", ["x"], ["n"], name="/norm/LRN", size=5, alpha=1e-4, beta=0.75, bias=2.0),
+        helper.make_node("Flatten", ["n"], ["f"], name="/Flatten"),
+        helper.make_node("MatMul", ["f", "w1"], ["m"], name="/dense/MatMul"),
+        helper.make_node("Add", ["m", "b1"], ["a"], name="/dense/Add"),
+        helper.make_node("Relu", ["a"], ["r"], name="/relu/Relu"),
+        helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="/out/Gemm"),
+    ]
+    weights = {"w1": np.ones((48, 10)), "b1": np.zeros(10), "w2": np.ones((10, 4)), "b2": np.zeros(4)}
+    spec = from_onnx(_graph_file(tmp_path / "dense.onnx", nodes, weights, [1, 3, 4, 4]))
+    assert [(layer["name"], layer["type"]) for layer in spec["layers"]] == [
+        ("norm", "localresponsenorm"), ("flatten", "flatten"), ("dense", "linear"), ("relu", "relu"),
+        ("out", "linear")]
+    assert spec["layers"][0]["k"] == 2
+    assert spec["layers"][2] == {"name": "dense", "type": "linear", "out_features": 10}
+    assert spec["layers"][4]["out_features"] == 4
+    assert cnncalc.analyze(spec).totals.parameters == 48 * 10 + 10 + 10 * 4 + 4
+
+
+class Padded(nn.Module):
+    """F.pad, nn.ZeroPad2d, a squeeze-and-excitation gate by x.mean((2, 3), keepdim=True) and ELU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.pad = nn.ZeroPad2d((0, 1, 2, 1))
+        self.reduce = nn.Conv2d(8, 2, 1)
+        self.expand = nn.Conv2d(2, 8, 1)
+        self.act = nn.ELU(alpha=0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pad(self.conv(F.pad(x, (1, 2, 3, 0))))
+        gate = torch.sigmoid(self.expand(torch.relu(self.reduce(x.mean((2, 3), keepdim=True)))))
+        return self.act(x * gate)
+
+
+def test_onnx_pad_and_squeeze_excitation(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = Padded()
+    spec = from_onnx(_export(model, (3, 9, 10), tmp_path / "padded.onnx"))
+    layers = {layer["name"]: layer for layer in spec["layers"]}
+    # F.pad in the model's forward (left, right, top, bottom); the module keeps its path as name
+    assert layers["pad_1"]["padding"] == [1, 2, 3, 0]
+    assert layers["pad"]["padding"] == [0, 1, 2, 1]  # the module
+    assert layers["pad"]["type"] == layers["pad_1"]["type"] == "zeropad2d"
+    assert layers["mean"]["type"] == "globalavgpool"
+    assert layers["mul"]["type"] == "mul"
+    assert layers["act"] == {"name": "act", "type": "elu", "alpha": 0.5}
+    _same_model(spec, model, (3, 9, 10))
+
+
+class Unmappable(nn.Module):
+    def __init__(self, op: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.op = op
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(self.conv(x))
+
+
+@pytest.mark.parametrize("op, opset, words", [
+    (lambda x: F.interpolate(x, scale_factor=2, mode="bicubic"), 17, ["/Resize", "cubic"]),
+    (lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), 9, ["/Upsample", "linear"]),
+    (lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect"), 17, ["/Pad", "reflect"]),
+    (lambda x: F.pad(x, (1, 1, 1, 1), value=1.0), 17, ["/Pad", "of 1"]),
+    (lambda x: x.mean(2, keepdim=True), 17, ["/ReduceMean", "over H and W"]),
+    (lambda x: x.mean((2, 3)), 17, []),  # global pooling, then flatten
+    (lambda x: x.mean((2, 3), keepdim=True), 18, []),  # axes as an input (opset 18) map too
+    (lambda x: x * 2, 17, ["/Mul", "constant"]),
+    (lambda x: torch.sin(x), 17, ["/Sin", "no cnncalc layer type"]),
+])
+def test_onnx_what_cannot_be_mapped_is_named(op: Any, opset: int, words: list[str], tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    path = tmp_path / "op.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pytest.importorskip("onnx")
+        torch.onnx.export(Unmappable(op).eval(), (torch.randn(1, 3, 8, 8),), str(path), dynamo=False,
+                          opset_version=opset)
+    if not words:  # global pooling, flattened where the mean drops H and W
+        flat = Unmappable(op)(torch.randn(1, 3, 8, 8)).dim() == 2
+        assert [layer["type"] for layer in from_onnx(path)["layers"]][-2:] == (
+            ["globalavgpool", "flatten"] if flat else ["conv2d", "globalavgpool"])
+        return
+    with pytest.raises(ImportProblem) as caught:
+        from_onnx(path)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+    done = CliRunner().invoke(cli, ["import", str(path)])
+    assert done.exit_code == 2 and "Traceback" not in done.output and words[0] in done.output, done.output
+
+
+def test_onnx_resnet18_folds_into_a_block_with_repeat(tmp_path: Path) -> None:
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    model = tv.ResNet(tv.BasicBlock, [2, 2, 2, 2])
+    path = _export(model, (3, 64, 64), tmp_path / "resnet18.onnx")
+    spec = from_onnx(path)
+    flat = from_onnx(path, blocks=False)
+    assert "blocks" not in flat
+    (block_name, block), = spec["blocks"].items()
+    assert block_name == "block"
+    assert block["params"] == {"c": 64, "stride": 1, "downsample": False}
+    calls = {layer["name"]: layer for layer in spec["layers"] if "block" in layer}
+    assert calls["layer1"] == {"name": "layer1", "block": "block", "repeat": 2}
+    assert calls["layer4"] == {"name": "layer4", "block": "block", "repeat": 2, "c": 512,
+                               "first": {"stride": 2, "downsample": True}}
+    folded, unfolded = cnncalc.analyze(spec), cnncalc.analyze(flat)
+    assert [(r.name, tuple(r.output_shape), r.parameters) for r in folded.rows] == [
+        (r.name, tuple(r.output_shape), r.parameters) for r in unfolded.rows]
+    assert [r.name for r in folded.rows] == [layer["name"] for layer in flat["layers"]]
+    expected = _leaf_shapes(model.eval(), torch.randn(1, 3, 64, 64))
+    rows = {row.name: row for row in folded.rows}
+    for name, row in rows.items():
+        if name in expected:
+            assert tuple(row.output_shape) == expected[name], name
+    assert len(spec_yaml(spec).splitlines()) < 30
+    runner = CliRunner()
+    done = runner.invoke(cli, ["import", str(path), "--flat", "-o", str(tmp_path / "flat.yaml")])
+    assert done.exit_code == 0, done.output
+    assert "blocks" not in yaml.safe_load((tmp_path / "flat.yaml").read_text())
+    done = runner.invoke(cli, ["import", str(path), "-o", str(tmp_path / "blocks.yaml")])
+    assert done.exit_code == 0 and "1 block" in done.output, done.output
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_onnx_import_of_the_round_trip_models(name: str, tmp_path: Path) -> None:
+    """Each model of the torch round trips through ONNX (transposed convolutions, concatenation,
+    ReLU6 and groups, squeeze-and-excitation, SiLU): every module's shape is torch's, and the
+    spec with blocks has the flat spec's rows, shapes and parameters."""
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    path = _export(model, shape, tmp_path / f"{name}.onnx")
+    spec, flat = from_onnx(path), from_onnx(path, blocks=False)
+    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    rows = {row.name: row for row in cnncalc.analyze(spec).rows}
+    assert [(r.name, tuple(r.output_shape), r.parameters) for r in rows.values()] == [
+        (r.name, tuple(r.output_shape), r.parameters) for r in cnncalc.analyze(flat).rows]
+    traced = _leaf_shapes(model, torch.randn(1, *shape))
+    convolutions = [p for p in traced if isinstance(model.get_submodule(p), (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convolutions and set(convolutions) <= set(rows)
+    for path_name in convolutions:
+        assert tuple(rows[path_name].output_shape) == traced[path_name], path_name

@@ -64,7 +64,7 @@ def model_spec(reference: str, shape: tuple[int, ...], args: dict[str, Any],
             raise click.UsageError("--leaf is for a PyTorch model; an ONNX file has no module types")
         from cnncalc.pytorch.onnx_import import from_onnx
 
-        return from_onnx(reference)
+        return from_onnx(reference, blocks=blocks)
     model = load_model(reference, args)
     return from_module(model, shape, name=reference.rpartition(":")[2], blocks=blocks, leaves=leaves)
 
