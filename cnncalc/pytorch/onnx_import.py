@@ -489,8 +489,8 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                 held = values[learned[0]]
                 dims = [int(d) for d in held.shape]
                 if not dims or min(dims) < 1 or (len(dims) == 4 and dims[0] != 1) or len(dims) > 4:
-                    raise ImportProblem(f"{where}: {op} with parameter {learned[0]} of shape {dims}, which no "
-                                        f"parameter layer can be")
+                    raise ImportProblem(f"{where}: {op} with parameter {learned[0]} of shape {dims}, which "
+                                        f"no parameter layer can be")
                 if learned[0] not in made:
                     name = learned[0]
                     if name in taken or name in modules:
@@ -500,7 +500,7 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                     defaults[name] = {}
                     made[learned[0]] = name
                     expected[name] = (tuple(dims[1:] if len(dims) == 4 else dims), int(held.size))
-                add(node, op.lower(), {}, [i if i in tensors else i for i in node.input], 0, out)
+                add(node, op.lower(), {}, list(node.input), 0, out)
                 continue
             if len(tensors) != 2 or len(node.input) != 2:
                 raise ImportProblem(f"{where}: {op} with a constant is a parameter outside a layer; a spec "
