@@ -96,6 +96,40 @@ class LayerScaled(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+def center_crop(x: Tensor, like: Tensor) -> Tensor:
+    """The original U-Net's crop, as implementations write it: a slice computed from sizes."""
+    _, _, h, w = x.size()
+    th, tw = like.size()[2:]
+    dy, dx = (h - th) // 2, (w - tw) // 2
+    return x[:, :, dy:dy + th, dx:dx + tw]
+
+
+class OriginalUNet(nn.Module):
+    """Ronneberger et al.'s shape: unpadded convolutions, so each skip is cropped to the
+    up-convolution's size before the concatenation; and one skip padded up instead with F.pad."""
+
+    def __init__(self, c: int = 4) -> None:
+        super().__init__()
+        self.enc1 = nn.Sequential(nn.Conv2d(1, c, 3), nn.ReLU(), nn.Conv2d(c, c, 3), nn.ReLU())
+        self.enc2 = nn.Sequential(nn.Conv2d(c, 2 * c, 3), nn.ReLU(), nn.Conv2d(2 * c, 2 * c, 3), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = nn.Sequential(nn.Conv2d(2 * c, 4 * c, 3), nn.ReLU())
+        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2)
+        self.dec2 = nn.Sequential(nn.Conv2d(4 * c, 2 * c, 3), nn.ReLU())
+        self.up1 = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.out = nn.Conv2d(2 * c, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        x = self.up2(self.bottom(self.pool(e2)))
+        x = self.dec2(torch.cat([center_crop(e2, x), x], 1))
+        x = self.up1(x)
+        dy, dx = e1.size(2) - x.size(2), e1.size(3) - x.size(3)
+        x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])  # padded up to the skip instead
+        return self.out(torch.cat([e1, x], 1))
+
+
 MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "resnet-projection": (lambda: tv.ResNet(tv.BasicBlock, [1, 1, 1, 1], num_classes=10), (3, 64, 64)),
     "resnet50": (lambda: tv.ResNet(tv.Bottleneck, [3, 4, 6, 3]), (3, 64, 64)),
@@ -106,7 +140,9 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
     "unet": (PaddedUNet, (1, 32, 32)),
     "functional": (FunctionalNet, (3, 16, 16)),
     "layer-scale": (LayerScaled, (3, 16, 16)),
+    "unet-cropped": (OriginalUNet, (1, 44, 44)),
 }
+FLAT = {"unet", "functional", "unet-cropped"}  # no submodule type used twice: no blocks
 
 
 def _leaf_shapes(model: nn.Module, x: Tensor) -> dict[str, tuple[int, ...]]:
@@ -132,7 +168,7 @@ def test_round_trip(name: str) -> None:
     model = make().eval()
     spec = cnncalc.from_module(model, shape)
     # A submodule type used more than once is a block (the folded spec is checked as the flat one).
-    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    assert ("blocks" in spec) == (name not in FLAT), sorted(spec)
     report = cnncalc.analyze(yaml.safe_load(spec_yaml(spec)))  # survives YAML as it is written
     assert report.totals.parameters == sum(p.numel() for p in model.parameters())
     x = torch.randn(2, *shape)
@@ -751,7 +787,7 @@ def test_onnx_import_of_the_round_trip_models(name: str, tmp_path: Path) -> None
     model = make().eval()
     path = _export(model, shape, tmp_path / f"{name}.onnx")
     spec, flat = from_onnx(path), from_onnx(path, blocks=False)
-    assert ("blocks" in spec) == (name not in ("unet", "functional")), sorted(spec)
+    assert ("blocks" in spec) == (name not in FLAT), sorted(spec)
     rows = {row.name: row for row in cnncalc.analyze(spec).rows}
     assert [(r.name, tuple(r.output_shape), r.parameters) for r in rows.values()] == [
         (r.name, tuple(r.output_shape), r.parameters) for r in cnncalc.analyze(flat).rows]
@@ -760,3 +796,33 @@ def test_onnx_import_of_the_round_trip_models(name: str, tmp_path: Path) -> None
     assert convolutions and set(convolutions) <= set(rows)
     for path_name in convolutions:
         assert tuple(rows[path_name].output_shape) == traced[path_name], path_name
+
+
+def test_the_original_unets_crop_and_pad_are_layers() -> None:
+    spec = from_module(OriginalUNet(), (1, 44, 44))
+    layers = {layer["name"]: layer for layer in spec["layers"]}
+    # The slice computed from the decoder's size is centercrop reading that tensor: right at any size.
+    assert layers["crop"] == {"name": "crop", "type": "centercrop", "from": ["enc2.3", "up2"]}
+    assert layers["pad"]["type"] == "zeropad2d"
+    # The crop follows the decoder at another input size too, as the model does.
+    model = OriginalUNet().eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, 60, 60))
+    assert cnncalc.analyze(dict(spec, input=[1, 60, 60])).output_shape == tuple(out.shape[1:])
+    # An uncentred slice is the same cut by its numbers: a zeropad2d with negative padding.
+    corner = Unsliced(lambda x: x[:, :, 1:5, :-2])
+    assert from_module(corner, (3, 8, 8))["layers"][-1] == {
+        "name": "crop", "type": "zeropad2d", "padding": [0, -2, -1, -3]}
+    for index in (lambda x: x[:, :2], lambda x: x[0], lambda x: x[:, :, ::2]):
+        with pytest.raises(ImportProblem, match="getitem"):
+            from_module(Unsliced(index), (3, 8, 8))
+
+
+class Unsliced(nn.Module):
+    def __init__(self, index: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.index = index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.index(self.conv(x))

@@ -146,6 +146,50 @@ def _module_layer(nn: Any, module: Any) -> tuple[str, Fields] | None:
     return None
 
 
+def _crop(index: Any, shape: Sequence[int], out: tuple[int, ...]) -> tuple[str, Fields] | None:
+    """``x[:, :, a:b, c:d]`` on [N, C, H, W] (steps of 1, the batch and channels whole) as a crop:
+    ("centercrop", {"padding": ...}) where the cut is centred as centercrop cuts, else a
+    ``zeropad2d`` with negative padding (left, right, top, bottom)."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    if items and items[0] is Ellipsis and len(items) <= 3:
+        items = [slice(None)] * (5 - len(items)) + items[1:]
+    if len(shape) != 4 or len(out) != 4 or not 2 <= len(items) <= 4:
+        return None
+    items += [slice(None)] * (4 - len(items))
+    if not all(isinstance(i, slice) and i.step in (None, 1) for i in items) or \
+            any(items[d] != slice(None) for d in (0, 1)):
+        return None
+    cuts = []
+    for d in (2, 3):
+        start, stop, _ = items[d].indices(shape[d])
+        if stop <= start:
+            return None
+        cuts.append((start, shape[d] - stop))
+    (top, bottom), (left, right) = cuts
+    padding = [-left, -right, -top, -bottom]
+    centred = top == (shape[2] - out[2]) // 2 and left == (shape[3] - out[3]) // 2
+    return ("centercrop" if centred else "zeropad2d"), {"padding": padding}
+
+
+def _size_sources(node: Any) -> list[Any]:
+    """The tensors whose sizes the arguments of ``node`` were computed from (``y.size()``,
+    ``y.shape``), in the order the graph has them."""
+    found: list[Any] = []
+    seen: set[Any] = set()
+    todo = [n for n in node.all_input_nodes if n is not node.args[0]] if node.args else []
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if (n.op == "call_method" and n.target in ("size", "dim")) or (
+                n.op == "call_function" and n.target is getattr and len(n.args) > 1 and n.args[1] == "shape"):
+            found.append(n.args[0])
+            continue
+        todo.extend(n.all_input_nodes)
+    return found
+
+
 def _max_pool(kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> tuple[str, Fields]:
     stride = kernel if stride is None or stride == [] else stride
     return "maxpool2d", _nondefault({
@@ -283,6 +327,13 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
     if target in (F.dropout, F.dropout2d):
         bound = _bind(("input", "p", "training", "inplace"), args, kwargs, {"p": 0.5})
         return ("dropout" if target is F.dropout else "dropout2d"), _nondefault({"p": bound["p"]}, {"p": 0.5})
+    if target is F.pad or name == "pad":
+        bound = _bind(("input", "pad", "mode", "value"), args, kwargs, {"mode": "constant", "value": None})
+        pad = [int(p) for p in bound["pad"]]
+        if bound["mode"] != "constant" or bound["value"] not in (None, 0, 0.0) or len(pad) not in (2, 4) \
+                or shapes[0] is None or len(shapes[0]) != 4:
+            return None
+        return "zeropad2d", {"padding": pad + [0, 0] if len(pad) == 2 else pad}
     if target is F.interpolate:
         bound = _bind(("input", "size", "scale_factor", "mode", "align_corners"), args, kwargs,
                       {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None})
@@ -513,6 +564,18 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             if node.target in (torch.cat, torch.concat) and args:
                 shapes = [tensor_shape(a) for a in args[0]] + shapes[1:]
             mapped = _function_layer(torch, node.target, args, kwargs, shapes, value)
+            if node.target is operator.getitem and shapes[0] is not None:
+                mapped = _crop(args[1], shapes[0], tuple(value.shape))
+                if mapped is not None and mapped[0] == "centercrop":
+                    # Cut to the size of a tensor it read the size of: that tensor is centercrop's
+                    # second input, so the spec holds at any input size. Else the cut by its numbers.
+                    like = [n for n in _size_sources(node) if n in made and n is not node.args[0]
+                            and isinstance(values[n], torch.Tensor)
+                            and tuple(values[n].shape[2:]) == tuple(value.shape[2:])]
+                    if like:
+                        mapped, reads = ("centercrop", {}), [node.args[0], like[-1]]
+                    else:
+                        mapped = "zeropad2d", mapped[1]
             if mapped is None:
                 where = _scope(node)
                 raise ImportProblem(f"{_where(node)}: {_describe(node.target)} in "
@@ -523,7 +586,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             assert isinstance(mapped, tuple)
             scope = _scope(node)
             op = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "op")
-            base = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "cat"}.get(
+            base = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "cat", "getitem": "crop"}.get(
                 op.strip("_"), op.strip("_"))
             layer_name = unique(f"{scope}.{base}" if scope else base, reserved)
             add_layer(node, layer_name, mapped[0], {} if mapped[1] is _FLATTENED else mapped[1], reads)

@@ -122,6 +122,28 @@ def _path(node_name: str, op: str, containers: set[str]) -> str:
     return path if own else f"{path}.{op.lower()}"
 
 
+def _crop(node: Any, values: dict[str, Any], shapes: dict[str, Any], where: str) -> list[int]:
+    """A Slice (opset 10 on: starts, ends, axes, steps as inputs) of H and W with step 1, as
+    zeropad2d's negative padding: [-left, -right, -top, -bottom]."""
+    known = [values.get(i) if i else None for i in [*node.input[1:], "", "", ""][:4]]
+    shape = list(shapes.get(node.input[0], ()))
+    if known[0] is None or known[1] is None or len(shape) != 4:
+        raise ImportProblem(f"{where}: only a slice of a 4-D map with sizes known on import maps (as a crop)")
+    starts, ends = [int(v) for v in known[0].ravel()], [int(v) for v in known[1].ravel()]
+    axes = [int(v) % 4 for v in known[2].ravel()] if known[2] is not None else list(range(len(starts)))
+    steps = [int(v) for v in known[3].ravel()] if known[3] is not None else [1] * len(starts)
+    cut = {2: (0, 0), 3: (0, 0)}
+    for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+        begin, stop, _ = slice(start, end).indices(shape[axis])
+        if step != 1 or axis not in cut or stop <= begin:
+            if axis in (0, 1) and step == 1 and (begin, stop) == (0, shape[axis]):
+                continue  # the whole batch or every channel: no cut
+            raise ImportProblem(f"{where}: only a slice of height and width with step 1 maps (as a crop)")
+        cut[axis] = (begin, shape[axis] - stop)
+    (top, bottom), (left, right) = cut[2], cut[3]
+    return [-left, -right, -top, -bottom]
+
+
 def _state_name(name: str) -> bool:
     """Whether an initializer's name is a state_dict key (``blocks.0.gamma``, ``pos``), as torch's
     exporter keeps for a parameter, rather than a name of its own (``onnx::Mul_12``, ``/Constant``)."""
@@ -437,6 +459,10 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             continue
         if op == "Pad":
             add(node, "zeropad2d", _zero_pad(node, a, values, shapes, g.opset, where), tensors[:1], 0, out)
+            continue
+        if op == "Slice" and len(tensors) == 1 and node.input[0] == tensors[0]:
+            # x[:, :, a:b, c:d] (the original U-Net's crop): a zeropad2d with negative padding
+            add(node, "zeropad2d", {"padding": _crop(node, values, shapes, where)}, tensors, 0, out)
             continue
         if op == "Clip":
             bounds = [float(const(i, node)) if i else None for i in [*node.input[1:3], "", ""][:2]]
