@@ -167,8 +167,8 @@ def buildable(spec: Spec, report: Report, doing: str) -> None:
         if isinstance(node.layer, Opaque):
             what = f" ({node.layer.module})" if node.layer.module else ""
             issue = Issue(f"opaque layer{what}: cnncalc knows its parameters and output shape but not what "
-                          f"it computes, so it cannot {doing} it; to {doing} the network, import the model "
-                          f"without --leaf for this module, so that its parts are layers", line=node.line,
+                          f"it computes, so it cannot {doing} it; {doing} takes specs whose layers all have "
+                          f"cnncalc types (analyze, draw and explain take this one)", line=node.line,
                           layer=node.path, index=row.index)
             raise SpecError([issue], spec.source)
 

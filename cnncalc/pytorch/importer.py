@@ -333,7 +333,7 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
         if bound["mode"] != "constant" or bound["value"] not in (None, 0, 0.0) or len(pad) not in (2, 4) \
                 or shapes[0] is None or len(shapes[0]) != 4:
             return None
-        return "zeropad2d", {"padding": pad + [0, 0] if len(pad) == 2 else pad}
+        return "zeropad2d", {"padding": [*pad, 0, 0] if len(pad) == 2 else pad}
     if target is F.interpolate:
         bound = _bind(("input", "size", "scale_factor", "mode", "align_corners"), args, kwargs,
                       {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None})
@@ -586,7 +586,8 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             assert isinstance(mapped, tuple)
             scope = _scope(node)
             op = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "op")
-            base = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "cat", "getitem": "crop"}.get(
+            base = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "cat": "cat",
+                    "getitem": "crop"}.get(
                 op.strip("_"), op.strip("_"))
             layer_name = unique(f"{scope}.{base}" if scope else base, reserved)
             add_layer(node, layer_name, mapped[0], {} if mapped[1] is _FLATTENED else mapped[1], reads)
