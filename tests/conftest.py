@@ -38,11 +38,13 @@ def regen_bad_specs(request: pytest.FixtureRequest) -> bool:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     """Under CI (CI=true), a skipped torch test is a failure: the oracle must really run there.
-    Tests marked ``cuda`` are the exception: they skip where no GPU exists, as they should."""
+    Tests marked ``cuda`` or ``torchvision`` are the exceptions: they skip where no GPU exists,
+    or where torchvision cannot be imported (its index wheel is built for CUDA torch)."""
     outcome = yield
     report = outcome.get_result()
     in_ci = os.environ.get("CI", "") not in ("", "0", "false")
-    if report.skipped and in_ci and item.get_closest_marker("torch") and not item.get_closest_marker("cuda"):
+    optional = item.get_closest_marker("cuda") or item.get_closest_marker("torchvision")
+    if report.skipped and in_ci and item.get_closest_marker("torch") and not optional:
         report.outcome = "failed"
         report.longrepr = f"torch test skipped under CI: {report.longrepr}"
 
