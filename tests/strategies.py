@@ -83,11 +83,12 @@ def _written(draw: st.DrawFn, h: int, w: int) -> int | list[int]:
 
 def _maybe_name(draw: st.DrawFn, layers: list[dict[str, Any]]) -> dict[str, str]:
     """Mostly unnamed (cnncalc generates names); sometimes a name from a small pool, where
-    names such as ``b.1`` and ``b_1`` are distinct in the spec but both are spelt ``b_1``
-    as torch child modules (torch forbids '.')."""
+    ``training`` and ``training_`` are distinct in the spec but ``training`` is an attribute of
+    torch's Sequential, so its child is ``training_`` too and must be renamed again. (A dotted
+    name is a module path: a chain with one is built at its paths, as branching_specs draws.)"""
     if draw(st.integers(0, 2)):
         return {}
-    name = draw(st.sampled_from(["conv", "b.1", "b_1", "b.2", "fc"]))
+    name = draw(st.sampled_from(["conv", "training", "training_", "b_1", "fc"]))
     if any(layer.get("name") == name for layer in layers):
         return {}  # the spec itself forbids duplicate names
     return {"name": name}

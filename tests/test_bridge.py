@@ -94,11 +94,21 @@ def test_resnet18_has_torchvisions_state_dict_and_computes_the_same(tmp_path: Pa
 
 
 def test_a_chain_keeps_its_sequential_and_names() -> None:
-    spec = load_spec("alexnet-torchvision")
+    spec = load_spec("lenet5")
     model = build(spec)
     assert type(model) is nn.Sequential
     names = [name for name, _ in model.named_children()]
-    assert names == module_names(spec) and names[0] == "features_0"
+    assert names == module_names(spec) == [row.name for row in analyze(spec).rows]
+
+
+def test_a_chain_named_by_module_paths_is_built_at_them() -> None:
+    """torchvision's AlexNet is a chain, but its names are paths: features.0 is module 0 of
+    features, so that the state_dict keys are torchvision's."""
+    spec = load_spec("alexnet-torchvision")
+    model = build(spec)
+    assert type(model) is not nn.Sequential
+    assert module_names(spec)[0] == "features.0"
+    assert "features.0.conv2d.weight" in model.state_dict()  # activation: relu fused in, as always
 
 
 def paths(names: list[str], reserved: set[str] | None = None) -> list[str]:

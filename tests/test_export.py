@@ -160,10 +160,12 @@ def check_against_build(spec: Spec, side: int | None = None) -> str:
 
 @pytest.mark.parametrize("name", bundled.names())
 def test_bundled_architecture(name: str) -> None:
-    # The networks that branch end in global pooling (or are U-Net): their outputs are compared
-    # on small inputs, U-Net's smallest tile and 32 × 32 for the classifiers.
+    # The networks built at their module paths end in adaptive or global pooling (or are U-Net):
+    # their outputs are compared on small inputs, U-Net's smallest tile, 64 × 64 for AlexNet's
+    # strides and 32 × 32 for the other classifiers.
     flat = is_flat(analyze(load_spec(name)))
-    code = check_against_build(load_spec(name), None if flat else 188 if name == "unet" else 32)
+    code = check_against_build(load_spec(name), None if flat else {"unet": 188, "alexnet-torchvision": 64}.get(
+        name, 32))
     assert f"class {default_class_name(load_spec(name).name or name)}(nn.Module):" in code
 
 
@@ -249,7 +251,7 @@ def every_attribute_spec() -> dict[str, Any]:
     (a child Sequential), one with buffers, and one with neither; plus names that collide."""
     kinds: list[dict[str, Any]] = [{"type": "conv2d", "filters": 1, "kernel": 1, "activation": "relu"},
                                    {"type": "batchnorm2d"}, {"type": "relu"}]
-    names = [*module_attribute_names(), "conv", "b.1", "b_1", "b_1_", "training_", "append_"]
+    names = [*module_attribute_names(), "conv", "b_1", "b_1_", "training_", "append_"]
     return {"name": "attributes", "input": [1, 2, 2],
             "layers": [{**kinds[i % len(kinds)], "name": name} for i, name in enumerate(names)]}
 
@@ -281,6 +283,11 @@ def test_layers_named_like_module_attributes_build_and_export() -> None:
     model = load_class(to_torch(spec, "Net"), "Net")()
     assert [name for name, _ in model.named_children()] == names
     assert model.training is True and isinstance(model._modules, dict)  # nothing was shadowed
+    # With a dotted name the chain is built at its paths: "b.1" is module 1 of b, beside "b_1".
+    dotted = load_spec({**every_attribute_spec(), "layers": [*every_attribute_spec()["layers"],
+                                                             {"type": "relu", "name": "b.1"}]})
+    check_against_build(dotted)
+    assert {"b.1", "b_1"} <= set(module_names(dotted))
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -826,3 +826,23 @@ class Unsliced(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.index(self.conv(x))
+
+
+class Joined(nn.Module):
+    """DenseNet's first layer joins a list of one tensor; dropout in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.conv(torch.cat([x], 1)))
+
+
+def test_a_join_of_one_tensor_is_that_tensor_and_a_training_model_is_traced_for_inference() -> None:
+    model = Joined().train()
+    spec = from_module(model, (3, 8, 8))
+    assert [layer["type"] for layer in spec["layers"]] == ["conv2d", "dropout"]
+    assert "from" not in spec["layers"][0]  # the conv reads the input itself
+    assert model.training  # left as it was given

@@ -79,11 +79,13 @@ def _torch() -> Any:
 
 def is_flat(report: Report) -> bool:
     """Whether build gives a plain ``nn.Sequential`` of one child per layer (a chain written
-    as in contract §1: every layer reads the one before, and no block is called), rather than
-    a module with a submodule at each layer's path. A chain keeps the children it always had
-    (``features.0`` is child ``features_0``), so its ``state_dict`` keys do not change."""
+    as in contract §1: every layer reads the one before, no block is called, and no name is a
+    dotted path), rather than a module with a submodule at each layer's path. A name such as
+    ``features.0`` is a module path (torchvision's, or an imported model's), so a chain that
+    has one is built at its paths too: its ``state_dict`` keys are then the model's."""
     graph = report.graph
-    return graph is None or (graph.is_chain and not any(node.calls for node in graph.nodes))
+    return graph is None or (graph.is_chain and not any(node.calls or "." in node.path
+                                                        for node in graph.nodes))
 
 
 def module_names(spec: Spec | Report) -> list[str]:

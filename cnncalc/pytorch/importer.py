@@ -270,6 +270,8 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
     if target in (torch.cat, torch.concat) or name in ("cat", "concat", "concatenate"):
         bound = _bind(("tensors", "dim"), args, kwargs, {"dim": 0})
         rank = len(out.shape)
+        if len(tensors) == 1 and len(bound["tensors"]) == 1:
+            return "alias"  # a list of one tensor joined: that tensor (DenseNet's first layer)
         if bound["dim"] in (1, 1 - rank) and rank in (2, 4):
             return "concat", {}
         return None
@@ -281,6 +283,10 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
         return None
     if name in ("contiguous", "clone") and not kwargs:
         return "alias"
+    if name == "stochastic_depth" and module.startswith("torchvision"):
+        # torchvision's stochastic depth: the input itself in eval mode (its training flag off)
+        bound = _bind(("input", "p", "mode", "training"), args, kwargs, {"training": True})
+        return "alias" if not bound["training"] or bound["p"] == 0 else None
     if name in _ACTIVATIONS or (name == "relu6" and module.startswith("torch.nn.functional")):
         if len(tensors) == 1 and all(k == "inplace" for k in kwargs) and len(args) <= 2:
             return _ACTIVATIONS[name], {}
@@ -434,6 +440,8 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
 
     tracer = Tracer()
     tracer.record_stack_traces = True
+    training = model.training  # traced in eval mode: what dropout and stochastic depth do at inference
+    model.eval()
     try:
         graph = tracer.trace(model)
     except fx.proxy.TraceError as err:
@@ -441,6 +449,8 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
         scope = f"{calling[-1]}'s forward" if calling else "the model's forward"
         raise ImportProblem(f"{where}: in {scope}, `{code}` cannot be traced (torch.fx: {err}); control "
                             f"flow that depends on the data cannot be written as a spec") from None
+    finally:
+        model.train(training)
     gm = fx.GraphModule(tracer.root, graph)
     values = _propagate(torch, gm, shape)
     modules = dict(model.named_modules())
