@@ -164,8 +164,8 @@ def test_bundled_architecture(name: str) -> None:
     # their outputs are compared on small inputs, U-Net's smallest tile, 64 × 64 for AlexNet's
     # strides and 32 × 32 for the other classifiers.
     flat = is_flat(analyze(load_spec(name)))
-    code = check_against_build(load_spec(name), None if flat else {"unet": 188, "alexnet-torchvision": 64}.get(
-        name, 32))
+    side = None if flat else {"unet": 188, "alexnet-torchvision": 64}.get(name, 32)
+    code = check_against_build(load_spec(name), side)
     assert f"class {default_class_name(load_spec(name).name or name)}(nn.Module):" in code
 
 
