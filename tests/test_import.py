@@ -373,6 +373,7 @@ def _export(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
     # business, not what these tests check.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on its own constant folding
         torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False)
     return path
 
