@@ -211,7 +211,7 @@ def _avg_pool(kernel: Any, stride: Any, padding: Any, ceil_mode: bool, count_inc
 
 def _adaptive(kind: str, size: Any) -> tuple[str, Fields] | None:
     if isinstance(size, (tuple, list)) and any(s is None for s in size):
-        return None  # "keep this side as it is": no spec field says that
+        return kind, {"output_size": list(size)}  # None: that side as it is, as the spec writes it
     return kind, {"output_size": _pair(size)}
 
 
@@ -705,8 +705,8 @@ def _user_frame(err: BaseException) -> tuple[str, str]:
 
 
 def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
-    """Every node's value for one input of ``shape`` on the meta device: tensors without data
-    (shapes only), and the plain values (sizes, flags) computed from them."""
+    """Every node's value for a batch of two inputs of ``shape`` on the meta device: tensors
+    without data (shapes only), and the plain values (sizes, flags) computed from them."""
     # A copy whose parameters and buffers are made on the meta device directly: the weights are
     # never copied (a ResNet-50's 100 MB stays one copy, the model's own).
     memo: dict[int, Any] = {}
@@ -722,7 +722,7 @@ def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
         def run_node(self, n: Any) -> Any:
             try:
                 result = super().run_node(n)
-            except RuntimeError as err:  # the model itself refuses this input (a size mismatch)
+            except (RuntimeError, ValueError) as err:  # the model refuses this input (a size mismatch)
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise ImportProblem(f"{_where(n)}: the model fails for an input of {list(shape)} at "
                                     f"{n.target}: {first}") from None
@@ -730,7 +730,8 @@ def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
             return result
 
     with torch.no_grad():
-        Shapes(meta).run(torch.empty((1, *shape), device="meta"))
+        # A batch of two: batch statistics (a batch norm that tracks none) need more than one value.
+        Shapes(meta).run(torch.empty((2, *shape), device="meta"))
     return values
 
 
