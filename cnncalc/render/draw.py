@@ -56,6 +56,8 @@ _STYLE = """
 .cc-box{fill:#f3f6fa;stroke:#3b5b7f;stroke-width:1.2}
 .cc-block{fill:#e6eef8;stroke:#3b5b7f;stroke-width:1.2;stroke-dasharray:4 2}
 .cc-merge{fill:#fff6e0;stroke:#8a6d2b;stroke-width:1.2}
+.cc-param{fill:#fbf3e2;stroke:#8a6d2b;stroke-width:1.2;stroke-dasharray:2 2}
+.cc-opaque{fill:#eceef1;stroke:#6b7480;stroke-width:1.2;stroke-dasharray:6 3}
 .cc-edge{fill:none;stroke:#55606b;stroke-width:1.3}
 .cc-skip{stroke:#c0392b}
 .cc-arrow{fill:#55606b}
@@ -74,6 +76,8 @@ _STYLE = """
 .cc-box{fill:#1f2833;stroke:#8fb3dc}
 .cc-block{fill:#23384f;stroke:#8fb3dc}
 .cc-merge{fill:#3a3220;stroke:#d9b86a}
+.cc-param{fill:#2e2718;stroke:#d9b86a}
+.cc-opaque{fill:#262b31;stroke:#9aa6b2}
 .cc-edge{stroke:#9aa6b2}
 .cc-skip{stroke:#ff7b6e}
 .cc-arrow{fill:#9aa6b2}
@@ -409,6 +413,10 @@ def _graph_nodes(report: Report) -> tuple[dict[str, _Node], list[list[str]], lis
             if row.layers > 1:
                 node.kind = "block"
                 detail += f" ({row.layers} layers)"
+            elif row.type in ("parameter", "opaque"):  # a learned tensor; a module not seen inside
+                node.kind = row.type
+                if row.type == "parameter":
+                    detail = f"parameter {shape_text(row.output_shape)}"
             node.lines = (row.name, detail)
         if node.kind != "merge":
             node.w = max(_width(node.lines[0]), _width(node.lines[-1], 10.5)) + 18
@@ -597,7 +605,8 @@ def _graph_svg(report: Report) -> str:
             body.append(_text(cx + _MERGE_R + 5, cyy + 4, node.lines[0], "cc-t cc-s cc-halo cc-name",
                               "start"))
             continue
-        cls = {"block": "cc-block", "concat": "cc-merge"}.get(node.kind, "cc-box")
+        cls = {"block": "cc-block", "concat": "cc-merge", "parameter": "cc-param",
+               "opaque": "cc-opaque"}.get(node.kind, "cc-box")
         body.append(f'<rect class="{cls}" x="{node.x - node.w / 2:.1f}" y="{y:.1f}" width="{node.w:.1f}" '
                     f'height="{_BOX_H:.1f}" rx="5"/>')
         if len(node.lines) == 1:
