@@ -14,6 +14,12 @@ blocks. Every layer keeps its name (a call named ``layer1`` with ``repeat`` make
 importer checks the folded spec as it checks the flat one and keeps the flat spec where
 anything does not fold exactly.
 
+An instance may read more than one name from outside it where a layer of it reads only names
+from outside: torchvision's ``_DenseLayer`` joins the list of every earlier feature map itself
+(``torch.cat(inputs, 1)``). That layer reads a list parameter, ``from: $inputs``, and each call
+passes its list, written in the caller's names (``inputs: [input, denselayer1, denselayer2]``);
+the call reads the first of them (its ``from``), so ``input`` inside the block is the same map.
+
 Nothing here imports torch: the model is described by plain data (which paths are instances of
 which type, which paths hold numbered children).
 """
@@ -46,16 +52,24 @@ class _Item:
 
     name: str  # the module path
     entry: Entry  # without name and from
-    sources: list[str]  # the paths it reads; "input" for the network's input
+    sources: list[str]  # the paths it reads; "input" for the network's input; for a call, its
+    # input, then the items of its list arguments (``refs``)
+    refs: tuple[tuple[str, int], ...] = ()  # a call's list arguments: parameter, number of items
 
 
 @dataclass(frozen=True)
 class _Span:
-    """An instance's items: ``items[start:end]``, reading the one item ``outside``."""
+    """An instance's items: ``items[start:end]``, reading the item ``outside`` (the call's input)
+    and, through list arguments, the items ``extra``."""
 
     start: int
     end: int
     outside: str
+    extra: tuple[str, ...] = ()
+
+
+_EXTRA = "\x00"  # before a path read from outside an instance besides its input (in its relative names)
+_LIST_HINT = "inputs"  # a list argument's name
 
 
 def _key(value: Any) -> str:
@@ -123,7 +137,8 @@ def fold(spec: dict[str, Any], defaults: dict[str, dict[str, Any]], instances: d
         for type_name, group_paths in by_type.items():
             relative = {p: _relative(p, spans[p], items) for p in group_paths}
             for group in _groups(group_paths, relative):
-                _add_block(type_name, group, relative, defaults, blocks, made)
+                _add_block(type_name, group, relative, {p: spans[p].outside for p in group}, defaults,
+                           blocks, made)
         if made:
             items = _replace(items, spans, made, blocks)
     if not blocks:
@@ -134,7 +149,21 @@ def fold(spec: dict[str, Any], defaults: dict[str, dict[str, Any]], instances: d
     folded = {k: v for k, v in spec.items() if k != "layers"}
     folded["blocks"] = blocks
     folded["layers"] = _repeats(_strip(_entries(items), blocks), blocks, children)
+    if any(_shadowed(entry, blocks) for entry in [*folded["layers"], *(e for b in blocks.values()
+                                                                        for e in b["layers"])]):
+        return None
     return folded
+
+
+def _shadowed(entry: Entry, blocks: dict[str, Any]) -> bool:
+    """Whether a call's list argument names what its block's own entries would name instead (a
+    name is looked up inside the call first)."""
+    if "block" not in entry:
+        return False
+    block = blocks[entry["block"]]
+    own = [str(layer["name"]) for layer in block["layers"]]
+    return any(name == mine or str(name).startswith(mine + ".")
+               for key in _list_params(block) for name in entry.get(key, []) for mine in own)
 
 
 def _prefixes(items: list[_Item]) -> dict[str, list[int]]:
@@ -149,26 +178,42 @@ def _prefixes(items: list[_Item]) -> dict[str, list[int]]:
 
 
 def _span(indices: list[int], items: list[_Item], readers: dict[str, set[int]]) -> _Span | None:
-    """The items of one instance where they can become one call: in a row, reading one item
-    outside, and read from outside at their last item only (the instance's output)."""
+    """The items of one instance where they can become one call: in a row, read from outside at
+    their last item only (the instance's output), reading one item outside (the call's input:
+    the first read) or more where every item that reads another reads only from outside (a
+    layer, which then reads a list argument)."""
     if not indices or len(indices) != indices[-1] + 1 - indices[0]:
         return None
     start, end = indices[0], indices[-1] + 1
     names = {items[i].name for i in indices}
-    outside = {s for i in indices for s in items[i].sources if s not in names}
-    if len(outside) != 1:
+    outside = list(dict.fromkeys(s for i in indices for s in items[i].sources if s not in names))
+    if not outside:
         return None
     for i in indices[:-1]:
         if any(not start <= j < end for j in readers.get(items[i].name, ())):
             return None
-    return _Span(start, end, outside.pop())
+    extra = tuple(outside[1:])
+    for i in indices:
+        item = items[i]
+        if any(s in extra for s in item.sources) and (
+                "block" in item.entry or any(s in names for s in item.sources)):
+            return None
+    if "input" in extra:  # inside the call, input is its own input: the network's would be unnamed
+        return None
+    return _Span(start, end, outside[0], extra)
 
 
 def _relative(path: str, span: _Span, items: list[_Item]) -> list[tuple[str, _Item, list[str]]]:
-    """An instance's items: (name in the instance, item, sources in the instance)."""
+    """An instance's items: (name in the instance, item, sources in the instance); a path read
+    besides the input is ``_EXTRA`` + path."""
     cut = len(path) + 1
-    return [(items[i].name[cut:], items[i],
-             ["input" if s == span.outside else s[cut:] for s in items[i].sources])
+
+    def relative(source: str) -> str:
+        if source == span.outside:
+            return "input"
+        return _EXTRA + source if source in span.extra else source[cut:]
+
+    return [(items[i].name[cut:], items[i], [relative(s) for s in items[i].sources])
             for i in range(span.start, span.end)]
 
 
@@ -193,15 +238,20 @@ def _groups(paths: list[str], relative: dict[str, list[tuple[str, _Item, list[st
 
 
 def _add_block(type_name: str, paths: list[str], relative: dict[str, list[tuple[str, _Item, list[str]]]],
-               defaults: dict[str, dict[str, Any]], blocks: dict[str, Any],
+               inputs: dict[str, str], defaults: dict[str, dict[str, Any]], blocks: dict[str, Any],
                made: dict[str, tuple[str, dict[str, Any]]]) -> None:
-    """A block for the instances ``paths`` of one type, and their calls; nothing where they
-    do not fold exactly."""
+    """A block for the instances ``paths`` of one type (each reading ``inputs[path]``), and their
+    calls; nothing where they do not fold exactly."""
     try:
         block, values = _block([relative[p] for p in paths], defaults)
     except _NoFold:
         return
-    block_name = base = _snake(type_name)
+    for path, args in zip(paths, values, strict=True):
+        call = {"block": "", **{k: [inputs[path] if n == "input" else n.removeprefix(_EXTRA)
+                                    for n in args.get(k) or []] for k in _list_params(block)}}
+        if _shadowed(call, {"": block}):
+            return
+    block_name = base = _snake(type_name.rpartition(".")[2])  # a class made in a function: its own name
     n = 1
     while block_name in blocks:
         n += 1
@@ -223,16 +273,25 @@ def _replace(items: list[_Item], spans: dict[str, _Span], made: dict[str, tuple[
         path = starts.get(i)
         if path is None:
             item = items[i]
-            out.append(_Item(item.name, item.entry, [renamed.get(s, s) for s in item.sources]))
+            out.append(_Item(item.name, item.entry, [renamed.get(s, s) for s in item.sources], item.refs))
             i += 1
             continue
         span = spans[path]
         block_name, args = made[path]
         params: dict[str, Any] = blocks[block_name].get("params", {})
+        lists = _list_params(blocks[block_name])
         # Every argument written out (a value that no layer of this instance uses is the
         # default), so that calls compare as layers do when an outer block is made of them.
-        full = {k: params[k] if args.get(k) is None else args[k] for k in params}
-        out.append(_Item(path, {"block": block_name, **full}, [renamed.get(span.outside, span.outside)]))
+        # A list argument is the paths it names, among the sources; left out where not used.
+        full = {k: params[k] if args.get(k) is None else args[k] for k in params if k not in lists}
+        sources = [span.outside]
+        refs: list[tuple[str, int]] = []
+        for k in lists:
+            named = [span.outside if n == "input" else n.removeprefix(_EXTRA) for n in args.get(k) or []]
+            sources += named
+            refs.append((k, len(named)))
+        out.append(_Item(path, {"block": block_name, **full}, [renamed.get(s, s) for s in sources],
+                         tuple(refs)))
         renamed[items[span.end - 1].name] = path
         i = span.end
     return out
@@ -243,15 +302,33 @@ def _entries(items: list[_Item]) -> list[Entry]:
     out: list[Entry] = []
     previous = "input"
     for item in items:
-        entry: Entry = {"name": item.name}
-        kind = "block" if "block" in item.entry else "type"
-        entry[kind] = item.entry[kind]
-        if item.sources and item.sources != [previous]:
-            entry["from"] = item.sources[0] if len(item.sources) == 1 else list(item.sources)
-        entry.update({k: v for k, v in item.entry.items() if k != kind})
-        out.append(entry)
+        out.append(_entry(item.name, item.entry, item.sources, item.refs, previous))
         previous = item.name
     return out
+
+
+def _entry(name: str, entry: Entry, sources: list[str], refs: tuple[tuple[str, int], ...],
+           previous: str) -> Entry:
+    """One item as a spec entry: name, type or block, ``from`` where it does not read
+    ``previous``, its fields, and a call's list arguments."""
+    kind = "block" if "block" in entry else "type"
+    out: Entry = {"name": name, kind: entry[kind]}
+    reads = sources[:1] if kind == "block" else sources
+    if reads and reads != [previous]:
+        out["from"] = reads[0] if len(reads) == 1 else list(reads)
+    at = 1
+    for param, count in refs:
+        if count:
+            out[param] = list(sources[at:at + count])
+        at += count
+    out.update({k: v for k, v in entry.items() if k != kind})
+    return out
+
+
+def _list_params(block: dict[str, Any]) -> list[str]:
+    """The parameters of ``block`` that are lists of names a layer reads (``from: $inputs``)."""
+    return [k for k in block.get("params", {})
+            if any(layer.get("from") == f"${k}" for layer in block["layers"])]
 
 
 def _strip(entries: list[Entry], blocks: dict[str, Any]) -> list[Entry]:
@@ -272,6 +349,7 @@ def _block(instances: list[list[tuple[str, _Item, list[str]]]],
     base = max(instances, key=len)
     order = [name for name, _, _ in base]
     union = {name: (item.entry, srcs) for name, item, srcs in base}
+    layouts = {name: item.refs for name, item, _ in base}
     present: list[set[str]] = []
     for instance in instances:
         names = [name for name, _, _ in instance]
@@ -279,9 +357,25 @@ def _block(instances: list[list[tuple[str, _Item, list[str]]]],
         if not all(any(n == o for o in it) for n in names):  # a subsequence of the longest
             raise _NoFold
         present.append(set(names))
-        for name, item, _ in instance:
-            if _kind(item.entry) != _kind(union[name][0]):
+        for name, item, srcs in instance:
+            if _kind(item.entry) != _kind(union[name][0]) or item.refs != layouts[name]:
                 raise _NoFold
+            if item.refs and "input" in srcs[1:] and srcs[0] != "input":
+                raise _NoFold  # a list naming this block's input, passed to a call that reads another
+
+    # A layer that reads from outside besides the input reads a list argument, which each call
+    # passes; every item of it from outside (the block's input or another). Left out, it stands
+    # for its first input: the list's default, [input].
+    reading = [[(name, srcs) for name, _, srcs in instance] for instance in instances]
+    listed = [name for name in order
+              if any(n == name and any(s.startswith(_EXTRA) for s in srcs) for pairs in reading
+                     for n, srcs in pairs)]
+    for pairs in reading:
+        for name, srcs in pairs:
+            if name in listed and any(s != "input" and not s.startswith(_EXTRA) for s in srcs):
+                raise _NoFold
+    for name in listed:
+        union[name] = (union[name][0], ["input"])
 
     def resolve(name: str, here: set[str]) -> str:
         while name != "input" and name not in here:
@@ -297,6 +391,8 @@ def _block(instances: list[list[tuple[str, _Item, list[str]]]],
             if resolve(order[-1], here) != instance[-1][0]:
                 return False
             for name, item, srcs in instance:
+                if name in listed:  # it reads its list argument: srcs exactly
+                    continue
                 read = [resolve(s, here) for s in union[name][1]]
                 if read != srcs and (not merge(item.entry) or sorted(read) != sorted(srcs)):
                     return False
@@ -307,7 +403,7 @@ def _block(instances: list[list[tuple[str, _Item, list[str]]]],
         # (MobileNetV2's residual) is written with the other term first, as x + y = y + x.
         for name in order:
             entry, srcs = union[name]
-            if merge(entry) and len(srcs) == 2 and not all(name in h for h in present):
+            if merge(entry) and len(srcs) == 2 and not all(name in h for h in present) and name not in listed:
                 union[name] = (entry, srcs[::-1])
         if not exact():
             raise _NoFold
@@ -385,17 +481,27 @@ def _block(instances: list[list[tuple[str, _Item, list[str]]]],
         counted = Counter(_key(v) for v in values if v is not None)
         common = counted.most_common(1)[0][0]
         params[pname] = next(v for v in values if v is not None and _key(v) == common)
+    lists: dict[str, str] = {}  # listed item → its parameter
+    for name in listed:
+        pname, n = _LIST_HINT, 1
+        while pname in params or pname in _RESERVED:
+            n += 1
+            pname = f"{_LIST_HINT}{n}"
+        params[pname] = ["input"]
+        lists[name] = pname
+        vectors.append((pname, [next((list(srcs) for n, srcs in pairs if n == name), None)
+                                 for pairs in reading]))
     block_layers: list[Entry] = []
     previous = "input"
     for name in order:
         entry, srcs = union[name]
-        kind = "block" if "block" in entry else "type"
-        entry_out: Entry = {"name": name, kind: entry[kind]}
-        if srcs and srcs != [previous]:
-            entry_out["from"] = srcs[0] if len(srcs) == 1 else srcs
-        for key, value in fields[name].items():
-            entry_out[key] = f"${vectors[value[1]][0]}" if isinstance(value, tuple) and value[:1] == ("$",) \
-                else value
+        written = {key: f"${vectors[value[1]][0]}" if isinstance(value, tuple) and value[:1] == ("$",)
+                   else value for key, value in fields[name].items()}
+        entry_out = _entry(name, {k: entry[k] for k in ("block", "type") if k in entry} | written,
+                           srcs, layouts[name], previous)
+        if name in lists:
+            entry_out = {"name": name, "type": entry["type"], "from": f"${lists[name]}",
+                         **{k: v for k, v in entry_out.items() if k not in ("name", "type", "from")}}
         block_layers.append(entry_out)
         previous = name
     block: dict[str, Any] = {}
@@ -423,11 +529,13 @@ def _repeats(entries: list[Entry], blocks: dict[str, Any],
             entry, n = call
             renamed[entries[i + n - 1]["name"]] = entry["name"]
             i += n
-        written = entry.get("from")
-        if isinstance(written, str):
-            entry = {**entry, "from": renamed.get(written, written)}
-        elif isinstance(written, list):
-            entry = {**entry, "from": [renamed.get(w, w) for w in written]}
+        lists = _list_params(blocks[entry["block"]]) if "block" in entry else []
+        for key in ("from", *lists):
+            written = entry.get(key)
+            if isinstance(written, str):
+                entry = {**entry, key: renamed.get(written, written)}
+            elif isinstance(written, list):
+                entry = {**entry, key: [renamed.get(w, w) for w in written]}
         out.append(entry)
     return out
 
@@ -438,12 +546,14 @@ def _repeat_at(entries: list[Entry], i: int, blocks: dict[str, Any],
     None where they make none."""
     head = entries[i]
     parent, _, last = head["name"].rpartition(".")
-    if "block" not in head or not parent or last != "0" or "when" in head or "repeat" in head:
+    if "block" not in head or not parent or last != "0" or "when" in head or "repeat" in head \
+            or any(k in head for k in _list_params(blocks[head["block"]])):
         return None
     members = [head]
     for after in entries[i + 1:]:
         if after["name"] != f"{parent}.{len(members)}" or after.get("block") != head["block"] \
-                or "from" in after or "when" in after or "repeat" in after:
+                or "from" in after or "when" in after or "repeat" in after \
+                or any(k in after for k in _list_params(blocks[head["block"]])):
             break
         members.append(after)
     n = len(members)
