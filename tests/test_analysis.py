@@ -398,3 +398,32 @@ def test_a_parameter_with_from_or_read_where_left_out_is_refused() -> None:
     spec = _scaled(when=False)
     spec["layers"][2]["when"] = False  # type: ignore[index]
     assert [row.name for row in analyze(spec).rows] == ["conv", "relu"]  # both left out: fine
+
+
+@pytest.mark.parametrize("after", [
+    [{"name": "relu", "type": "relu", "from": "gamma"},
+     {"name": "mul", "type": "mul", "from": ["conv", "relu"]}],
+    [{"name": "beta", "type": "parameter", "shape": [4, 1, 1]},
+     {"name": "sum", "type": "add", "from": ["gamma", "beta"]},
+     {"name": "mul", "type": "mul", "from": ["conv", "sum"]}],
+])
+def test_a_layer_reading_only_parameters_without_the_batch_is_refused(after: list[dict[str, object]]) -> None:
+    """torch holds a [C, 1, 1] parameter without the batch: what reads it alone computes without
+    one (verify would find [1, 1] for [4, 1, 1], and flatten or batchnorm2d would differ)."""
+    spec = {"input": [3, 8, 8], "layers": [*_scaled()["layers"][:2], *after]}  # type: ignore[misc]
+    with pytest.raises(ShapeError) as caught:
+        analyze(spec)
+    issue = caught.value.issues[0]
+    assert (issue.layer, issue.index) == (after[-2]["name"], len(spec["layers"]) - 1)
+    # Written as [1, C, 1, 1] it has the batch's 1 and may be read alone.
+    spec["layers"][1]["shape"] = [1, 4, 1, 1]  # type: ignore[index]
+    assert analyze(spec).output_shape == (4, 8, 8)
+
+
+def test_a_network_whose_output_reads_only_parameters_is_refused() -> None:
+    for layers in ([{"name": "pos", "type": "parameter", "shape": [1, 3, 8, 8]}],
+                   [*_scaled()["layers"][:2]]):  # type: ignore[misc]
+        with pytest.raises(ShapeError) as caught:
+            analyze({"input": [3, 8, 8], "layers": layers})
+        issue = caught.value.issues[0]
+        assert (issue.layer, issue.index) == (layers[-1]["name"], len(layers))

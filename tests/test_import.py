@@ -847,3 +847,36 @@ def test_a_join_of_one_tensor_is_that_tensor_and_a_training_model_is_traced_for_
     assert [layer["type"] for layer in spec["layers"]] == ["conv2d", "dropout"]
     assert "from" not in spec["layers"][0]  # the conv reads the input itself
     assert model.training  # left as it was given
+
+
+class Scale(nn.Module):
+    """A module with a parameter and no layer: the forward of the model around it reads it
+    through Scale's forward, so the trace sees a get_attr of scale.gamma, not a call of scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(4, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+
+
+def test_a_parameter_read_through_a_modules_forward_is_not_left_out() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), Scale())
+    spec = from_module(model, (3, 8, 8))
+    assert {"name": "1.gamma", "type": "parameter", "shape": [4, 1, 1]} in spec["layers"]
+    assert "description" not in spec  # nothing is left out: all 20 parameters are in the spec
+    assert cnncalc.analyze(spec).totals.parameters == sum(p.numel() for p in model.parameters())
+    # A module whose forward is never called is still named, with its parameters' count.
+    assert "4 parameters of modules its forward does not call are left out (spare)" in \
+        from_module(Spare(), (3, 8, 8))["description"]
+
+
+class Spare(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.spare = Scale()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)

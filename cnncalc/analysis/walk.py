@@ -202,6 +202,9 @@ def analyze(spec: Spec) -> Report:
     fields: dict[str, Field2 | None] = {INPUT: (ReceptiveField(), ReceptiveField())}
     contexts: dict[str, bool] = {INPUT: False}
     constant: set[str] = set()  # the outputs that do not depend on the input (parameters)
+    # Parameters of fewer than four dimensions: torch holds them without the batch, so a layer
+    # that reads only them would compute without one (and flatten or batchnorm2d otherwise).
+    unbatched: set[str] = set()
 
     def infer(node: Node, shapes: Sequence[Shape]) -> Shape:
         index = len(rows) + 1
@@ -209,6 +212,13 @@ def analyze(spec: Spec) -> Report:
         try:
             if isinstance(layer, Parameter):
                 step = _parameter(layer)
+                if len(layer.shape) < 4:
+                    unbatched.add(node.path)
+            elif node.inputs and all(i in unbatched for i in node.inputs):
+                raise _Unfit(f"{layer.type} reads only {', '.join(node.inputs)}: parameters of fewer than "
+                             "four dimensions, which torch holds without the batch, so it would compute "
+                             "without one; merge them with the network's values first (add or mul), or write "
+                             "a [C, H, W] parameter as [1, C, H, W]")
             elif isinstance(layer, _MERGES):
                 step = _merge(layer, list(shapes), [fields[i] for i in node.inputs if i not in constant])
             elif len(shapes) != 1:
@@ -241,6 +251,12 @@ def analyze(spec: Spec) -> Report:
         return step.output_shape
 
     graph = expand_spec(spec, infer)
+    if graph.output in constant:
+        node = next(n for n in graph.nodes if n.path == graph.output)
+        issue = Issue("the network's output reads only parameters, so it does not depend on the input; "
+                      "end the network with a layer that reads the input's values", line=node.line,
+                      layer=node.path, index=graph.nodes.index(node) + 1)
+        raise ShapeError([issue], spec.source)
     warnings.extend(_collapse_warnings(rows))
     totals = Totals(
         parameters=sum(r.parameters for r in rows),

@@ -1051,6 +1051,9 @@ class _Class:
         for e in self.entries:
             if e.never:
                 continue
+            if not e.inputs and not e.call and not all(e.present):  # left out, the entry before stands in
+                value, implicit = self.value(self._in_place_of(e), True)
+                reads.setdefault(value, []).append((e.index, implicit))
             for target, implicit in e.inputs:
                 if target[0] == "choice":  # each entry it may name is read by name
                     for option in self.choices[target[1]].options.values():
@@ -1229,17 +1232,25 @@ class _Class:
         indices = {e.index for e in members}
         for e in members:
             outside = [r for r, _ in self.reads.get(("entry", e.index), []) if r not in indices]
-            if not outside or not e.inputs:
+            if not outside:
                 continue
-            target = e.inputs[0][0]
+            target = self._in_place_of(e)
             while target[0] == "entry" and target[1] in indices:
-                target = self.entries[target[1]].inputs[0][0]
+                target = self._in_place_of(self.entries[target[1]])
             source = self.var(target)
             if source != e.var:
                 otherwise.append(f"{e.var} = {source}")
         self.forward_lines += [f"if self.{cond}:", *("    " + line for line in then)]
         if otherwise:
             self.forward_lines += ["else:", *("    " + line for line in otherwise)]
+
+    @staticmethod
+    def _in_place_of(e: _Entry) -> tuple[Any, ...]:
+        """What a reference to ``e`` means where it is left out: its first input, or for a
+        parameter (which reads nothing) the entry before it, as expansion has it."""
+        if e.inputs:
+            return tuple(e.inputs[0][0])
+        return ("entry", e.index - 1) if e.index else ("input",)
 
     def _apply(self, out: str, module: str, source: str, extra: str, single: bool, e: _Entry,
                k: int | None = None) -> list[str]:

@@ -618,10 +618,14 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
         raise ImportProblem("the model has no layers to import")
     spec: dict[str, Any] = {"name": name or type(model).__name__,
                             "input": list(shape), "layers": spec_layers}
-    unused = [path for path, module in modules.items() if path and path not in used
-              and not list(module.children()) and any(True for _ in module.parameters(recurse=False))]
+    def unread(path: str) -> list[Any]:  # a module's own parameters neither it nor a get_attr reads
+        module = modules[path]
+        return [] if path in used or list(module.children()) else [
+            p for n, p in module.named_parameters(recurse=False) if f"{path}.{n}" not in used]
+
+    unused = [path for path in modules if path and unread(path)]
     if unused:
-        count = sum(p.numel() for path in unused for p in modules[path].parameters(recurse=False))
+        count = sum(p.numel() for path in unused for p in unread(path))
         spec["description"] = (f"imported from {type(model).__name__}; {count:,} parameters of modules its "
                                f"forward does not call are left out ({', '.join(unused[:5])}"
                                f"{', …' if len(unused) > 5 else ''})")
