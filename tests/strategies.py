@@ -802,7 +802,8 @@ def _unet(draw: st.DrawFn, g: Graph) -> None:
 
 def _learned(draw: st.DrawFn, g: Graph) -> None:
     """A parameter the network reads itself, added or multiplied in: a layer scale [C, 1, 1],
-    a position map [1, C, H, W] or [C, H, W], or one value per row [H, 1]."""
+    a position map [1, C, H, W] or [C, H, W], one value per row [1, H, 1] or column [1, 1, W],
+    or a single value [1, 1, 1]."""
     channels, height, width = g.shape
     shape = draw(st.sampled_from([[channels, 1, 1], [1, channels, height, width], [channels, height, width],
                                   [1, 1, width], [1, height, 1], [1]]))

@@ -153,8 +153,10 @@ def check_against_build(spec: Spec, side: int | None = None) -> str:
     assert model.__doc__ is not None
     lines = iter(model.__doc__.splitlines())
     names = paths if is_flat(report) else [row.name for row in report.rows]
-    for row, name in zip(report.rows, names, strict=True):
-        shape = "(" + ", ".join(["N", *map(str, row.output_shape)]) + ")"
+    for row, layer, name in zip(report.rows, report.layers, names, strict=True):
+        # what torch holds: (N, ...) for a layer's output, a parameter's own shape for it
+        sizes = layer.shape if row.type == "parameter" else ["N", *row.output_shape]
+        shape = "(" + ", ".join(map(str, sizes)) + ("," if len(sizes) == 1 else "") + ")"
         line = next(line for line in lines if line.strip().startswith(name + " "))
         assert shape in line and line.rstrip().endswith(f"{row.parameters:,}"), line
     return code

@@ -815,7 +815,7 @@ def test_the_original_unets_crop_and_pad_are_layers() -> None:
     assert from_module(corner, (3, 8, 8))["layers"][-1] == {
         "name": "crop", "type": "zeropad2d", "padding": [0, -2, -1, -3]}
     for index in (lambda x: x[:, :2], lambda x: x[0], lambda x: x[:, :, ::2]):
-        with pytest.raises(ImportProblem, match="getitem"):
+        with pytest.raises(ImportProblem, match="has no cnncalc layer type"):
             from_module(Unsliced(index), (3, 8, 8))
 
 
@@ -880,3 +880,38 @@ class Spare(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(x)
+
+
+class GateOfParameters(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.gate = nn.Parameter(torch.zeros(4, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x) * torch.sigmoid(self.gate)
+
+
+class ScalarOut(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sum()
+
+
+class WithScalar(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = ScalarOut()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x) * self.total(x)
+
+
+def test_what_a_parameter_or_a_leaf_cannot_be_is_named() -> None:
+    with pytest.raises(ImportProblem, match=r"torch.sigmoid computes on parameters alone \(gate\)"):
+        from_module(GateOfParameters(), (3, 8, 8))
+    with pytest.raises(ImportProblem, match=r"module total \(ScalarOut\) returns no tensor of one value per"):
+        from_module(WithScalar(), (3, 8, 8), leaves=["ScalarOut"])
+    # torch's own types by their public names too (kept whole, as any module)
+    spec = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (3, 8, 8), leaves=["torch.nn.Conv2d"])
+    assert spec["layers"][0]["type"] == "opaque" and spec["layers"][0]["module"].endswith("Conv2d")

@@ -386,6 +386,14 @@ def _shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(["N", *map(str, shape)]) + ")"
 
 
+def row_shape(row: Any, layer: Any) -> str:
+    """A row's value as torch holds it: (N, ...) for what the network computes, a parameter's
+    own shape (no batch) for a parameter."""
+    if row.type == "parameter":
+        return "(" + ", ".join(map(str, layer.shape)) + ("," if len(layer.shape) == 1 else "") + ")"
+    return _shape(row.output_shape)
+
+
 def _module_docstring(report: Report, class_name: str) -> str:
     x = ", ".join(["8", *map(str, report.input_shape)])
     y = ", ".join(["8", *map(str, report.output_shape)])
@@ -400,8 +408,8 @@ def _class_docstring(spec: Spec, report: Report, attributes: list[str]) -> list[
     title += "" if title.endswith((".", "!", "?")) else "."
     source = f" from {spec.source}" if spec.source else ""
     table = [("layer", "type", "output shape", "parameters")]
-    for row, attribute in zip(report.rows, attributes, strict=True):
-        table.append((attribute, row.kind, _shape(row.output_shape), f"{row.parameters:,}"))
+    for row, layer, attribute in zip(report.rows, report.layers, attributes, strict=True):
+        table.append((attribute, row.kind, row_shape(row, layer), f"{row.parameters:,}"))
     table.append(("total", "", _shape(report.output_shape), f"{report.totals.parameters:,}"))
     widths = [max(len(cells[i]) for cells in table) for i in range(4)]
     rule = ("-" * w for w in widths)

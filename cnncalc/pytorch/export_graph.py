@@ -40,7 +40,7 @@ from cnncalc.analysis.walk import Report
 from cnncalc.errors import CnncalcError
 from cnncalc.graph import INPUT, SOURCES, Entry, Graph, Node
 from cnncalc.pytorch import export_chain as base
-from cnncalc.pytorch.bridge import NN_MODULE_ATTRIBUTES, is_flat, unique_names
+from cnncalc.pytorch.bridge import _INPLACE, NN_MODULE_ATTRIBUTES, is_flat, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
 from cnncalc.spec.models import LAYER_MODELS, Spec, canonical_type
 
@@ -1150,7 +1150,8 @@ class _Class:
         while i < len(members):
             run = [members[i]]
             container = run[0].attr[:-1]
-            if container and run[0].attr[-1] == "0" and not run[0].unrolled and len(run[0].inputs) == 1:
+            if container and run[0].attr[-1] == "0" and not run[0].unrolled and len(run[0].inputs) == 1 \
+                    and not self._copies(run[0]):
                 for f in members[i + 1:]:
                     previous = run[-1]
                     if (f.unrolled or f.attr != [*container, str(len(run))] or len(f.inputs) != 1
@@ -1172,6 +1173,22 @@ class _Class:
             i += 1
         return runs
 
+    def _copies(self, e: _Entry) -> bool:
+        """Whether a layer that writes into its input (``inplace: true``) must be given a copy, as
+        build gives it one: where its input is also read elsewhere, is the block's (or the
+        network's) input or a name from outside, or is a parameter. A copy never changes a value,
+        so where this class cannot see every reader it copies."""
+        if e.call or not e.inputs or not any(
+                here and (layer := self.writer.nodes[inst.prefix + e.name].layer).type in _INPLACE
+                and getattr(layer, "inplace", False)
+                for inst, here in zip(self.instances, e.present, strict=True)):
+            return False
+        target, _ = self.value(e.inputs[0][0])
+        if target[0] != "entry":
+            return True
+        source = self.entries[target[1]]
+        return source.call or not source.inputs or len(self.reads.get(target, [])) > 1
+
     def _is_entry(self, attr: tuple[str, ...]) -> bool:
         return any(tuple(e.attr) == attr for e in self.entries if not e.never)
 
@@ -1192,6 +1209,9 @@ class _Class:
         for run, sequential in runs:
             e = run[0]
             args = ", ".join(self.var(t) for t, _ in e.inputs)
+            if self._copies(e):  # in place on a value read elsewhere: on a copy, as build does
+                args = ", ".join([f"{self.var(e.inputs[0][0])}.clone()",
+                                  *(self.var(t) for t, _ in e.inputs[1:])])
             chosen = [self.choices[t[1]] for t, _ in e.inputs if t[0] == "choice"]
             if chosen:  # the entries it may read, by name
                 options = {text: option for c in chosen for text, option in c.options.items()}
@@ -1269,8 +1289,10 @@ class _Class:
             return line
         inst = self.instances[0]
         path = inst.prefix + e.name + ("" if k is None else f".{k}")
-        shape = self.writer.shape_of(path)
-        return f"{line.ljust(max(len(line) + 2, 40))}# {base._shape(shape)}"
+        node = self.writer.nodes.get(path)
+        shape = (base.row_shape(self.writer.rows[path], node.layer) if node is not None
+                 else base._shape(self.writer.shape_of(path)))
+        return f"{line.ljust(max(len(line) + 2, 40))}# {shape}"
 
     # --- how a caller builds it ------------------------------------------------------------------
 

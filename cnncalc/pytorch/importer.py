@@ -378,6 +378,17 @@ def _where(node: Any) -> str:
     return "<torch's own code>"  # a layer called by nn.Sequential: its module path says where
 
 
+def _on_the_input(node: Any, reads: Sequence[Any], what: str) -> None:
+    """Refuse a computation on parameters alone (``torch.sigmoid(self.gate)``): torch holds a
+    parameter without the batch, so no spec layer computes what it does; a merge with the
+    network's values (``x * self.gate``) is fine."""
+    if reads and all(n.op == "get_attr" for n in reads):
+        names = ", ".join(str(n.target) for n in reads)
+        raise ImportProblem(f"{_where(node)}: {what} computes on parameters alone ({names}), before they "
+                            f"meet the network's values; a spec's parameter is read as it is, by add, mul "
+                            f"or concat")
+
+
 def _scope(node: Any) -> str:
     """The module path whose ``forward`` made ``node`` ("" for the model's own)."""
     stack = node.meta.get("nn_module_stack") or {}
@@ -532,9 +543,10 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             if type(module) in kept:
                 received = [tensor_shape(values[n]) for n in inputs_of(node)]
                 out_value = tensor_shape(values[node])
-                if out_value is None:
+                if out_value is None or len(out_value) < 2:
                     raise ImportProblem(f"{_where(node)}: module {node.target} ({type(module).__name__}) "
-                                        f"returns no single tensor; an opaque layer outputs one")
+                                        f"returns no tensor of one value per image ([N, ...]); an opaque "
+                                        f"layer outputs one")
                 layer = "opaque", {
                     "module": _type_name(type(module)),
                     **({"input_shape": list(received[0][1:])} if len(received) == 1 and received[0] else {}),
@@ -555,6 +567,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
             if len(reads) != 1 or node.kwargs:
                 raise ImportProblem(f"{_where(node)}: module {node.target} is called with {len(reads)} "
                                     f"tensors; its layer reads one")
+            _on_the_input(node, reads, f"module {node.target}")
             add_layer(node, layer_name, *layer, reads)
             expected[layer_name] = (expected[layer_name][0], params)
             used.add(node.target)
@@ -568,6 +581,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                                         f"has no cnncalc layer type")
                 continue  # sizes and other plain values: they only feed the fields of layers
             reads = inputs_of(node)
+            _on_the_input(node, reads, _describe(node.target))
             args = concrete(node.args)
             kwargs = concrete(node.kwargs)
             shapes = [tensor_shape(a) for a in args]
@@ -686,7 +700,9 @@ def _leaf_types(nn: Any, model: Any, leaves: Sequence[str]) -> set[type]:
     for wanted in leaves:
         found = {t for t in present if wanted in (
             t.__name__, t.__qualname__, _type_name(t), f"{t.__module__}.{t.__qualname__}",
-            f"{t.__module__.removeprefix('_cnncalc_import_')}.{t.__qualname__}")}
+            f"{t.__module__.removeprefix('_cnncalc_import_')}.{t.__qualname__}",
+            *([f"torch.nn.{t.__qualname__}", f"nn.{t.__qualname__}"] if t.__module__.startswith("torch.nn.")
+              else []))}
         if not found:
             plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
             own = sorted({_type_name(type(m)) for m in inside if not isinstance(m, plain) and (
