@@ -427,3 +427,25 @@ def test_a_network_whose_output_reads_only_parameters_is_refused() -> None:
             analyze({"input": [3, 8, 8], "layers": layers})
         issue = caught.value.issues[0]
         assert (issue.layer, issue.index) == (layers[-1]["name"], len(layers))
+
+
+def test_an_opaque_layer_may_read_several_inputs_each_as_traced() -> None:
+    spec = {"input": [3, 8, 8], "layers": [
+        {"name": "a", "type": "conv2d", "out_channels": 4, "kernel_size": 1},
+        {"name": "b", "type": "conv2d", "from": "input", "out_channels": 2, "kernel_size": 1},
+        {"name": "gate", "type": "opaque", "from": ["a", "b"], "input_shapes": [[4, 8, 8], [2, 8, 8]],
+         "output_shape": [4, 8, 8], "parameters": 10}]}
+    gate = analyze(spec).rows[-1]
+    assert (gate.input_shapes, gate.output_shape, gate.parameters) == (((4, 8, 8), (2, 8, 8)), (4, 8, 8), 10)
+    spec["layers"][-1]["from"] = ["b", "a"]  # type: ignore[index]
+    with pytest.raises(ShapeError, match=r"traced with input \[4, 8, 8\] and \[2, 8, 8\]"):
+        analyze(spec)
+    spec["layers"][-1]["from"] = ["a", "b", "a"]  # type: ignore[index]
+    with pytest.raises(ShapeError, match="traced with 2 inputs"):
+        analyze(spec)
+    spec["layers"][-1].update({"from": ["a", "b"], "input_shape": [4, 8, 8]})  # type: ignore[union-attr]
+    with pytest.raises(SpecError, match="not both"):
+        analyze(spec)
+    del spec["layers"][-1]["input_shapes"]  # type: ignore[attr-defined]
+    with pytest.raises(ShapeError, match="reads 2 inputs; give each one's shape in input_shapes"):
+        analyze(spec)

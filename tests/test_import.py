@@ -915,3 +915,41 @@ def test_what_a_parameter_or_a_leaf_cannot_be_is_named() -> None:
     # torch's own types by their public names too (kept whole, as any module)
     spec = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (3, 8, 8), leaves=["torch.nn.Conv2d"])
     assert spec["layers"][0]["type"] == "opaque" and spec["layers"][0]["module"].endswith("Conv2d")
+
+
+class AttentionGate(nn.Module):
+    """Attention U-Net's gate, kept whole with --leaf: a module called with two tensors."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.wg, self.wx, self.psi = nn.Conv2d(c, c, 1), nn.Conv2d(c, c, 1), nn.Conv2d(c, 1, 1)
+
+    def forward(self, g: Tensor, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(self.psi(torch.relu(self.wg(g) + self.wx(x))))
+
+
+class Gated(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 8, 3, padding=1)
+        self.mid = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.Upsample(scale_factor=2))
+        self.gate = AttentionGate(8)
+        self.out = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skip = self.enc(x)
+        g = self.mid(skip)
+        return self.out(torch.cat([self.gate(g, skip), g], 1))
+
+
+def test_a_leaf_called_with_several_tensors_reads_them_all() -> None:
+    model = Gated()
+    traced = cnncalc.analyze(model, (3, 32, 32))  # without --leaf the gate's own layers are rows
+    assert {"gate.wg", "gate.psi", "gate.add", "gate.mul"} <= {row.name for row in traced.rows}
+    spec = from_module(model, (3, 32, 32), leaves=["AttentionGate"])
+    gate = next(layer for layer in spec["layers"] if layer["name"] == "gate")
+    assert gate["from"] == ["mid.2", "enc"] and gate["input_shapes"] == [[8, 32, 32], [8, 32, 32]]
+    report = cnncalc.analyze(spec)
+    assert report.totals.parameters == traced.totals.parameters == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        assert report.output_shape == tuple(model(torch.randn(1, 3, 32, 32)).shape[1:])

@@ -99,6 +99,8 @@ VALUES_BY_FIELD: dict[str, tuple[list[Any], list[Any]]] = {
     "output_shape": ([[1], [3, 4], [2, 3, 3], [MAX_SIZE]],
                      [[], [1, 2, 3, 4], [0, 1], ["3"], 3, None, [True]]),
     "input_shape": ([None, [1, 8, 8], [5]], [[], [1, 2, 3, 4], [0], "1,8,8", [1.5]]),
+    "input_shapes": ([None, [[1, 8, 8], [2, 4]], [[1]] * 16], [[[1, 8, 8]], [], [[1]] * 17, [[0], [1]],
+                                                               [[1, 2, 3, 4], [1]], "x", [1, 2]]),
     "parameters": ([0, 12, 2**53, 4.0], [-1, 2**53 + 1, "12", True, None, 1.5]),
     "module": (["my_models.Block", "Block", None], ["", "x" * 201, 1, True]),
     # a four-dimensional shape starting with 2 is refused for a reason no schema states (the batch)

@@ -221,6 +221,8 @@ def analyze(spec: Spec) -> Report:
                              "a [C, H, W] parameter as [1, C, H, W]")
             elif isinstance(layer, _MERGES):
                 step = _merge(layer, list(shapes), [fields[i] for i in node.inputs if i not in constant])
+            elif isinstance(layer, Opaque):
+                step = _opaque(layer, list(shapes))
             elif len(shapes) != 1:
                 raise _Unfit(f"{layer.type} reads one input, but from names {len(shapes)}; merge "
                              "them first (add, mul or concat)")
@@ -642,16 +644,22 @@ def _parameter(layer: Parameter) -> Step:
     return Step(output_shape=shape, parameters=math.prod(layer.shape), receptive_field=None)
 
 
-@_step.register(Opaque)
-def _opaque(layer: Opaque, shape: Shape, rf: Field2 | None) -> Step:
-    """A module kept whole (``import --leaf``): the parameters and output shape it was given.
-    What it computes is not known, so it has no units, connections or MACs of its own and no
-    receptive field past it; the warning says so."""
-    if layer.input_shape is not None and tuple(layer.input_shape) != shape:
-        traced = _show(tuple(layer.input_shape))
-        raise _Unfit(f"opaque layer{_module_of(layer)} was traced with input {traced}, here it reads "
-                     f"{_show(shape)}; its output at this size is unknown: import the model again at "
-                     f"this input size")
+def _opaque(layer: Opaque, shapes: list[Shape]) -> Step:
+    """A module kept whole (``import --leaf``): the parameters and output shape it was given, for
+    one input or several. What it computes is not known, so it has no units, connections or MACs
+    of its own and no receptive field past it; the warning says so."""
+    if layer.input_shapes is not None and len(shapes) != len(layer.input_shapes):
+        raise _Unfit(f"opaque layer{_module_of(layer)} was traced with {len(layer.input_shapes)} inputs "
+                     f"(input_shapes); from names {len(shapes)}")
+    if layer.input_shape is not None and len(shapes) != 1:
+        raise _Unfit(f"opaque layer{_module_of(layer)} reads {len(shapes)} inputs; give each one's shape "
+                     f"in input_shapes rather than one input_shape")
+    traced = layer.input_shapes or ([layer.input_shape] if layer.input_shape is not None else None)
+    if traced is not None and [tuple(t) for t in traced] != shapes:
+        shown = " and ".join(_show(tuple(t)) for t in traced)
+        raise _Unfit(f"opaque layer{_module_of(layer)} was traced with input {shown}, here it reads "
+                     f"{' and '.join(_show(s) for s in shapes)}; its output at this size is unknown: "
+                     f"import the model again at this input size")
     return Step(output_shape=tuple(layer.output_shape), parameters=layer.parameters, receptive_field=None,
                 warnings=[("opaque", f"opaque layer{_module_of(layer)}: its parameters and output shape "
                                      f"are counted, but not its neurons, connections or MACs, and the "

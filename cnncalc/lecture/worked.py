@@ -655,7 +655,9 @@ def _parameter_counts(layer: Parameter, row: LayerRow) -> list[Worked]:
 
 @_size_formula.register(Opaque)
 def _opaque_size(layer: Opaque, row: LayerRow) -> list[Worked]:
-    traced = f" for an input of {_shape_text(tuple(layer.input_shape))}" if layer.input_shape else ""
+    shapes = layer.input_shapes or ([layer.input_shape] if layer.input_shape else [])
+    traced = (f" for {'inputs' if len(shapes) > 1 else 'an input'} of "
+              f"{' and '.join(_shape_text(tuple(s)) for s in shapes)}" if shapes else "")
     return [Worked("output_shape", "as traced", " × ".join(str(s) for s in row.output_shape),
                    tuple(row.output_shape), f"the shape torch's trace gave{traced}: cnncalc does not know "
                    f"what {layer.module or 'this module'} computes")]

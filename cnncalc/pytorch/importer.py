@@ -547,9 +547,10 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                     raise ImportProblem(f"{_where(node)}: module {node.target} ({type(module).__name__}) "
                                         f"returns no tensor of one value per image ([N, ...]); an opaque "
                                         f"layer outputs one")
+                traced = [list(r[1:]) for r in received if r is not None]
                 layer = "opaque", {
                     "module": _type_name(type(module)),
-                    **({"input_shape": list(received[0][1:])} if len(received) == 1 and received[0] else {}),
+                    **({"input_shape": traced[0]} if len(traced) == 1 else {"input_shapes": traced}),
                     "output_shape": list(out_value[1:]),
                     "parameters": sum(p.numel() for p in module.parameters()),
                 }
@@ -564,7 +565,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                                     f"called again; a spec has no shared weights")
             layer_name = unique(node.target, set()) if count == 0 else unique(node.target, reserved)
             reads = inputs_of(node)
-            if len(reads) != 1 or node.kwargs:
+            if (len(reads) != 1 or node.kwargs) and not (type(module) in kept and reads):
                 raise ImportProblem(f"{_where(node)}: module {node.target} is called with {len(reads)} "
                                     f"tensors; its layer reads one")
             _on_the_input(node, reads, f"module {node.target}")

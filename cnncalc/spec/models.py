@@ -782,8 +782,9 @@ class Opaque(_Layer):
     """A module cnncalc cannot look inside, kept whole by ``cnncalc import --leaf``: its
     parameters are counted and its output shape is the one a shape-only trace found.
 
-    ``input_shape``, when given, is the shape the trace saw: at any other input the output
-    shape could differ, so the analysis refuses it rather than guess. The lecture's counts
+    ``input_shape``, when given, is the shape the trace saw (``input_shapes``, one per input, for
+    a module called with several tensors, read with ``from: [a, b]``): at any other input the
+    output shape could differ, so the analysis refuses it rather than guess. The lecture's counts
     (neurons, connections, MACs) and the receptive field past it are unknown, and warned.
     """
 
@@ -791,7 +792,15 @@ class Opaque(_Layer):
     output_shape: Sizes
     parameters: Count = 0
     input_shape: Sizes | None = None
+    input_shapes: Annotated[list[Sizes], Field(min_length=2, max_length=16)] | None = None  # several
     module: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way_of_inputs(self) -> Opaque:
+        if self.input_shape is not None and self.input_shapes is not None:
+            raise PydanticCustomError("input_shapes", "give input_shape for one input or input_shapes for "
+                                      "several, not both")
+        return self
 
 
 class Parameter(_Layer):
