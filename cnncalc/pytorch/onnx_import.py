@@ -252,6 +252,11 @@ class _Graph:
         return dict(zip([o for o in node.output if o], results, strict=True))
 
 
+def _without_data(onnx: Any, file: Path) -> Any:
+    """The model in ``file`` without its external data (read only after it loaded with it)."""
+    return onnx.load(str(file), load_external_data=False)
+
+
 def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) -> dict[str, Any]:
     """The spec of the ONNX model in ``path`` (one input [1, C, H, W] or [N, C, H, W]). With
     ``blocks`` (the default), module paths of the same structure are instances of a block and
@@ -267,6 +272,15 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
         model = onnx.load(str(file))
     except unreadable as err:
         raise ImportProblem(f"{file}: not an ONNX model ({type(err).__name__})") from None
+    except onnx.checker.ValidationError:
+        # onnx.load reads the weights stored beside the file (save_as_external_data); it checks
+        # that each is a file in the model's folder
+        missing = [i.name for i in _without_data(onnx, file).graph.initializer
+                   if i.data_location == onnx.TensorProto.EXTERNAL]
+        raise ImportProblem(f"{file}: the external data of {len(missing)} initializer"
+                            f"{'s' if len(missing) != 1 else ''} ({', '.join(missing[:3])}"
+                            f"{', …' if len(missing) > 3 else ''}) cannot be read: copy the data files "
+                            f"the model was saved with beside it") from None
     initializers = {i.name: i for i in model.graph.initializer}
     stored = sum(math.prod(i.dims) for i in initializers.values())
     data_inputs = [i for i in model.graph.input if i.name not in initializers]

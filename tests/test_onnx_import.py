@@ -1,0 +1,51 @@
+"""Hostile and unusual ONNX files for ``cnncalc import model.onnx``: each refusal is one line
+naming the file (and the node where there is one), exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cnncalc.cli import cli
+
+onnx = pytest.importorskip("onnx")
+helper, numpy_helper, T = onnx.helper, onnx.numpy_helper, onnx.TensorProto
+
+
+def _save(path: Path, nodes: list[Any], inputs: list[Any], weights: dict[str, Any] | None = None,
+          outputs: list[str] | None = None, **save: Any) -> Path:
+    graph = helper.make_graph(
+        nodes, "g", inputs,
+        [helper.make_tensor_value_info(o, T.FLOAT, None) for o in outputs or [nodes[-1].output[0]]],
+        [numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in (weights or {}).items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path), **save)
+    return path
+
+
+def _image(shape: list[Any] | None = None, name: str = "x") -> Any:
+    return helper.make_tensor_value_info(name, T.FLOAT, [1, 3, 8, 8] if shape is None else shape)
+
+
+def _conv(name: str, x: str, w: str, y: str) -> Any:
+    return helper.make_node("Conv", [x, w], [y], name=name)
+
+
+def _refused(path: Path) -> str:
+    """The CLI's one-line refusal of ``path``."""
+    done = CliRunner().invoke(cli, ["import", str(path)])
+    assert done.exit_code == 2, done.output
+    assert "Traceback" not in done.output and len(done.output.strip().splitlines()) == 1, done.output
+    assert str(path) in done.output
+    return done.output
+
+
+def test_missing_external_data_is_named(tmp_path: Path) -> None:
+    path = _save(tmp_path / "ext.onnx", [_conv("/conv/Conv", "x", "w", "y")], [_image()],
+                 {"w": np.ones((64, 3, 3, 3))}, save_as_external_data=True, location="ext.data",
+                 size_threshold=0)
+    (tmp_path / "ext.data").unlink()
+    assert "external data" in _refused(path)
