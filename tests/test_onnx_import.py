@@ -49,3 +49,29 @@ def test_missing_external_data_is_named(tmp_path: Path) -> None:
                  size_threshold=0)
     (tmp_path / "ext.data").unlink()
     assert "external data" in _refused(path)
+
+
+def test_a_file_that_is_no_model_is_named(tmp_path: Path) -> None:
+    (tmp_path / "empty.onnx").write_bytes(b"")  # protobuf reads no bytes as an empty model
+    assert "not an ONNX model" in _refused(tmp_path / "empty.onnx")
+
+
+def test_an_operation_of_another_domain_is_named_with_its_node(tmp_path: Path) -> None:
+    node = helper.make_node("Foo", ["x"], ["y"], name="/block/Foo", domain="com.example")
+    out = _refused(_save(tmp_path / "custom.onnx", [node], [_image()]))
+    assert "/block/Foo" in out and "com.example" in out and "not an ONNX model" not in out
+
+
+def test_a_node_reading_what_nothing_makes_is_named(tmp_path: Path) -> None:
+    node = helper.make_node("Relu", ["nowhere"], ["y"], name="/act/Relu")
+    out = _refused(_save(tmp_path / "undefined.onnx", [node], [_image()]))
+    assert "/act/Relu" in out and "nowhere" in out and "not an ONNX model" not in out
+
+
+@pytest.mark.parametrize("op, weight", [("Conv", (4, 5, 3, 3)), ("ConvTranspose", (5, 4, 3, 3))])
+def test_a_weight_for_other_channels_is_named_with_its_node(op: str, weight: tuple[int, ...],
+                                                            tmp_path: Path) -> None:
+    # ONNX's shape inference gives an output shape even where the weight's channels are not the input's
+    node = helper.make_node(op, ["x", "w"], ["y"], name=f"/conv/{op}")
+    out = _refused(_save(tmp_path / "channels.onnx", [node], [_image()], {"w": np.ones(weight)}))
+    assert f"/conv/{op}" in out and "5" in out and "3 channels" in out

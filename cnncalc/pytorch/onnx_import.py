@@ -252,6 +252,22 @@ class _Graph:
         return dict(zip([o for o in node.output if o], results, strict=True))
 
 
+def _check_nodes(model: Any, file: Path) -> None:
+    """Each node an operation of ONNX's own, reading what an input, an initializer or an earlier
+    node makes (what ONNX's shape inference would refuse without naming the node)."""
+    made = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    for node in model.graph.node:
+        where = f"{file}: node {node.name or node.op_type}"
+        if node.domain not in ("", "ai.onnx"):
+            raise ImportProblem(f"{where} ({node.domain} {node.op_type}) has no cnncalc layer type (an "
+                                f"operation outside ONNX's own)")
+        unknown = [i for i in node.input if i not in made]
+        if unknown:
+            raise ImportProblem(f"{where} ({node.op_type}) reads {unknown[0]}, which no input, initializer "
+                                f"or earlier node makes")
+        made.update(node.output)
+
+
 def _without_data(onnx: Any, file: Path) -> Any:
     """The model in ``file`` without its external data (read only after it loaded with it)."""
     return onnx.load(str(file), load_external_data=False)
@@ -281,6 +297,9 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                             f"{'s' if len(missing) != 1 else ''} ({', '.join(missing[:3])}"
                             f"{', …' if len(missing) > 3 else ''}) cannot be read: copy the data files "
                             f"the model was saved with beside it") from None
+    if not model.HasField("graph"):
+        raise ImportProblem(f"{file}: not an ONNX model (no graph)")
+    _check_nodes(model, file)
     initializers = {i.name: i for i in model.graph.initializer}
     stored = sum(math.prod(i.dims) for i in initializers.values())
     data_inputs = [i for i in model.graph.input if i.name not in initializers]
@@ -362,6 +381,11 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             if auto or pads[:2] != pads[2:] or weight.ndim != 4 or "output_shape" in a:
                 raise ImportProblem(f"{where}: only 2-D convolutions with the same padding on both sides map")
             groups = int(a.get("group", 1))
+            channels = shapes.get(tensors[0], (0, 0))[1] if tensors else 0
+            reads = weight.shape[1] * groups if op == "Conv" else weight.shape[0]
+            if reads != channels:
+                raise ImportProblem(f"{where}: its weight {list(weight.shape)} reads {reads} channels "
+                                    f"(groups: {groups}); its input has {channels} channels")
             out_channels = weight.shape[0] if op == "Conv" else weight.shape[1] * groups
             fields: Fields = {"out_channels": int(out_channels), "kernel_size": _pair(weight.shape[2:])}
             for key, attr, default in (("stride", "strides", [1, 1]), ("padding", None, [0, 0]),
