@@ -3,13 +3,17 @@ naming the file (and the node where there is one), exit 2, never a traceback."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
+from torch import nn
 
+import cnncalc
 from cnncalc.cli import cli
 
 onnx = pytest.importorskip("onnx")
@@ -75,3 +79,64 @@ def test_a_weight_for_other_channels_is_named_with_its_node(op: str, weight: tup
     node = helper.make_node(op, ["x", "w"], ["y"], name=f"/conv/{op}")
     out = _refused(_save(tmp_path / "channels.onnx", [node], [_image()], {"w": np.ones(weight)}))
     assert f"/conv/{op}" in out and "5" in out and "3 channels" in out
+
+
+def _export(model: nn.Module, path: Path, **options: Any) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and folding notes
+        torch.onnx.export(model.eval(), (torch.randn(1, 3, 16, 16),), str(path), dynamo=False, **options)
+    return path
+
+
+class Gate(nn.Module):
+    """A parameter the forward reads itself: a ``parameter`` layer, gate.scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1, 8, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gated: torch.Tensor = x * self.scale
+        return gated
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 4)
+        self.gate = Gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.gate(torch.relu(self.bn(self.conv(x))))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.mark.parametrize("folding", [True, False])
+def test_a_file_exported_without_parameters_has_the_layers_of_one_with(folding: bool, tmp_path: Path) -> None:
+    """export_params=False leaves the weights as inputs of their shape, without values: the spec
+    needs only their shapes, and the description says where the counts come from."""
+    from cnncalc.pytorch.onnx_import import from_onnx
+
+    torch.manual_seed(0)
+    model = Small()
+    stored = from_onnx(_export(model, tmp_path / "with.onnx", do_constant_folding=folding))
+    spec = from_onnx(_export(model, tmp_path / "without.onnx", do_constant_folding=folding,
+                             export_params=False))
+    assert spec["layers"] == stored["layers"]
+    described = spec["description"]
+    assert "initializers hold 0 values" in described and "without values" in described
+    parameters = cnncalc.analyze(spec).totals.parameters
+    assert parameters == cnncalc.analyze(stored).totals.parameters
+    if not folding:
+        assert parameters == sum(p.numel() for p in model.parameters())
+        # the batch norm's 2 × 8 running statistics are fresh (ones and zeros): the exporter stores
+        # them once with its weight and bias (ones and zeros), and the sums of values are equal
+        assert "16 running means and variances" in described and "16 fewer" in described
+
+
+def test_a_second_input_that_is_no_weight_is_refused(tmp_path: Path) -> None:
+    node = helper.make_node("Add", ["x", "z"], ["y"], name="/Add")
+    out = _refused(_save(tmp_path / "two.onnx", [node], [_image(), _image(name="z")]))
+    assert "one input" in out and "x, z" in out
