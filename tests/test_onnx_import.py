@@ -110,7 +110,8 @@ class Small(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.gate(torch.relu(self.bn(self.conv(x))))
-        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        out: torch.Tensor = self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return out
 
 
 @pytest.mark.parametrize("folding", [True, False])
