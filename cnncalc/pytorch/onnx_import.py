@@ -144,6 +144,15 @@ def _crop(node: Any, values: dict[str, Any], shapes: dict[str, Any], where: str)
     return [-left, -right, -top, -bottom]
 
 
+def _weight_input(info: Any) -> bool:
+    """Whether a graph input after the first is a weight without a value: a name torch's exporter
+    gives a parameter or a constant (a dotted state_dict key, ``onnx::Conv_193``) and a shape
+    with every size known. A second image (``z``) is none."""
+    tensor = info.type.tensor_type
+    named = info.name.startswith("onnx::") or (_state_name(info.name) and "." in info.name)
+    return named and tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim)
+
+
 def _state_name(name: str) -> bool:
     """Whether an initializer's name is a state_dict key (``blocks.0.gamma``, ``pos``), as torch's
     exporter keeps for a parameter, rather than a name of its own (``onnx::Mul_12``, ``/Constant``)."""
@@ -162,18 +171,25 @@ class _Graph:
     tensor (initializers, Constant nodes and what is computed from them and from static shapes),
     ``nodes`` the nodes left, ``shapes`` every tensor's shape by ONNX's inference."""
 
-    def __init__(self, onnx: Any, model: Any, file: Path) -> None:
+    def __init__(self, onnx: Any, model: Any, file: Path, unvalued: dict[str, Any]) -> None:
         self.onnx = onnx
         self.file = file
         helper, numpy_helper = onnx.helper, importlib.import_module("onnx.numpy_helper")
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.values: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        np = importlib.import_module("numpy")
+        # A weight without a value (export_params=False) is zeros of its shape: a layer reads only
+        # its shape, and a view of one zero costs no memory whatever the shape
+        placeholders = {name: np.broadcast_to(np.zeros((), helper.tensor_dtype_to_np_dtype(
+            info.type.tensor_type.elem_type)), [d.dim_value for d in info.type.tensor_type.shape.dim])
+            for name, info in unvalued.items()}
         # Shape inference reads the shapes of weights, not their values: a skeleton of the model
         # whose large initializers are inputs of their shape is inferred in a fraction of the time.
         skeleton = onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
         graph = skeleton.graph
         graph.node.extend(model.graph.node)
         graph.input.extend(i for i in model.graph.input if i.name not in self.values)
+        self.values.update(placeholders)
         graph.output.extend(model.graph.output)
         for tensor in model.graph.initializer:
             if math.prod(tensor.dims) <= 64:
@@ -252,6 +268,27 @@ class _Graph:
         return dict(zip([o for o in node.output if o], results, strict=True))
 
 
+def _check_nodes(model: Any, file: Path) -> None:
+    """Each node an operation of ONNX's own, reading what an input, an initializer or an earlier
+    node makes (what ONNX's shape inference would refuse without naming the node)."""
+    made = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    for node in model.graph.node:
+        where = f"{file}: node {node.name or node.op_type}"
+        if node.domain not in ("", "ai.onnx"):
+            raise ImportProblem(f"{where} ({node.domain} {node.op_type}) has no cnncalc layer type (an "
+                                f"operation outside ONNX's own)")
+        unknown = [i for i in node.input if i not in made]
+        if unknown:
+            raise ImportProblem(f"{where} ({node.op_type}) reads {unknown[0]}, which no input, initializer "
+                                f"or earlier node makes")
+        made.update(node.output)
+
+
+def _without_data(onnx: Any, file: Path) -> Any:
+    """The model in ``file`` without its external data (read only after it loaded with it)."""
+    return onnx.load(str(file), load_external_data=False)
+
+
 def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) -> dict[str, Any]:
     """The spec of the ONNX model in ``path`` (one input [1, C, H, W] or [N, C, H, W]). With
     ``blocks`` (the default), module paths of the same structure are instances of a block and
@@ -267,15 +304,33 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
         model = onnx.load(str(file))
     except unreadable as err:
         raise ImportProblem(f"{file}: not an ONNX model ({type(err).__name__})") from None
+    except onnx.checker.ValidationError:
+        # onnx.load reads the weights stored beside the file (save_as_external_data); it checks
+        # that each is a file in the model's folder
+        missing = [i.name for i in _without_data(onnx, file).graph.initializer
+                   if i.data_location == onnx.TensorProto.EXTERNAL]
+        raise ImportProblem(f"{file}: the external data of {len(missing)} initializer"
+                            f"{'s' if len(missing) != 1 else ''} ({', '.join(missing[:3])}"
+                            f"{', …' if len(missing) > 3 else ''}) cannot be read: copy the data files "
+                            f"the model was saved with beside it") from None
+    if not model.HasField("graph"):
+        raise ImportProblem(f"{file}: not an ONNX model (no graph)")
+    _check_nodes(model, file)
     initializers = {i.name: i for i in model.graph.initializer}
     stored = sum(math.prod(i.dims) for i in initializers.values())
     data_inputs = [i for i in model.graph.input if i.name not in initializers]
-    g = _Graph(onnx, model, file)
+    # torch's exporter puts the model's own inputs first, then (export_params=False) its weights,
+    # under their state_dict names or names of its own (onnx::Conv_193), with their shapes
+    unvalued = {i.name: i for i in data_inputs[1:] if _weight_input(i)}
+    data_inputs = [i for i in data_inputs if i.name not in unvalued]
+    unstored = sum(math.prod(d.dim_value for d in i.type.tensor_type.shape.dim) for i in unvalued.values())
+    g = _Graph(onnx, model, file, unvalued)
     values, shapes = g.values, g.shapes
     if len(data_inputs) != 1 or len(shapes.get(data_inputs[0].name, ())) != 4 or \
             min(shapes[data_inputs[0].name][1:]) < 1:
+        names = ", ".join(i.name for i in data_inputs[:4]) + (", …" if len(data_inputs) > 4 else "")
         raise ImportProblem(f"{file}: cnncalc imports a model with one input of [N, C, H, W] and known "
-                            f"C, H, W")
+                            f"C, H, W; this one has {len(data_inputs)} ({names or 'none'})")
     made: dict[str, str] = {data_inputs[0].name: "input"}
     layers: list[dict[str, Any]] = []
     expected: dict[str, tuple[tuple[int, ...], int]] = {}
@@ -348,6 +403,11 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             if auto or pads[:2] != pads[2:] or weight.ndim != 4 or "output_shape" in a:
                 raise ImportProblem(f"{where}: only 2-D convolutions with the same padding on both sides map")
             groups = int(a.get("group", 1))
+            channels = shapes.get(tensors[0], (0, 0))[1] if tensors else 0
+            reads = weight.shape[1] * groups if op == "Conv" else weight.shape[0]
+            if reads != channels:
+                raise ImportProblem(f"{where}: its weight {list(weight.shape)} reads {reads} channels "
+                                    f"(groups: {groups}); its input has {channels} channels")
             out_channels = weight.shape[0] if op == "Conv" else weight.shape[1] * groups
             fields: Fields = {"out_channels": int(out_channels), "kernel_size": _pair(weight.shape[2:])}
             for key, attr, default in (("stride", "strides", [1, 1]), ("padding", None, [0, 0]),
@@ -508,7 +568,8 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
             add(node, "localresponsenorm", fields, tensors, 0, out)
             continue
         if op in ("Add", "Mul"):
-            learned = [i for i in node.input if i not in tensors and i in initializers and _state_name(i)]
+            learned = [i for i in node.input if i not in tensors and (i in initializers or i in unvalued)
+                       and _state_name(i)]
             if len(tensors) == 1 and len(node.input) == 2 and learned:
                 # A parameter the model's forward reads itself (x * self.gamma): the exporter keeps
                 # its state_dict name. A parameter layer at that path, then the merge.
@@ -576,12 +637,15 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                   for params in [expected[layer["name"]][1]])
     notes = [f"imported from {file.name}: {len(layers)} layers, {counted:,} parameters; the file's "
              f"initializers hold {stored:,} values"]
-    if stored != counted:
+    if unvalued:
+        notes[0] += (f", and {len(unvalued)} of its inputs are weights without values (exported without "
+                     f"parameters): {unstored:,} values by their shapes")
+    if stored + unstored != counted or running:  # equal sums can hide running statistics and sharing
         reasons = []
         if running:
             reasons.append(f"{running:,} running means and variances of batch norms (initializers, not "
                            f"parameters)")
-        rest = stored - counted - running
+        rest = stored + unstored - counted - running
         if rest > 0:
             reasons.append(f"{rest:,} in constants the exporter made (shapes, clip bounds)")
         elif rest < 0:
