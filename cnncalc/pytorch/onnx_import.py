@@ -31,7 +31,12 @@ from typing import Any
 
 from cnncalc.pytorch.importer import ImportProblem, _check
 
-__all__ = ["from_onnx"]
+__all__ = ["MAX_PASSES", "from_onnx"]
+
+# Shape inference runs again after each round of sizes computed from sizes (F.pad's amounts from
+# another tensor's shape, at each level of a U-Net): a few rounds for an exporter's graph; a file
+# that chains more is refused rather than left to cost time quadratic in its length.
+MAX_PASSES = 48
 
 Fields = dict[str, Any]
 
@@ -202,7 +207,7 @@ class _Graph:
                 dims[0].dim_value = 1
         evaluator = importlib.import_module("onnx.reference").ReferenceEvaluator
         strict = True
-        for _ in range(len(graph.node) + 1):
+        for passes in range(len(graph.node) + 1):
             self.shapes = self._infer(skeleton, strict)
             strict = False
             done: set[int] = set()
@@ -213,6 +218,12 @@ class _Graph:
                     done.add(k)
             if not done:
                 break
+            if passes == MAX_PASSES:  # each pass infers the whole graph again: bounded work
+                node = graph.node[min(done)]
+                raise ImportProblem(f"{file}: node {node.name or node.op_type} ({node.op_type}): the file "
+                                    f"computes sizes from sizes more than {MAX_PASSES} steps deep, each a "
+                                    f"shape inference of the whole graph; cnncalc stops here rather than run "
+                                    f"on (exporters need a few)")
             kept = [n for k, n in enumerate(graph.node) if k not in done]
             used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
             known = {i.name for i in graph.initializer} | {i.name for i in graph.input}
