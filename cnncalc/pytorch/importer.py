@@ -757,10 +757,12 @@ def _propagate(torch: Any, gm: Any, shape: tuple[int, ...]) -> dict[Any, Any]:
 
 
 def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]],
-           wiring: list[tuple[str, tuple[str, ...]]] | None = None) -> list[tuple[str, tuple[str, ...]]]:
-    """The analysis of ``spec`` must give every layer torch's shape and parameter count, and,
-    given the ``wiring`` of the flat spec, the same rows in the same order, each reading the same
-    rows (a sum's or product's terms in any order). Returns the wiring of ``spec``."""
+           wiring: list[tuple[str, tuple[str, ...]]] | None = None,
+           source: str = "torch") -> list[tuple[str, tuple[str, ...]]]:
+    """The analysis of ``spec`` must give every layer the shape and parameter count that
+    ``source`` (torch's trace; an ONNX file: "ONNX (model.onnx)") gives, and, given the ``wiring``
+    of the flat spec, the same rows in the same order, each reading the same rows (a sum's or
+    product's terms in any order). Returns the wiring of ``spec``."""
     from cnncalc.analysis.walk import analyze
     from cnncalc.errors import SpecError
     from cnncalc.spec.loader import load_spec
@@ -777,7 +779,7 @@ def _check(spec: dict[str, Any], expected: dict[str, tuple[tuple[int, ...], int]
         shape, params = expected[row.name]
         if tuple(row.output_shape) != shape or (params >= 0 and row.parameters != params):
             raise ImportProblem(f"layer {row.name}: the analysis gives {list(row.output_shape)} and "
-                                f"{row.parameters:,} parameters, torch {list(shape)} and {params:,}; "
+                                f"{row.parameters:,} parameters, {source} {list(shape)} and {params:,}; "
                                 f"not imported rather than approximated")
     merges = ("add", "mul")
     mine = [(row.name, tuple(sorted(row.inputs)) if row.type in merges else tuple(row.inputs))

@@ -669,7 +669,7 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                      f"the folded shift, and the batch norms' own parameters are not in the file)")
     spec["description"] = "; ".join(notes)
     spec = {k: spec[k] for k in ("name", "description", "input", "layers")}
-    _check(spec, expected)
+    _check(spec, expected, source=f"ONNX ({file})")
     if blocks:
         from cnncalc.pytorch.folding import fold
 
@@ -677,7 +677,7 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
         blocked = fold(spec, defaults, instances, children)
         if blocked is not None:
             try:
-                _check(blocked, expected)
+                _check(blocked, expected, source=f"ONNX ({file})")
             except ImportProblem:
                 return spec  # the flat spec is exact; a fold that is not is left out
             return blocked
