@@ -350,14 +350,14 @@ def _function_layer(torch: Any, target: Any, args: Sequence[Any], kwargs: dict[s
         listed = dim if isinstance(dim, (tuple, list)) else [] if dim is None else [dim]
         dims = sorted(d % 4 for d in listed)
         if shapes[0] is not None and len(shapes[0]) == 4 and dims == [2, 3]:
-            # without keepdim, [N, C]: the pooled maps flattened (two layers, see _FLATTENED)
-            return ("globalavgpool", {}) if bound["keepdim"] else ("globalavgpool", _FLATTENED)
+            # without keepdim, [N, C]: the pooled maps, then flattened (two layers: POOLED_FLAT)
+            return ("globalavgpool", {}) if bound["keepdim"] else (_POOLED_FLAT, {})
         return None
     return None
 
 
-# The fields of a layer that a flatten follows, both made from one operation (x.mean((2, 3))).
-_FLATTENED: Fields = {}
+# One operation that is two layers, globalavgpool then flatten (x.mean((2, 3)) without keepdim).
+_POOLED_FLAT = "globalavgpool+flatten"
 
 
 # --- tracing -------------------------------------------------------------------------------------
@@ -615,9 +615,10 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                     "getitem": "crop"}.get(
                 op.strip("_"), op.strip("_"))
             layer_name = unique(f"{scope}.{base}" if scope else base, reserved)
-            add_layer(node, layer_name, mapped[0], {} if mapped[1] is _FLATTENED else mapped[1], reads)
+            pooled_flat = mapped[0] == _POOLED_FLAT
+            add_layer(node, layer_name, "globalavgpool" if pooled_flat else mapped[0], mapped[1], reads)
             expected[layer_name] = (expected[layer_name][0], 0)
-            if mapped[1] is _FLATTENED:  # the pooled maps [C, 1, 1], then flattened to [C]
+            if pooled_flat:  # the pooled maps [C, 1, 1], then flattened to [C]
                 expected[layer_name] = ((*expected[layer_name][0], 1, 1), 0)
                 flat_name = unique(f"{layer_name}_flatten", reserved)
                 add_layer(node, flat_name, "flatten", {}, [node])
