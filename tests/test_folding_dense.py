@@ -100,6 +100,7 @@ def test_a_list_naming_what_the_block_itself_names_is_not_folded() -> None:
 def _model(config: tuple[int, ...]) -> Any:
     torch = pytest.importorskip("torch")
     nn = torch.nn
+    from torchvision_reference import _Transition  # torchvision's, as the reference DenseNet has it
 
     class _DenseLayer(nn.Module):  # torchvision's: it takes the list of maps and joins them itself
         def __init__(self, num_input_features: int, growth_rate: int, bn_size: int) -> None:
@@ -130,14 +131,6 @@ def _model(config: tuple[int, ...]) -> Any:
             for _, layer in self.items():
                 features.append(layer(features))
             return torch.cat(features, 1)
-
-    class _Transition(nn.Sequential):
-        def __init__(self, num_input_features: int, num_output_features: int) -> None:
-            super().__init__()
-            self.norm = nn.BatchNorm2d(num_input_features)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv = nn.Conv2d(num_input_features, num_output_features, 1, bias=False)
-            self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
 
     class DenseNet(nn.Module):
         def __init__(self, growth_rate: int = 8, num_init_features: int = 16, bn_size: int = 4) -> None:
