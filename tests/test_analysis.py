@@ -449,3 +449,12 @@ def test_an_opaque_layer_may_read_several_inputs_each_as_traced() -> None:
     del spec["layers"][-1]["input_shapes"]  # type: ignore[attr-defined]
     with pytest.raises(ShapeError, match="reads 2 inputs; give each one's shape in input_shapes"):
         analyze(spec)
+
+
+def test_a_2d_layer_after_an_opaque_layer_is_not_told_about_flatten() -> None:
+    spec = {"input": [3, 16, 16], "layers": [
+        {"name": "blk", "type": "opaque", "output_shape": [8, 64], "module": "Tokens"},
+        {"name": "conv", "type": "conv2d", "out_channels": 4, "kernel_size": 3}]}
+    with pytest.raises(ShapeError) as caught:
+        analyze(spec)
+    assert "opaque layer's output" in str(caught.value) and "flatten" not in str(caught.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import singledispatch
@@ -202,6 +203,7 @@ def analyze(spec: Spec) -> Report:
     fields: dict[str, Field2 | None] = {INPUT: (ReceptiveField(), ReceptiveField())}
     contexts: dict[str, bool] = {INPUT: False}
     constant: set[str] = set()  # the outputs that do not depend on the input (parameters)
+    kinds: dict[str, str] = {}  # each row's type, by name
     # Parameters of fewer than four dimensions: torch holds them without the batch, so a layer
     # that reads only them would compute without one (and flatten or batchnorm2d otherwise).
     unbatched: set[str] = set()
@@ -227,6 +229,7 @@ def analyze(spec: Spec) -> Report:
                 raise _Unfit(f"{layer.type} reads one input, but from names {len(shapes)}; merge "
                              "them first (add, mul or concat)")
             else:
+                _PRODUCER.set(kinds.get(node.inputs[0]))
                 step = _step(layer, shapes[0], fields[node.inputs[0]])
         except _Unfit as unfit:
             issue = Issue(str(unfit), line=node.line, layer=node.path, index=index)
@@ -250,6 +253,7 @@ def analyze(spec: Spec) -> Report:
         warnings.extend(LayerWarning(node.path, index, kind, message) for kind, message in step.warnings)
         fields[node.path] = step.receptive_field
         contexts[node.path] = context
+        kinds[node.path] = layer.type
         return step.output_shape
 
     graph = expand_spec(spec, infer)
@@ -272,6 +276,11 @@ def analyze(spec: Spec) -> Report:
                   input_shape=spec.input.shape, rows=rows, totals=totals,
                   warnings=sorted(warnings, key=lambda w: w.index), graph=graph,
                   output_shape=graph.shapes[graph.output], spec_text=spec.text)
+
+
+# The type of the layer whose output the layer being walked reads, for its messages: a map that
+# is not [C, H, W] comes from flatten, except where an opaque layer made it.
+_PRODUCER: ContextVar[str | None] = ContextVar("producer", default=None)
 
 
 class _Unfit(Exception):
@@ -882,9 +891,12 @@ def _feature_map(kind: str, shape: Shape) -> tuple[int, int, int]:
     is a batch of images, and the user wanting 1-D pooling wants it before ``flatten``.
     """
     if len(shape) != 3:
+        producer = _PRODUCER.get()
         after = {1: " (it comes after flatten; move flatten below the last conv/pool)",
                  2: " (after flatten, torch would read a batch [N, C, L] as one image whose channels "
                     "are the images; move this layer above flatten)"}.get(len(shape), "")
+        if producer == "opaque":  # not flatten's doing: say whose output it is
+            after = " (it reads an opaque layer's output, traced with that shape)"
         raise _Unfit(f"{kind} needs a feature map [channels, height, width]; got {_show(shape)}{after}")
     return shape[0], shape[1], shape[2]
 
