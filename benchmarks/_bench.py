@@ -7,6 +7,7 @@ import (they run as ``python benchmarks/<script>.py``, so this folder is on
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -32,6 +33,16 @@ def keep_environment() -> None:
     """Run the children with this process's environment unchanged (``--keep-env``)."""
     CHILD_ENV.clear()
     CHILD_ENV.update(os.environ)
+
+
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The script's arguments, with ``--keep-env`` (every benchmark takes it) added and applied."""
+    parser.add_argument("--keep-env", action="store_true",
+                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
+    args = parser.parse_args()
+    if args.keep_env:
+        keep_environment()
+    return args
 
 
 def bytecode_note() -> str:

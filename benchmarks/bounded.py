@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import CHILD_ENV, ROOT, bytecode_note, interleaved, keep_environment, machine, median, table
+from _bench import CHILD_ENV, ROOT, bytecode_note, interleaved, machine, median, parse, table
 from scaling import write_spec
 
 MAX_SECONDS = 3.0
@@ -80,11 +80,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds [%(default)s]")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds first [%(default)s]")
     parser.add_argument("--cases", nargs="+", default=None, help="only these cases (names as in the table)")
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
 
     with tempfile.TemporaryDirectory(prefix="cnncalc-bench-") as tmp:
         chosen = cases(Path(tmp))

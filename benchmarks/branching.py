@@ -39,10 +39,10 @@ from _bench import (
     ROOT,
     bytecode_note,
     interleaved,
-    keep_environment,
     machine,
     median,
     ms,
+    parse,
     run_timed,
     table,
 )
@@ -345,11 +345,7 @@ def main() -> None:
                         help="input sizes for torchinfo (above 1024: one run) [%(default)s]")
     parser.add_argument("--torchinfo-repeat", type=int, default=3, help="rounds at ≤ 1024² [%(default)s]")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
     with tempfile.TemporaryDirectory(prefix="cnncalc-bench-") as tmp:
         folder = Path(tmp)
         print("## Networks that branch (`benchmarks/branching.py`)\n")

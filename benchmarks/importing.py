@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import keep_environment, machine, median, table
+from _bench import machine, median, parse, table
 from branching import run_measured
 from torchinfo_compare import DEFAULT_VENV, ensure_venv
 
@@ -102,11 +102,7 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[224, 1024, 4096])
     parser.add_argument("--repeat", type=int, default=3, help="rounds at ≤ 1024² (above: one) [%(default)s]")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
     python = ensure_venv(args.venv.resolve())
     rows, versions, lines = [], ["?", "?"], 0
     with tempfile.TemporaryDirectory(prefix="cnncalc-import-") as tmp:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import CHILD_ENV, ROOT, bytecode_note, interleaved, keep_environment, machine, median, ms, table
+from _bench import CHILD_ENV, ROOT, bytecode_note, interleaved, machine, median, ms, parse, table
 
 TARGET_SECONDS, TARGET_FILES = 2.0, 200
 KINDS = ("right", "wrong", "blank", "malformed")
@@ -74,10 +74,7 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["table", "csv", "json", "markdown"],
                         choices=["table", "csv", "json", "markdown"], help="formats timed at 200 files")
     parser.add_argument("--unreadable", type=int, default=0, help="files per class that are not YAML [0]")
-    parser.add_argument("--keep-env", action="store_true", help="keep PYTHONDONTWRITEBYTECODE (see README)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
     cnncalc = [sys.executable, "-m", "cnncalc"]
     with tempfile.TemporaryDirectory(prefix="cnncalc-marking-") as tmp:
         base = Path(tmp)

@@ -26,10 +26,10 @@ from pathlib import Path
 from _bench import (
     bytecode_note,
     interleaved,
-    keep_environment,
     machine,
     median,
     ms,
+    parse,
     run_child,
     run_timed,
     table,
@@ -125,11 +125,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, metavar="LAYERS", default=0,
                         help="also print a cProfile of load+analyze+render of a spec this long")
     parser.add_argument("--top", type=int, default=15, help="rows of the profile [%(default)s]")
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
 
     small, large = args.sizes
     with tempfile.TemporaryDirectory(prefix="cnncalc-bench-") as tmp:

@@ -25,10 +25,10 @@ from _bench import (
     ROOT,
     bytecode_note,
     interleaved,
-    keep_environment,
     machine,
     median,
     ms,
+    parse,
     run_child,
     table,
 )
@@ -113,11 +113,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true",
                         help="also time variants that show where fixed costs go: the same run with "
                              "the cyclic GC disabled, and with the interpreter's teardown skipped")
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
 
     py = sys.executable
     commands = {

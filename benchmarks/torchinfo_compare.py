@@ -34,10 +34,10 @@ from _bench import (
     ROOT,
     bytecode_note,
     interleaved,
-    keep_environment,
     machine,
     median,
     ms,
+    parse,
     run_child,
     run_timed,
     table,
@@ -90,11 +90,7 @@ def main() -> None:
                         help="spec files [default: every architectures/*.yaml]")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV,
                         help="virtual environment with torchinfo (created when missing) [%(default)s]")
-    parser.add_argument("--keep-env", action="store_true",
-                        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, use .pyc files)")
-    args = parser.parse_args()
-    if args.keep_env:
-        keep_environment()
+    args = parse(parser)
 
     python = ensure_venv(args.venv.resolve())
     specs = [path.resolve() for path in (args.specs or sorted(ARCHITECTURES.glob("*.yaml")))]

@@ -49,7 +49,8 @@ from cnncalc.analysis import core
 from cnncalc.errors import CnncalcError
 from cnncalc.text import plural
 
-__all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Problem",
+__all__ = ["DILATION_CAP", "FIXED_STRIDE_CAP", "KERNEL_CAP", "MAX_SIZE", "STRIDE_CAP", "Answer", "Answered",
+           "Problem",
            "Solution", "Suggestion", "shown_number", "solve"]
 
 # The search bounds may not exceed these, so that a search stays well under a second.
@@ -338,16 +339,16 @@ class Suggestion:
                 "solution": self.solution.to_dict()}
 
 
-@dataclass(frozen=True)
-class Answer:
-    """Every solution, sorted exact first, and suggestions when none is exact."""
+class Answered:
+    """What an answer does with its problem, solutions and suggestions, for both solvers
+    (:class:`Answer` here and ``TransposedAnswer``)."""
 
-    problem: Problem
-    solutions: tuple[Solution, ...]
-    suggestions: tuple[Suggestion, ...] = ()
+    problem: Any
+    solutions: tuple[Any, ...]
+    suggestions: tuple[Any, ...]
 
     @property
-    def exact(self) -> tuple[Solution, ...]:
+    def exact(self) -> tuple[Any, ...]:
         return tuple(s for s in self.solutions if s.exact)
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
@@ -356,6 +357,15 @@ class Answer:
                 "exact": len(self.exact), "shown": len(shown),
                 "solutions": [s.to_dict() for s in shown],
                 "suggestions": [s.to_dict() for s in self.suggestions]}
+
+
+@dataclass(frozen=True)
+class Answer(Answered):
+    """Every solution, sorted exact first, and suggestions when none is exact."""
+
+    problem: Problem
+    solutions: tuple[Solution, ...]
+    suggestions: tuple[Suggestion, ...] = ()
 
 
 # --- the search ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from cnncalc.lecture.solve import (
     MAX_SIZE,
     STRIDE_CAP,
     SUGGESTIONS,
+    Answered,
     shown_number,
 )
 from cnncalc.text import plural
@@ -224,21 +225,10 @@ class TransposedSuggestion:
 
 
 @dataclass(frozen=True)
-class TransposedAnswer:
+class TransposedAnswer(Answered):
     problem: TransposedProblem
     solutions: tuple[TransposedSolution, ...]
     suggestions: tuple[TransposedSuggestion, ...] = ()
-
-    @property
-    def exact(self) -> tuple[TransposedSolution, ...]:
-        return tuple(s for s in self.solutions if s.exact)
-
-    def to_dict(self, limit: int | None = None) -> dict[str, Any]:
-        shown = self.solutions if not limit else self.solutions[:limit]
-        return {"question": self.problem.to_dict(), "count": len(self.solutions),
-                "exact": len(self.exact), "shown": len(shown),
-                "solutions": [s.to_dict() for s in shown],
-                "suggestions": [s.to_dict() for s in self.suggestions]}
 
 
 # --- the search ----------------------------------------------------------------------------------
@@ -300,21 +290,25 @@ def _base(size: int, kernel: int, stride: int, dilation: int) -> int:
     return (size - 1) * stride + core.effective_kernel(kernel, dilation)
 
 
-def _search(p: TransposedProblem, target: int) -> Iterator[TransposedSolution]:
-    """O = B − 2P + op: for each (M, s, d) the paddings with an allowed op, by arithmetic."""
+def _layers(p: TransposedProblem) -> Iterator[tuple[int, int, int, range, range]]:
+    """Each allowed (M, s, d) with its allowed paddings and output paddings (some)."""
     for dilation in p.dilations():
         for kernel in p.kernels():
             pads = p.paddings(kernel, dilation)
             for stride in p.strides():
                 ops = p.output_paddings(stride, dilation)
-                if not ops:
-                    continue
-                room = _base(p.size, kernel, stride, dilation) - target  # 2P − op
-                low = max(pads.start, -(-(room + ops.start) // 2))
-                high = min(pads.stop - 1, (room + ops.stop - 1) // 2)
-                for pad in range(low, high + 1):
-                    extra = target - _base(p.size, kernel, stride, dilation) + 2 * pad
-                    yield TransposedSolution(p.size, kernel, stride, pad, dilation, extra, target)
+                if ops:
+                    yield kernel, stride, dilation, pads, ops
+
+
+def _search(p: TransposedProblem, target: int) -> Iterator[TransposedSolution]:
+    """O = B − 2P + op: for each (M, s, d) the paddings with an allowed op, by arithmetic."""
+    for kernel, stride, dilation, pads, ops in _layers(p):
+        room = _base(p.size, kernel, stride, dilation) - target  # 2P − op
+        low = max(pads.start, -(-(room + ops.start) // 2))
+        high = min(pads.stop - 1, (room + ops.stop - 1) // 2)
+        for pad in range(low, high + 1):
+            yield TransposedSolution(p.size, kernel, stride, pad, dilation, 2 * pad - room, target)
 
 
 def _nearest_targets(p: TransposedProblem) -> list[TransposedSuggestion]:
@@ -322,18 +316,12 @@ def _nearest_targets(p: TransposedProblem) -> list[TransposedSuggestion]:
     outputs fill [B − 2·P_max + op_low, B − 2·P_min + op_high] with gaps of at most one, so the
     nearest lie within 2 of the target clipped into that range."""
     candidates: set[int] = set()
-    for dilation in p.dilations():
-        for kernel in p.kernels():
-            pads = p.paddings(kernel, dilation)
-            for stride in p.strides():
-                ops = p.output_paddings(stride, dilation)
-                if not ops:
-                    continue
-                base = _base(p.size, kernel, stride, dilation)
-                low = max(base - 2 * (pads.stop - 1) + ops.start, 1)
-                high = base - 2 * pads.start + ops.stop - 1
-                middle = min(max(p.target, low), high)
-                candidates |= {o for o in range(middle - 2, middle + 3) if low <= o <= high and o != p.target}
+    for kernel, stride, dilation, pads, ops in _layers(p):
+        base = _base(p.size, kernel, stride, dilation)
+        low = max(base - 2 * (pads.stop - 1) + ops.start, 1)
+        high = base - 2 * pads.start + ops.stop - 1
+        middle = min(max(p.target, low), high)
+        candidates |= {o for o in range(middle - 2, middle + 3) if low <= o <= high and o != p.target}
     chosen: list[TransposedSolution] = []
     for distance in sorted({abs(o - p.target) for o in candidates}):
         found = sorted((s for o in (p.target - distance, p.target + distance) if o in candidates

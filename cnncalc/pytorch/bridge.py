@@ -21,8 +21,8 @@ from cnncalc.spec.models import Opaque, Spec, activation_of
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["GRAPH_ATTRIBUTES", "NN_MODULE_ATTRIBUTES", "build", "buildable", "is_flat", "module_names",
-           "module_paths", "softmax_dim", "unique_names"]
+__all__ = ["GRAPH_ATTRIBUTES", "INPLACE", "NN_MODULE_ATTRIBUTES", "build", "buildable", "is_flat",
+           "module_names", "module_paths", "require_torch", "softmax_dim", "unique_names"]
 
 # Every attribute a child's name must not take: those of an ``nn.Sequential`` instance (build's
 # container: its methods and the instance's own ``training``, ``_modules``, ``_parameters``,
@@ -65,11 +65,13 @@ NN_MODULE_ATTRIBUTES = frozenset(_ATTRIBUTES.split())
 # The root module's own attributes (cnncalc.pytorch.modules.GraphModule), which no child may take.
 GRAPH_ATTRIBUTES = frozenset({"_cnncalc_steps", "_cnncalc_output"})
 
-# Layer types whose ``inplace: true`` writes into their input.
-_INPLACE = ("relu", "elu", "leakyrelu", "dropout", "dropout2d", "relu6", "silu", "hardswish", "hardsigmoid")
+# Layer types whose ``inplace: true`` writes into their input (build and export give such a
+# layer a copy of a value that something else reads too).
+INPLACE = ("relu", "elu", "leakyrelu", "dropout", "dropout2d", "relu6", "silu", "hardswish", "hardsigmoid")
 
 
-def _torch() -> Any:
+def require_torch() -> Any:
+    """torch, or :class:`TorchMissingError` (bad input: exit 2) where it is not installed."""
     try:
         import torch
     except ImportError:
@@ -101,7 +103,7 @@ def module_names(spec: Spec | Report) -> list[str]:
     of a path is changed only where torch forbids it, as above. The report and ``verify`` keep
     the spec's own names.
     """
-    torch = _torch()
+    torch = require_torch()
     report = spec if isinstance(spec, Report) else analyze(spec)
     names = [row.name for row in report.rows]
     container = torch.nn.Sequential()
@@ -188,7 +190,7 @@ def build(spec: Spec) -> nn.Module:
     The input sizes torch asks for (``in_channels``, ``in_features``) come from
     the analysis, which also rejects a spec that cannot be built.
     """
-    torch = _torch()
+    torch = require_torch()
     torch_nn = torch.nn
     report = analyze(spec)
     buildable(spec, report, "build")
@@ -234,7 +236,7 @@ def build(spec: Spec) -> nn.Module:
     for k, (node, module, inputs) in enumerate(zip(nodes, modules, reads, strict=True), 1):
         first = inputs[0] if inputs else -1
         # in place on a value someone else still reads (or on a parameter itself): on a copy
-        copy = (node.layer.type in _INPLACE and bool(getattr(node.layer, "inplace", False))
+        copy = (node.layer.type in INPLACE and bool(getattr(node.layer, "inplace", False))
                 and (first == 0 or first == output or readers[first] > 1
                      or isinstance(modules[first - 1], ParameterRead)))
         root._cnncalc_steps.append((module, inputs, tuple(done.get(k, ())), copy))
@@ -271,7 +273,7 @@ def _activation(nn: Any, name: str, dim: int) -> Any:
 def _module(nn: Any, layer: Any, shape: tuple[int, ...]) -> Any:
     kind = layer.type
     if kind == "parameter":  # ones until a state_dict gives its learned values
-        return nn.Parameter(_torch().ones(tuple(layer.shape)))
+        return nn.Parameter(require_torch().ones(tuple(layer.shape)))
     if kind in ("conv2d", "subsampling", "rbf"):
         from cnncalc.pytorch import lenet as lenet  # LeNet-5's own layers (LeCun et al. 1998
 

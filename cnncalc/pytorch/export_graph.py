@@ -40,7 +40,7 @@ from cnncalc.analysis.walk import Report
 from cnncalc.errors import CnncalcError
 from cnncalc.graph import INPUT, SOURCES, Entry, Graph, Node
 from cnncalc.pytorch import export_chain as base
-from cnncalc.pytorch.bridge import _INPLACE, NN_MODULE_ATTRIBUTES, is_flat, unique_names
+from cnncalc.pytorch.bridge import INPLACE, NN_MODULE_ATTRIBUTES, is_flat, unique_names
 from cnncalc.spec.expressions import EXPRESSION, PARAMETER, ExpressionError, evaluate, refers
 from cnncalc.spec.models import LAYER_MODELS, Spec, canonical_type
 
@@ -1179,7 +1179,7 @@ class _Class:
         network's) input or a name from outside, or is a parameter. A copy never changes a value,
         so where this class cannot see every reader it copies."""
         if e.call or not e.inputs or not any(
-                here and (layer := self.writer.nodes[inst.prefix + e.name].layer).type in _INPLACE
+                here and (layer := self.writer.nodes[inst.prefix + e.name].layer).type in INPLACE
                 and getattr(layer, "inplace", False)
                 for inst, here in zip(self.instances, e.present, strict=True)):
             return False

@@ -22,7 +22,8 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cnncalc.errors import CnncalcError, TorchMissingError
+from cnncalc.errors import CnncalcError
+from cnncalc.pytorch.bridge import require_torch
 
 __all__ = ["ImportProblem", "from_module", "load_model"]
 
@@ -31,15 +32,6 @@ Fields = dict[str, Any]
 
 class ImportProblem(CnncalcError):
     """A model that cannot be written as a spec: what, where (module path and source line)."""
-
-
-def _torch() -> Any:
-    try:
-        import torch
-        import torch.fx
-    except ImportError:
-        raise TorchMissingError() from None
-    return torch
 
 
 def _pair(value: Any) -> Any:
@@ -423,7 +415,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
     source line, and for a spec whose analysis would differ from the trace (shape or
     parameters of any layer).
     """
-    torch = _torch()
+    torch = require_torch()
     fx = torch.fx
     nn = torch.nn
     shape = tuple(int(s) for s in input_shape)
@@ -799,7 +791,7 @@ def load_model(reference: str, args: dict[str, Any] | None = None) -> Any:
     import sys
     from pathlib import Path
 
-    torch = _torch()
+    torch = require_torch()
     where, sep, attr = reference.rpartition(":")
     if not sep or not where or not attr:
         raise ImportProblem(f"{reference}: name a model as FILE.py:NAME or package.module:NAME")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnncalc.analysis.walk import Report, analyze
-from cnncalc.errors import CnncalcError, Issue, SpecError, TorchMissingError
+from cnncalc.errors import CnncalcError, Issue, SpecError
 from cnncalc.spec.models import Spec
 from cnncalc.text import plural
 
@@ -214,11 +214,9 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
     be done as asked (``force`` skips the memory guard): :class:`DtypeError`, naming the
     layer, when torch cannot run one in ``dtype`` on this device though it can in another.
     """
-    try:
-        import torch
-    except ImportError:
-        raise TorchMissingError() from None
     from cnncalc.pytorch import bridge
+
+    torch = bridge.require_torch()
 
     report = analyze(spec)
     bridge.buildable(spec, report, "verify")
