@@ -649,8 +649,7 @@ def _parameter(layer: Parameter) -> Step:
     """A learned tensor read as it is: its values are parameters, and it has no units. It
     does not depend on the input, so it adds nothing to a receptive field; a merge with it
     keeps its other inputs' fields."""
-    shape = tuple(layer.shape[1:] if len(layer.shape) == 4 else layer.shape)
-    return Step(output_shape=shape, parameters=math.prod(layer.shape), receptive_field=None)
+    return Step(output_shape=layer.image_shape, parameters=math.prod(layer.shape), receptive_field=None)
 
 
 def _opaque(layer: Opaque, shapes: list[Shape]) -> Step:

@@ -24,6 +24,7 @@ from typing import Any
 
 from cnncalc.errors import CnncalcError
 from cnncalc.pytorch.bridge import require_torch
+from cnncalc.spec.models import image_shape
 
 __all__ = ["ImportProblem", "from_module", "load_model"]
 
@@ -527,7 +528,7 @@ def from_module(model: Any, input_shape: Sequence[int], name: str | None = None,
                                     f"four dimensions whose first is not 1 mix with the batch")
             layer_name = unique(node.target, set())
             add_layer(node, layer_name, "parameter", {"shape": list(held.shape)}, [])
-            expected[layer_name] = (tuple(held.shape[1:] if held.dim() == 4 else held.shape), held.numel())
+            expected[layer_name] = (image_shape(held.shape), held.numel())
             used.add(node.target)
         elif node.op == "call_module":
             module = modules[node.target]

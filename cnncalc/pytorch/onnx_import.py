@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.pytorch.importer import ImportProblem, _check
+from cnncalc.spec.models import image_shape
 
 __all__ = ["MAX_PASSES", "from_onnx"]
 
@@ -597,7 +598,7 @@ def from_onnx(path: str | Path, name: str | None = None, blocks: bool = True) ->
                     layers.append({"name": name, "type": "parameter", "shape": dims})
                     defaults[name] = {}
                     made[learned[0]] = name
-                    expected[name] = (tuple(dims[1:] if len(dims) == 4 else dims), int(held.size))
+                    expected[name] = (image_shape(dims), int(held.size))
                 add(node, op.lower(), {}, list(node.input), 0, out)
                 continue
             if len(tensors) != 2 or len(node.input) != 2:

@@ -32,7 +32,7 @@ from typing import Any
 
 from cnncalc.analysis.walk import Report, analyze
 from cnncalc.errors import CnncalcError, Issue, SpecError
-from cnncalc.spec.models import Spec
+from cnncalc.spec.models import Spec, image_shape
 from cnncalc.text import plural
 
 __all__ = ["DTYPES", "DtypeError", "LayerCheck", "MemoryEstimate", "Timing", "Verification",
@@ -265,7 +265,7 @@ def verify(spec: Spec, *, device: str = "auto", dtype: str = "float32", batch: i
         if row.type == "parameter" and name not in children:
             tensor = model.get_parameter(name)
             held[name] = tensor.numel()
-            seen[name] = tuple(tensor.shape[1:] if tensor.dim() == 4 else tensor.shape)
+            seen[name] = image_shape(tensor.shape)
 
     layers = [LayerCheck(
         name=row.name, type=row.type, expected_shape=tuple(row.output_shape),

@@ -50,6 +50,7 @@ __all__ = [
     "Template",
     "activation_of",
     "canonical_type",
+    "image_shape",
     "json_schema",
     "kind_of",
     "show",
@@ -803,6 +804,13 @@ class Opaque(_Layer):
         return self
 
 
+def image_shape(shape: Any) -> tuple[int, ...]:
+    """A parameter tensor's shape as one image meets it (torch broadcasting): a four-dimensional
+    [1, C, H, W] is [C, H, W]; fewer dimensions are as they are."""
+    sizes = tuple(int(s) for s in shape)
+    return sizes[1:] if len(sizes) == 4 else sizes
+
+
 class Parameter(_Layer):
     """A learned tensor that the network reads directly rather than through a layer: a
     layer scale (``x * self.gamma``), a learned bias or position map (``x + self.pos``).
@@ -814,6 +822,11 @@ class Parameter(_Layer):
 
     type: Literal["parameter"]
     shape: Annotated[list[PosInt], Field(min_length=1, max_length=4)]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The shape one image meets: ``shape``, without the batch's 1 of a [1, C, H, W]."""
+        return image_shape(self.shape)
 
     @model_validator(mode="after")
     def _batch_of_one(self) -> Parameter:
